@@ -1,0 +1,17 @@
+/*
+ * weft.h - umbrella header: includes every part of weft.
+ *
+ *   weft/eventcount.h  park and wake threads without lost wake-ups
+ *   weft/mpmc.h        bounded multi-producer/multi-consumer ring
+ *   weft/spsc.h        bounded single-producer/single-consumer ring
+ *   weft/deque.h       Chase-Lev work-stealing deque
+ *   weft/pool.h        work-stealing thread pool: fork-join, parallel_for,
+ *                      map/reduce, futures
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <weft/common.h>
+#include <weft/eventcount.h>
+
+#endif /* WEFT_H */

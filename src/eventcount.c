@@ -1,0 +1,117 @@
+/*
+ * eventcount.c - see include/weft/eventcount.h for the contract and the
+ * waiter protocol.  Waiters park on a Linux futex on the epoch word.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eventcount_internal.h"
+
+static int futex_op(struct weft_internal_ec *e, int op)
+{
+    return (e->flags & WEFT_SHARED) ? op : (op | FUTEX_PRIVATE_FLAG);
+}
+
+void weft_eventcount_init(weft_eventcount *ec, unsigned flags)
+{
+    struct weft_internal_ec *e = weft_internal_ec(ec);
+    /* relaxed: init happens before the object is handed to other threads
+     * (that hand-off is the caller's synchronisation) */
+    atomic_init(&e->epoch, 0);
+    atomic_init(&e->waiters, 0);
+    e->flags = flags & WEFT_SHARED;
+    e->reserved = 0;
+}
+
+uint32_t weft_eventcount_prepare(weft_eventcount *ec)
+{
+    struct weft_internal_ec *e = weft_internal_ec(ec);
+    /* seq_cst RMW then seq_cst fence: the store half of the Dekker pair;
+     * pairs with the seq_cst fence a notifier issues between publishing its
+     * condition and reading waiters (weft_eventcount_notify_one, or the
+     * rings' fenced fast path).  Either this thread's re-check of the
+     * condition sees the publication, or the notifier sees waiters != 0. */
+    atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    /* acquire: pairs with the release bump in weft_internal_ec_wake; a key
+     * that already includes a notify makes the caller's re-check see what
+     * that notifier published. */
+    return atomic_load_explicit(&e->epoch, memory_order_acquire);
+}
+
+void weft_eventcount_cancel(weft_eventcount *ec)
+{
+    struct weft_internal_ec *e = weft_internal_ec(ec);
+    /* relaxed: withdrawing only makes notifiers skip a wake; a notifier that
+     * still sees the old count wakes nobody useful, which is harmless */
+    atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+}
+
+/* Sleep on the epoch unless it moved past key; ts NULL means forever.
+ * Returns 0, or ETIMEDOUT. */
+static int park(struct weft_internal_ec *e, uint32_t key, const struct timespec *ts)
+{
+    int rc = 0;
+    /* The kernel compares the epoch with key atomically with queueing us,
+     * so a bump between our re-check and this call makes it return EAGAIN. */
+    if (syscall(SYS_futex, &e->epoch, futex_op(e, FUTEX_WAIT), key, ts, NULL, 0) != 0 &&
+        errno == ETIMEDOUT)
+        rc = ETIMEDOUT;
+    /* acquire: pairs with the release bump in weft_internal_ec_wake so that
+     * what the waking notifier published is visible once we return */
+    (void)atomic_load_explicit(&e->epoch, memory_order_acquire);
+    /* relaxed: as in cancel */
+    atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+    return rc;
+}
+
+void weft_eventcount_wait(weft_eventcount *ec, uint32_t key)
+{
+    (void)park(weft_internal_ec(ec), key, NULL);
+}
+
+int weft_eventcount_wait_timed(weft_eventcount *ec, uint32_t key, uint64_t timeout_ns)
+{
+    struct timespec ts;
+    const uint64_t max_s = (uint64_t)1 << 40; /* ~35000 years: "forever" */
+    uint64_t s = timeout_ns / 1000000000u;
+    ts.tv_sec = (time_t)(s > max_s ? max_s : s);
+    ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+    return park(weft_internal_ec(ec), key, &ts);
+}
+
+void weft_internal_ec_wake(struct weft_internal_ec *e, int n)
+{
+    /* release: pairs with the acquire loads of the epoch in prepare and
+     * park; the caller's writes before the notify happen-before a waiter's
+     * return from a wait that saw this bump */
+    atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
+    syscall(SYS_futex, &e->epoch, futex_op(e, FUTEX_WAKE), n, NULL, NULL, 0);
+}
+
+static void notify(weft_eventcount *ec, int n)
+{
+    struct weft_internal_ec *e = weft_internal_ec(ec);
+    /* seq_cst fence: orders the caller's publication of its condition before
+     * the load of waiters; pairs with the fence in weft_eventcount_prepare */
+    atomic_thread_fence(memory_order_seq_cst);
+    weft_internal_ec_notify_fenced(e, n);
+}
+
+void weft_eventcount_notify_one(weft_eventcount *ec)
+{
+    notify(ec, 1);
+}
+
+void weft_eventcount_notify_all(weft_eventcount *ec)
+{
+    notify(ec, INT_MAX);
+}

@@ -1,0 +1,61 @@
+/*
+ * eventcount_internal.h - the eventcount's atomic layout and its inline fast
+ * path, for the parts of weft that notify on every operation (the rings).
+ * Not installed.
+ */
+#ifndef WEFT_EVENTCOUNT_INTERNAL_H
+#define WEFT_EVENTCOUNT_INTERNAL_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <weft/eventcount.h>
+
+/* The layout behind weft_eventcount's opaque storage. */
+struct weft_internal_ec {
+    /* Futex word: bumped by every notify that saw a waiter.  Written by
+     * notifiers, read by waiters. */
+    atomic_uint_least32_t epoch;
+    /* Announced waiters (prepare .. cancel/wait).  Written by waiters only,
+     * read by every notify: read-mostly when nobody waits. */
+    atomic_uint_least32_t waiters;
+    uint32_t flags; /* WEFT_SHARED or 0; written once at init */
+    uint32_t reserved;
+};
+
+_Static_assert(sizeof(struct weft_internal_ec) == sizeof(weft_eventcount),
+               "weft_eventcount storage must match its layout");
+_Static_assert(alignof(struct weft_internal_ec) <= alignof(weft_eventcount),
+               "weft_eventcount storage must be aligned for its layout");
+_Static_assert(sizeof(atomic_uint_least32_t) == sizeof(uint32_t),
+               "futex words are 32 bits");
+
+static inline struct weft_internal_ec *weft_internal_ec(weft_eventcount *ec)
+{
+    return (struct weft_internal_ec *)(void *)ec;
+}
+
+/* Wake up to n waiters (INT32_MAX: all).  Out of line: only called when
+ * weft_internal_ec_has_waiters said yes. */
+void weft_internal_ec_wake(struct weft_internal_ec *e, int n);
+
+/* Is anybody announced?  The caller must have ordered its publication of the
+ * condition before this load with a seq_cst fence (or an equivalent seq_cst
+ * read-modify-write); that fence pairs with the one in
+ * weft_eventcount_prepare. */
+static inline bool weft_internal_ec_has_waiters(struct weft_internal_ec *e)
+{
+    /* relaxed: ordering comes from the caller's seq_cst fence, see above */
+    return atomic_load_explicit(&e->waiters, memory_order_relaxed) != 0;
+}
+
+/* notify for callers that already issued the seq_cst fence. */
+static inline void weft_internal_ec_notify_fenced(struct weft_internal_ec *e, int n)
+{
+    if (__builtin_expect(weft_internal_ec_has_waiters(e), 0))
+        weft_internal_ec_wake(e, n);
+}
+
+#endif /* WEFT_EVENTCOUNT_INTERNAL_H */
