@@ -5,8 +5,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -20,6 +23,29 @@ static int futex_op(struct weft_internal_ec *e, int op)
     return (e->flags & WEFT_SHARED) ? op : (op | FUTEX_PRIVATE_FLAG);
 }
 
+/* ---- asymmetric fences (see weft_internal_ec_fence_light) -------------- */
+
+static bool membarrier_registered;
+static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
+
+static void membarrier_register(void)
+{
+    membarrier_registered =
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* The waiter's heavy fence: a full barrier on every running thread of this
+ * process.  Pairs with weft_internal_ec_fence_light in the notifiers. */
+static void heavy_fence(void)
+{
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return;
+    /* A fork()ed child inherits the eventcount but not the registration:
+     * register this process and try again. */
+    (void)syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+    (void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+}
+
 void weft_eventcount_init(weft_eventcount *ec, unsigned flags)
 {
     struct weft_internal_ec *e = weft_internal_ec(ec);
@@ -28,7 +54,13 @@ void weft_eventcount_init(weft_eventcount *ec, unsigned flags)
     atomic_init(&e->epoch, 0);
     atomic_init(&e->waiters, 0);
     e->flags = flags & WEFT_SHARED;
-    e->reserved = 0;
+    e->asym = 0;
+#ifndef WEFT_TSAN
+    if (!(flags & WEFT_SHARED)) {
+        pthread_once(&membarrier_once, membarrier_register);
+        e->asym = membarrier_registered;
+    }
+#endif
 }
 
 uint32_t weft_eventcount_prepare(weft_eventcount *ec)
@@ -40,7 +72,10 @@ uint32_t weft_eventcount_prepare(weft_eventcount *ec)
      * rings' fenced fast path).  Either this thread's re-check of the
      * condition sees the publication, or the notifier sees waiters != 0. */
     atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst);
+    if (e->asym)
+        heavy_fence(); /* pairs with the compiler barrier in fence_light */
+    else
+        atomic_thread_fence(memory_order_seq_cst);
     /* acquire: pairs with the release bump in weft_internal_ec_wake; a key
      * that already includes a notify makes the caller's re-check see what
      * that notifier published. */
@@ -99,11 +134,9 @@ void weft_internal_ec_wake(struct weft_internal_ec *e, int n)
 
 static void notify(weft_eventcount *ec, int n)
 {
-    struct weft_internal_ec *e = weft_internal_ec(ec);
-    /* seq_cst fence: orders the caller's publication of its condition before
-     * the load of waiters; pairs with the fence in weft_eventcount_prepare */
-    atomic_thread_fence(memory_order_seq_cst);
-    weft_internal_ec_notify_fenced(e, n);
+    /* the fence inside orders the caller's publication of its condition
+     * before the load of waiters; pairs with the fence in prepare */
+    weft_internal_ec_notify(weft_internal_ec(ec), n);
 }
 
 void weft_eventcount_notify_one(weft_eventcount *ec)

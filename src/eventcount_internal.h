@@ -22,7 +22,9 @@ struct weft_internal_ec {
      * read by every notify: read-mostly when nobody waits. */
     atomic_uint_least32_t waiters;
     uint32_t flags; /* WEFT_SHARED or 0; written once at init */
-    uint32_t reserved;
+    /* 1 when notifiers may use the light fence because waiters issue
+     * membarrier() (see weft_internal_ec_fence_light); written once at init */
+    uint32_t asym;
 };
 
 _Static_assert(sizeof(struct weft_internal_ec) == sizeof(weft_eventcount),
@@ -41,6 +43,28 @@ static inline struct weft_internal_ec *weft_internal_ec(weft_eventcount *ec)
  * weft_internal_ec_has_waiters said yes. */
 void weft_internal_ec_wake(struct weft_internal_ec *e, int n);
 
+/* The notifier's half of the Dekker pair, between publishing its condition
+ * and reading waiters.  For a process-private eventcount on a kernel with
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) this is only a compiler
+ * barrier: the waiter's side (weft_eventcount_prepare) issues membarrier(),
+ * which runs a full barrier on every CPU running a thread of this process, so
+ * the pair still orders as two seq_cst fences would (the asymmetric-fence
+ * technique of liburcu's urcu-memb flavour and Folly's
+ * asymmetric_thread_fence_heavy).  That keeps the fast path of every push free
+ * of an mfence.  Process-shared eventcounts, and the TSan build (TSan models
+ * neither fences nor membarrier; the real fence keeps the code simple to
+ * reason about there), use a seq_cst fence. */
+static inline void weft_internal_ec_fence_light(const struct weft_internal_ec *e)
+{
+#ifndef WEFT_TSAN
+    if (e->asym) {
+        atomic_signal_fence(memory_order_seq_cst); /* pairs with membarrier() in prepare */
+        return;
+    }
+#endif
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in prepare */
+}
+
 /* Is anybody announced?  The caller must have ordered its publication of the
  * condition before this load with a seq_cst fence (or an equivalent seq_cst
  * read-modify-write); that fence pairs with the one in
@@ -56,6 +80,16 @@ static inline void weft_internal_ec_notify_fenced(struct weft_internal_ec *e, in
 {
     if (__builtin_expect(weft_internal_ec_has_waiters(e), 0))
         weft_internal_ec_wake(e, n);
+}
+
+/* The whole notify, inline: call after publishing the condition (with
+ * release or stronger).  When nobody waits: a compiler barrier (or one
+ * fence, see weft_internal_ec_fence_light) and one load of a read-mostly
+ * word; no write, no system call.  n: how many to wake (INT32_MAX: all). */
+static inline void weft_internal_ec_notify(struct weft_internal_ec *e, int n)
+{
+    weft_internal_ec_fence_light(e);
+    weft_internal_ec_notify_fenced(e, n);
 }
 
 #endif /* WEFT_EVENTCOUNT_INTERNAL_H */

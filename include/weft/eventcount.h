@@ -3,8 +3,8 @@
  *
  * An eventcount lets threads wait for a condition that other threads make
  * true (a ring became non-empty, a deque got work) without a lock around the
- * condition, and costs the notifier one fence and one load of a shared,
- * read-mostly word when nobody waits.  It is the classic eventcount
+ * condition, and costs the notifier one load of a shared, read-mostly word
+ * when nobody waits.  It is the classic eventcount
  * (Reed and Kanodia, "Synchronization with eventcounts and sequencers",
  * CACM 1979) in the Dekker-style form used by Go's and rayon's schedulers:
  *
@@ -89,8 +89,10 @@ WEFT_API int weft_eventcount_wait_timed(weft_eventcount *ec, uint32_t key,
 
 /* Wake one announced waiter (all waiters that have not yet gone to sleep
  * return from their wait too, as their key is now stale).  Call after making
- * the condition true.  When nobody waits: one seq_cst fence and one load, no
- * system call, no write.
+ * the condition true.  When nobody waits: one load of a read-mostly word, no
+ * write, no system call, and a seq_cst fence only for process-shared or
+ * zero-initialised eventcounts (for the others, waiters pay for the fence
+ * with membarrier(2) so that notifiers need none).
  * Thread: any.  Progress: lock-free; may make one futex system call.
  * Ordering: release; writes before the notify are visible to a waiter it
  *   wakes. */
