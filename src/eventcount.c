@@ -25,6 +25,7 @@ static int futex_op(struct weft_internal_ec *e, int op)
 
 /* ---- asymmetric fences (see weft_internal_ec_fence_light) -------------- */
 
+#ifndef WEFT_TSAN /* the TSan build keeps seq_cst fences on both sides */
 static bool membarrier_registered;
 static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
 
@@ -33,6 +34,7 @@ static void membarrier_register(void)
     membarrier_registered =
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
+#endif
 
 /* The waiter's heavy fence: a full barrier on every running thread of this
  * process.  Pairs with weft_internal_ec_fence_light in the notifiers. */

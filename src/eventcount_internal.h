@@ -61,6 +61,8 @@ static inline void weft_internal_ec_fence_light(const struct weft_internal_ec *e
         atomic_signal_fence(memory_order_seq_cst); /* pairs with membarrier() in prepare */
         return;
     }
+#else
+    (void)e;
 #endif
     atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in prepare */
 }
