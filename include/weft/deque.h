@@ -1,0 +1,166 @@
+/*
+ * weft/deque.h - Chase-Lev work-stealing deque.
+ *
+ * One thread, the owner, pushes and pops items at the bottom (LIFO, like a
+ * stack); any number of other threads, the thieves, steal items from the top
+ * (FIFO: the oldest item first).  This is the per-worker queue of a
+ * work-stealing scheduler: the owner works on its newest task, idle workers
+ * take the oldest one, which is usually the biggest piece of work left.
+ *
+ * The algorithm is Chase and Lev's dynamic circular deque (SPAA 2005) with
+ * the C11 memory orderings of Le, Pop, Cohen and Zappa Nardelli (PPoPP 2013);
+ * src/deque.c explains the mapping.  The array grows (doubles) when full,
+ * without stopping the thieves; it never shrinks.  Arrays that a growth
+ * replaced stay allocated until weft_deque_destroy, because a thief may still
+ * be reading them; as sizes double, all arrays together take at most twice
+ * the memory of the largest one.
+ *
+ * Items are opaque `void *` values, NULL included: the deque never
+ * dereferences them.  Each pushed item is returned exactly once, by the
+ * owner's pop or by one thief's steal, unless it is still in the deque when
+ * the deque is destroyed.
+ *
+ * Synchronisation table:
+ *   push / pop                   the owner only (one thread at a time; the
+ *                                owner may change only with a happens-before
+ *                                hand-off between the old and the new owner)
+ *   steal / steal_batch          any thread, concurrently with each other and
+ *                                with the owner's push and pop (the owner may
+ *                                steal from its own deque too)
+ *   size                         any thread, concurrently with everything
+ *   create / destroy             alone: destroy only when no other call on
+ *                                the deque runs or can start
+ *
+ * Progress: push, pop, steal and steal_batch finish in a bounded number of
+ * their own steps whatever the other threads do (wait-free per call); a
+ * steal that loses a race returns WEFT_STEAL_RETRY instead of looping, so
+ * progress of the whole system is lock-free.  No call blocks, takes a lock
+ * or makes a system call, except a push that must grow the array (it calls
+ * malloc).
+ *
+ * Ordering: everything the owner wrote before pushing an item happens-before
+ * the return of the steal (or the pop) that takes that item.  Steals from
+ * different thieves are not ordered with each other beyond that.
+ *
+ * Linearizability: push, pop and single steals are linearizable as a deque
+ * (owner at one end, thieves at the other).  A steal_batch is a sequence of
+ * single steals of consecutive items (see weft_deque_steal_batch).
+ */
+#ifndef WEFT_DEQUE_H
+#define WEFT_DEQUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <weft/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The deque (opaque; allocate with weft_deque_create). */
+typedef struct weft_deque weft_deque;
+
+/* The three outcomes of a steal. */
+typedef enum {
+    WEFT_STEAL_OK,    /* took at least one item */
+    WEFT_STEAL_EMPTY, /* saw no item to take */
+    WEFT_STEAL_RETRY  /* lost a race with another thread for the item it saw:
+                         try again, or try another victim */
+} weft_steal_result;
+
+/* The capacity used when weft_deque_create is given 0. */
+#define WEFT_DEQUE_DEFAULT_CAPACITY 64
+
+/* Create an empty deque whose array holds initial_capacity items before the
+ * first growth (rounded up to a power of two; 0 means
+ * WEFT_DEQUE_DEFAULT_CAPACITY).  The deque grows on demand: the capacity is
+ * a starting size, not a limit.
+ * Thread: any.  Progress: allocates (malloc).
+ * Returns: the deque, or NULL with errno set to EINVAL when initial_capacity
+ *   is larger than 2^(N-4) for N-bit size_t (the array size in bytes would
+ *   not fit), or ENOMEM when memory is short. */
+WEFT_API weft_deque *weft_deque_create(size_t initial_capacity);
+
+/* Free the deque and every array it allocated.  Items still inside are not
+ * touched (they are the caller's).  d must not be NULL.
+ * Thread: any, alone (no other call on d may run or start).
+ * Progress: frees memory. */
+WEFT_API void weft_deque_destroy(weft_deque *d);
+
+/* Push item (any value, NULL included) at the bottom.  When the array is
+ * full it doubles first; thieves keep stealing meanwhile.
+ * Thread: the owner only.
+ * Progress: wait-free, a few instructions; allocates (malloc) only when the
+ *   array is full.
+ * Ordering: release; the caller's writes before the push happen-before the
+ *   return of the steal or pop that takes item.
+ * Returns: 0; or ENOMEM when the array was full and a larger one could not
+ *   be allocated (or would exceed the largest capacity): then item was not
+ *   pushed, and the deque and its items are unchanged and usable. */
+WEFT_API int weft_deque_push(weft_deque *d, void *item);
+
+/* Pop the newest item from the bottom (LIFO) into *item.
+ * Thread: the owner only.
+ * Progress: wait-free: at most one compare-and-swap (only when one item is
+ *   left and thieves may want it too).
+ * Ordering: seq_cst against concurrent steals: when the owner and thieves
+ *   race for the last item, exactly one of them gets it.
+ * Returns: true and the item in *item; false when the deque is empty (or the
+ *   last item went to a thief), *item unchanged. */
+WEFT_API bool weft_deque_pop(weft_deque *d, void **item);
+
+/* Steal the oldest item from the top (FIFO) into *item.
+ * Thread: any (usually not the owner, but the owner may call it too).
+ * Progress: wait-free: one compare-and-swap, no loop, no allocation.
+ * Ordering: acquire; the writes the owner made before pushing the item
+ *   happen-before this return.
+ * Returns: WEFT_STEAL_OK and the item in *item; WEFT_STEAL_EMPTY when the
+ *   deque looked empty; WEFT_STEAL_RETRY when another thief or the owner
+ *   took the item this thief saw first (the deque may still hold others).
+ *   *item is written only on WEFT_STEAL_OK. */
+WEFT_API weft_steal_result weft_deque_steal(weft_deque *d, void **item);
+
+/* Steal up to max of the oldest items, in FIFO order, into items[0..],
+ * and their number into *stolen.  It takes at most half (rounded up) of
+ * the items it saw in the deque, and at most max: a single item can be
+ * batch-stolen, and the owner always keeps the newer half.
+ *
+ * DEVIATION from "all-or-nothing": the items are claimed one atomic step
+ * each, oldest first, and the call stops at the first step that loses a
+ * race; so it may return fewer items than it aimed for (a FIFO prefix of
+ * them).  Every item returned is taken exactly once.  The reason: claiming a
+ * whole range [top, top+k) with one compare-and-swap on top is not safe
+ * against the owner's pop, which takes items from the bottom without any
+ * atomic read-modify-write while at least two items are left.  A thief that
+ * read bottom and was then preempted can still see its CAS succeed after the
+ * owner popped down into the range, and both would return the same items;
+ * the memory fences of Chase-Lev cannot help because the CAS may come
+ * arbitrarily late.  Making it safe would cost the owner a CAS on every pop.
+ * crossbeam-deque's LIFO flavour steals its batches one item per CAS for the
+ * same reason.
+ *
+ * Thread: any.
+ * Progress: wait-free: at most min(max, half of what it saw) iterations of
+ *   one compare-and-swap each; no allocation.
+ * Ordering: as weft_deque_steal, for each item returned.
+ * Returns: WEFT_STEAL_OK with *stolen >= 1 items in items[0..*stolen-1]
+ *   (items[0] the oldest); WEFT_STEAL_EMPTY with *stolen == 0 when the
+ *   deque looked empty, or when max is 0 (then the deque is not read);
+ *   WEFT_STEAL_RETRY with *stolen == 0 when it lost the race for the first
+ *   item.  items[] beyond *stolen are not written.  items may be NULL only
+ *   when max is 0; stolen must not be NULL. */
+WEFT_API weft_steal_result weft_deque_steal_batch(weft_deque *d, void **items,
+                                                  size_t max, size_t *stolen);
+
+/* The number of items in the deque, as seen at some moment during the call
+ * (approximate while other threads push, pop or steal; exact when none do).
+ * Thread: any.  Progress: wait-free.
+ * Ordering: none (relaxed reads); use it for heuristics and statistics.
+ * Returns: the count (0 when the deque looked empty). */
+WEFT_API size_t weft_deque_size(const weft_deque *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_DEQUE_H */
