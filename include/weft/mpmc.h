@@ -1,0 +1,236 @@
+/*
+ * weft/mpmc.h - bounded multi-producer/multi-consumer ring of void * items.
+ *
+ * A fixed-size FIFO queue that any number of threads (or processes, see
+ * "In-place and shared memory") push to and pop from at the same time.
+ * Items are opaque `void *` values, NULL included: the ring never
+ * dereferences them.  Every operation comes in a non-blocking form
+ * (try_push, try_pop and their batch forms) and a blocking form (push, pop,
+ * and _timed variants) that spins briefly, yields, then parks the thread on
+ * a futex through an eventcount (weft/eventcount.h), so a parked thread uses
+ * no CPU.  The algorithm is Dmitry Vyukov's bounded MPMC queue (a sequence
+ * number per slot); src/mpmc.c explains the mapping.
+ *
+ * Synchronisation table (any number of threads, in any combination):
+ *   try_push / try_push_many / push / push_timed   concurrently with all
+ *   try_pop / try_pop_many / pop / pop_timed       concurrently with all
+ *   close / closed / size / capacity               concurrently with all
+ *   footprint                                      anywhere (pure function)
+ *   create / init                                  alone, before any other
+ *                                                  call on the ring
+ *   destroy                                        alone: no other call on
+ *                                                  the ring runs or can start
+ *
+ * Linearizability: push, pop, try_push, try_pop and close are linearizable
+ * operations of a FIFO queue with a closed flag.  Each pushed item is popped
+ * exactly once, unless it is still in the ring when the ring is destroyed or
+ * its memory is reused.  Two items pushed by one thread (in program order)
+ * are popped in that order by any single consumer.  A batch
+ * (try_push_many / try_pop_many) takes consecutive positions in one atomic
+ * step, so its items stay adjacent and in order.
+ *
+ * Progress, exactly:
+ * - Producers never wait for each other.  A push claims its slot with one
+ *   successful CAS on the shared tail and then publishes the slot on its
+ *   own; a failed CAS means another producer claimed a slot.  So pushing is
+ *   lock-free among producers: a producer stopped anywhere (preempted,
+ *   SIGSTOPped) never stops other producers while free slots remain.
+ * - The same holds for consumers among consumers.
+ * - The one dependency: a slot is handed from its producer to its consumer
+ *   (and back, one lap later) by the slot's sequence number.  A producer
+ *   stopped between its claim and its publish (a window of a few
+ *   instructions) makes consumers see the ring as empty at that slot until it
+ *   resumes: items pushed after it are not popped before it, as FIFO order
+ *   requires.  Likewise a consumer stopped between its claim and its release
+ *   makes producers see the ring as full at that slot one lap later.  The
+ *   try_ forms then return false (they never wait); the blocking forms spin,
+ *   yield and park until the slot is handed over (so the stopped thread gets
+ *   the CPU).  Nothing spins waiting for another thread's turn, which is why
+ *   the ring keeps moving with many more threads than cores.
+ * - So, formally: try_ operations are lock-free in the sense above and
+ *   never block; the ring as a whole is not lock-free (no practical bounded
+ *   FIFO with per-slot hand-off is), and a thread that dies between claim and
+ *   publish/release leaves its slot unusable: the items behind it can never
+ *   be popped (process-shared rings: a process killed inside a push or pop
+ *   strands the ring; pop_timed/push_timed then return ETIMEDOUT).
+ * - No operation allocates, takes a lock or makes a system call, except
+ *   create (allocates), and the blocking forms once they park (futex), and
+ *   any operation that must wake a parked thread (one futex wake-up).
+ *   When nobody is parked, a push or pop touches the ring's counter and slot
+ *   and reads one read-mostly word of the eventcount (no extra write).
+ *
+ * Ordering: everything a producer wrote before pushing an item
+ * happens-before the return of the pop that takes that item; everything a
+ * consumer did before popping from a slot happens-before the push that
+ * reuses that slot.  close happens-before every call that reports the ring
+ * closed (EPIPE, or false from a push, or true from closed).
+ *
+ * Closing: weft_mpmc_close marks the ring closed and wakes every parked
+ * thread.  Every push that succeeded (returned 0/true/counted) before or
+ * concurrently with close claimed its slot before the close, and its item
+ * will be popped; every push that starts after close fails (EPIPE/false/0).
+ * Pops keep returning items until the ring is drained, then return EPIPE.
+ *
+ * In-place and shared memory: the ring is one block of memory with no
+ * internal pointers (header, eventcounts and slots together).
+ * weft_mpmc_footprint tells its size, weft_mpmc_init builds a ring in memory
+ * you provide, e.g. mmap(MAP_SHARED) memory shared with other processes;
+ * with WEFT_SHARED the parked threads of any process sharing the ring are
+ * woken (non-private futexes).  Every process may call every operation.
+ *
+ * Example (error handling shortened):
+ *
+ *     weft_mpmc *q = weft_mpmc_create(1024);       // NULL + errno on error
+ *     // producer threads:
+ *     weft_mpmc_push(q, job);                       // blocks while full
+ *     // consumer threads:
+ *     void *job;
+ *     while (weft_mpmc_pop(q, &job) == 0)           // blocks while empty
+ *         run(job);                                 // EPIPE: closed, drained
+ *     // when the producers are done:
+ *     weft_mpmc_close(q);
+ *     // after joining every thread:
+ *     weft_mpmc_destroy(q);
+ */
+#ifndef WEFT_MPMC_H
+#define WEFT_MPMC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <weft/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ring (opaque). */
+typedef struct weft_mpmc weft_mpmc;
+
+/* The alignment in bytes that weft_mpmc_init needs for its memory. */
+#define WEFT_MPMC_ALIGN WEFT_CACHELINE
+
+/* Allocate and initialise an empty, process-private ring holding at least
+ * capacity items (rounded up to a power of two; weft_mpmc_capacity tells
+ * the real one).
+ * Thread: any.  Progress: allocates (aligned_alloc).
+ * Returns: the ring; or NULL with errno EINVAL when capacity is 0 or so large
+ *   that the ring's size overflows size_t (weft_mpmc_footprint returns 0),
+ *   ENOMEM when the allocation fails. */
+WEFT_API weft_mpmc *weft_mpmc_create(size_t capacity);
+
+/* Free a ring made by weft_mpmc_create.  Items still in it are not touched
+ * (they are the caller's).  q must come from weft_mpmc_create (rings built
+ * with weft_mpmc_init are released by freeing or unmapping their memory,
+ * after the last use); NULL does nothing.
+ * Thread: any, alone (no other call on q may run or start).
+ * Progress: frees memory. */
+WEFT_API void weft_mpmc_destroy(weft_mpmc *q);
+
+/* The number of bytes weft_mpmc_init needs for a ring of capacity items
+ * (after rounding capacity up to a power of two).
+ * Thread: any.  Progress: wait-free, pure.
+ * Returns: the size; 0 when capacity is 0 or the size overflows size_t. */
+WEFT_API size_t weft_mpmc_footprint(size_t capacity);
+
+/* Build an empty ring in mem, which must hold weft_mpmc_footprint(capacity)
+ * bytes aligned to WEFT_MPMC_ALIGN (64) bytes; mmap'ed memory qualifies.
+ * flags: 0, or WEFT_SHARED when mem is shared between processes (parked
+ * threads are then woken across processes).  The ring holds no pointers, so
+ * each process may map the memory at a different address; the memory must
+ * stay valid while the ring is used.  Do not call weft_mpmc_destroy on it.
+ * Thread: one, before any other call on the ring (from any process).
+ * Progress: wait-free; writes the whole block (the slots too).
+ * Returns: mem as a ring; or NULL with errno EINVAL when mem is NULL or not
+ *   aligned to WEFT_MPMC_ALIGN, capacity is 0 or too large (footprint 0), or
+ *   flags has a bit other than WEFT_SHARED. */
+WEFT_API weft_mpmc *weft_mpmc_init(void *mem, size_t capacity, unsigned flags);
+
+/* Thread: any.  Progress: wait-free.
+ * Returns: the number of items the ring holds when full (a power of two). */
+WEFT_API size_t weft_mpmc_capacity(const weft_mpmc *q);
+
+/* Thread: any.  Progress: wait-free.
+ * Returns: the number of items in the ring (pushed, not yet popped,
+ *   counting claimed slots), between 0 and the capacity.  Exact when no
+ *   other thread operates on the ring; only a snapshot otherwise. */
+WEFT_API size_t weft_mpmc_size(const weft_mpmc *q);
+
+/* Push item (any value, NULL included) at the tail, if there is room.
+ * Thread: any.  Progress: lock-free among producers (see above), never
+ *   blocks; wakes one parked consumer if there is one.
+ * Ordering: release; the caller's writes before the push happen-before the
+ *   return of the pop that takes item.
+ * Returns: true when pushed; false when the ring was full (or the slot at
+ *   the tail still being released by a stopped consumer) or closed. */
+WEFT_API bool weft_mpmc_try_push(weft_mpmc *q, void *item);
+
+/* Pop the item at the head into *item, if there is one.
+ * Thread: any.  Progress: lock-free among consumers, never blocks; wakes one
+ *   parked producer if there is one.
+ * Ordering: acquire; the producer's writes before it pushed the item are
+ *   visible after the return.
+ * Returns: true with *item set; false when the ring was empty (or the slot at
+ *   the head not yet published by a stopped producer), *item unchanged.
+ *   A closed ring still gives its remaining items. */
+WEFT_API bool weft_mpmc_try_pop(weft_mpmc *q, void **item);
+
+/* Push up to n items from items[0..n-1], in order, at consecutive positions
+ * claimed in one atomic step: as many as there is room for (a prefix).
+ * Thread: any.  Progress and ordering: as weft_mpmc_try_push; wakes up to
+ *   that many parked consumers.
+ * Returns: the number pushed, items[0..k-1] (0 when full or closed, or n is
+ *   0). */
+WEFT_API size_t weft_mpmc_try_push_many(weft_mpmc *q, void *const *items, size_t n);
+
+/* Pop up to n items into items[0..n-1], oldest first, from consecutive
+ * positions claimed in one atomic step.
+ * Thread: any.  Progress and ordering: as weft_mpmc_try_pop; wakes up to
+ *   that many parked producers.
+ * Returns: the number popped (0 when empty or n is 0). */
+WEFT_API size_t weft_mpmc_try_pop_many(weft_mpmc *q, void **items, size_t n);
+
+/* Push item, waiting while the ring is full.  Waits by spinning briefly,
+ * then yielding, then parking on a futex (no CPU used while parked).
+ * Thread: any.  Progress: blocks while the ring is full; lock-free otherwise.
+ * Ordering: as weft_mpmc_try_push.
+ * Returns: 0 when pushed; EPIPE when the ring is closed (also when it gets
+ *   closed while waiting): then item was not pushed. */
+WEFT_API int weft_mpmc_push(weft_mpmc *q, void *item);
+
+/* Pop an item into *item, waiting while the ring is empty (as push waits).
+ * Thread: any.  Progress: blocks while the ring is empty.
+ * Ordering: as weft_mpmc_try_pop.
+ * Returns: 0 with *item set; EPIPE when the ring is closed and drained
+ *   (*item unchanged). */
+WEFT_API int weft_mpmc_pop(weft_mpmc *q, void **item);
+
+/* As weft_mpmc_push, waiting at most timeout_ns nanoseconds (relative,
+ * measured on CLOCK_MONOTONIC; 0 means try once).
+ * Returns: 0 when pushed; ETIMEDOUT when still full at the deadline; EPIPE
+ *   when closed.  A push that can succeed succeeds, even past the deadline. */
+WEFT_API int weft_mpmc_push_timed(weft_mpmc *q, void *item, uint64_t timeout_ns);
+
+/* As weft_mpmc_pop, waiting at most timeout_ns nanoseconds (as push_timed).
+ * Returns: 0 with *item set; ETIMEDOUT when still empty (and not closed) at
+ *   the deadline; EPIPE when closed and drained. */
+WEFT_API int weft_mpmc_pop_timed(weft_mpmc *q, void **item, uint64_t timeout_ns);
+
+/* Close the ring: later pushes fail, pops drain what is left and then return
+ * EPIPE; every parked producer and consumer is woken.  Closing twice is
+ * harmless.  A ring cannot be reopened.
+ * Thread: any.  Progress: lock-free; makes futex wake-up calls when threads
+ *   are parked.
+ * Ordering: release; the caller's writes before close happen-before the
+ *   return of any call that reports the ring closed. */
+WEFT_API void weft_mpmc_close(weft_mpmc *q);
+
+/* Thread: any.  Progress: wait-free.  Ordering: acquire (see close).
+ * Returns: true once weft_mpmc_close was called (it may still hold items). */
+WEFT_API bool weft_mpmc_closed(const weft_mpmc *q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_MPMC_H */
