@@ -1,0 +1,479 @@
+/*
+ * deque.c - Chase-Lev work-stealing deque; the contract is in
+ * include/weft/deque.h.
+ *
+ * Algorithm.  David Chase and Yossi Lev, "Dynamic circular work-stealing
+ * deque", Proceedings of the 17th ACM Symposium on Parallelism in Algorithms
+ * and Architectures (SPAA), 2005.  Memory orderings: Nhat Minh Le, Antoniu
+ * Pop, Albert Cohen and Francesco Zappa Nardelli, "Correct and efficient
+ * work-stealing for weak memory models", Proceedings of the 18th ACM SIGPLAN
+ * Symposium on Principles and Practice of Parallel Programming (PPoPP), 2013.
+ *
+ * How the code maps to the papers.  Two free-running signed 64-bit indices
+ * delimit the items: top (the oldest item, advanced only by compare-and-swap)
+ * and bottom (one past the newest, written only by the owner).  Item i lives
+ * in slot i mod capacity of a circular array whose capacity is a power of
+ * two.  push writes the slot and then publishes bottom + 1.  pop first
+ * lowers bottom, so that thieves stop short of the slot it is taking, and
+ * then reads top: while at least one other item remains below, the owner
+ * owns its slot without any atomic read-modify-write; for the last item it
+ * races the thieves with a CAS on top, as a thief would.  steal reads top,
+ * then bottom, then the slot, and commits with a CAS of top from the value
+ * it read.  The store of bottom followed by the load of top in pop, and the
+ * load of top followed by the load of bottom in steal, form a Dekker pair:
+ * at least one side must see the other's write, or the owner and a thief
+ * could both take the last items.  Le et al. order each pair with a seq_cst
+ * fence and prove that, with release/acquire on the publishing accesses,
+ * nothing stronger is needed.  When the array is full, push (Chase and Lev's
+ * resize) copies the live items into an array of twice the size and
+ * publishes it; thieves keep working on whichever array they loaded, which
+ * is never freed before weft_deque_destroy (the papers leave reclamation
+ * open; we keep a list of retired arrays, and since sizes double they total
+ * less than the current array, so memory stays within 2x of the peak).
+ *
+ * Deviations, each argued where it is coded:
+ *  - Publishing bottom: Le et al. put a release fence before a relaxed store
+ *    of bottom in push; we make every store of bottom a release store
+ *    instead (same cost on x86 and ARMv8).  A release fence synchronises
+ *    through any later store of the same thread, including the stores in
+ *    pop; making all of those stores release ones gives the same edges, and
+ *    ThreadSanitizer understands them.
+ *  - The Dekker pairs (see dekker_* below): the fence formulation of Le et
+ *    al. is kept for targets where it is cheapest; on x86-64, and in the
+ *    ThreadSanitizer build (TSan does not model standalone fences), the
+ *    four accesses of the pairs are seq_cst accesses instead, which is
+ *    Chase and Lev's original sequentially consistent formulation.  On x86
+ *    seq_cst loads are plain loads, so thieves then pay no fence at all and
+ *    the owner's pop pays one locked exchange.
+ *  - steal_batch: not in either paper; it claims its items one CAS each (see
+ *    the header for why one CAS over a range is unsafe).
+ *  - The owner caches the last value of top it read (top only grows, so the
+ *    cache is a lower bound): push reads the thieves' cache line only when
+ *    the cache says the array may be full, and pop answers "empty" without
+ *    any fence when bottom <= the cached top.
+ *  - No shrinking (crossbeam's shrinking path caused CVE-2021-32810).
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <weft/deque.h>
+
+#include "chaos.h"
+
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define COLD __attribute__((cold, noinline))
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#define COLD
+#endif
+
+/* Which formulation orders the two Dekker pairs (see the dekker_* helpers).
+ * WEFT_DEQUE_FENCES=1 selects Le et al.'s seq_cst fences, 0 seq_cst accesses.
+ * TSan cannot check the fence form, so its build always uses the other. */
+#ifdef WEFT_TSAN
+#undef WEFT_DEQUE_FENCES
+#define WEFT_DEQUE_FENCES 0
+#elif !defined(WEFT_DEQUE_FENCES)
+#if defined(__x86_64__) || defined(__i386__)
+#define WEFT_DEQUE_FENCES 0
+#else
+#define WEFT_DEQUE_FENCES 1
+#endif
+#endif
+
+/* The largest capacity: 2^(N-4) slots for N-bit size_t, so that the size of
+ * an array in bytes (8 bytes a slot at most, plus a header) fits in size_t,
+ * and far below 2^62 so that int64 differences of indices never overflow. */
+#define MAX_CAPACITY ((SIZE_MAX >> 4) + 1)
+
+typedef _Atomic(void *) slot_t;
+
+/* A circular array.  Immutable after publication except for the slots. */
+struct deque_array {
+    size_t mask;               /* capacity - 1; capacity is a power of two */
+    struct deque_array *older; /* retired-list link (owner only) */
+    slot_t slots[];            /* relaxed atomics: a thief may read a slot
+                                  while the owner writes it (the thief's CAS
+                                  then fails and it drops what it read) */
+};
+
+struct weft_deque {
+    /* Index of the oldest item.  Advanced by thieves' CAS and by the
+     * owner's CAS on the last item; read by everyone.  Its own line: this
+     * is the line the thieves fight over. */
+    alignas(WEFT_CACHELINE) _Atomic int64_t top;
+    char pad_top[WEFT_CACHELINE - sizeof(int64_t)];
+
+    /* One past the newest item.  Written by the owner only (push, pop), read
+     * by thieves; the array pointer beside it is read by thieves right after
+     * bottom, so they share the line. */
+    alignas(WEFT_CACHELINE) _Atomic int64_t bottom;
+    /* The current array.  Written by the owner (grow) with release, read by
+     * thieves with acquire. */
+    _Atomic(struct deque_array *) array;
+
+    /* Owner-private fields (no other thread touches them). */
+    alignas(WEFT_CACHELINE) int64_t top_cache; /* a value top had; <= top */
+    struct deque_array *retired;               /* replaced arrays, newest first */
+};
+
+_Static_assert(offsetof(struct weft_deque, bottom) -
+                       offsetof(struct weft_deque, top) >= WEFT_CACHELINE,
+               "top (thieves) and bottom (owner) must not share a cache line");
+_Static_assert(offsetof(struct weft_deque, top_cache) -
+                       offsetof(struct weft_deque, bottom) >= WEFT_CACHELINE,
+               "owner-private fields must not share the line thieves read");
+_Static_assert(sizeof(int64_t) == 8, "indices are 64-bit");
+
+/* ---- the Dekker pairs ----------------------------------------------------
+ *
+ * Owner (pop):  store bottom := b;  load t := top
+ * Thief:        load t := top;      load b := bottom
+ *
+ * What they must guarantee: if the thief's load of bottom misses the owner's
+ * store (so the thief believes item b is still there), then the owner's load
+ * of top sees every CAS on top that the thief's load of top saw (so the
+ * owner does not take item b without a CAS while that thief may take it).
+ *
+ * Fence form (Le et al.): relaxed/release store and acquire load around a
+ * seq_cst fence on each side.  The two fences are ordered in the single
+ * total order S: if the owner's fence comes first, the thief's later load of
+ * bottom must see the owner's store (C11, N1570 7.17.3p11);
+ * if the thief's fence comes first, the CAS the thief's load of top read
+ * from happens-before the thief's fence (a seq_cst CAS is a release, the
+ * load an acquire), so precedes it in S, and the owner's load after its own
+ * fence sees that CAS or a later one (7.17.3p9).
+ *
+ * Access form (Chase and Lev's SC model): the owner's store is a seq_cst
+ * exchange and its load of top seq_cst; the thief's two loads are seq_cst.
+ * All four, and every CAS on top, are in S consistently with program order.
+ * If the thief's load of bottom precedes the owner's exchange in S, then
+ * thief-load-top < thief-load-bottom < owner-exchange < owner-load-top in S,
+ * and the CAS the thief's load of top read precedes that load in S, so the
+ * owner's seq_cst load of top reads it or a later CAS.  Otherwise the thief's
+ * seq_cst load of bottom follows the exchange in S and reads it or a later
+ * store.  This is the same guarantee as the fence form, with no standalone
+ * fence for ThreadSanitizer to miss: TSan sees the seq_cst accesses as the
+ * release/acquire pairs they also are, which is all the happens-before the
+ * fence form creates too (a seq_cst fence after a relaxed load acts as an
+ * acquire of it).  Cost on x86: seq_cst loads are plain loads and the
+ * exchange is one locked instruction, against one locked (gcc) or mfence
+ * (clang) instruction on each side for the fence form.
+ */
+
+#if WEFT_DEQUE_FENCES
+/* The only standalone seq_cst fence of the file (not compiled for TSan). */
+static inline void sc_fence(void)
+{
+    /* seq_cst: the fence of a Dekker pair; pairs with the fence on the
+     * other side (dekker_owner <-> dekker_thief / dekker_thief_again) */
+    atomic_thread_fence(memory_order_seq_cst);
+}
+#endif
+
+/* Owner: lower bottom to b, then read top. */
+static inline int64_t dekker_owner(struct weft_deque *d, int64_t b)
+{
+#if WEFT_DEQUE_FENCES
+    /* release: as every store of bottom (pairs with the acquire loads of
+     * bottom in the thieves); the Dekker ordering comes from the fence */
+    atomic_store_explicit(&d->bottom, b, memory_order_release);
+    sc_fence();
+    WEFT_CHAOS_POINT();
+    /* relaxed: the fence before orders it after the store */
+    int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+    /* acquire: pairs with the CAS that wrote t (a thief's seq_cst CAS);
+     * the thief's read of its slot happens before the owner reuses the slot
+     * on the strength of top_cache (see weft_deque_push) */
+    atomic_thread_fence(memory_order_acquire);
+    return t;
+#else
+    /* seq_cst RMW: the owner's half of the Dekker pair (pairs with the
+     * seq_cst loads in dekker_thief); also a release (pairs with the
+     * acquire loads of bottom) */
+    (void)atomic_exchange_explicit(&d->bottom, b, memory_order_seq_cst);
+    WEFT_CHAOS_POINT();
+    /* seq_cst: second access of the owner's half; also an acquire of the
+     * thieves' CAS on top (pairs with their seq_cst CAS) */
+    return atomic_load_explicit(&d->top, memory_order_seq_cst);
+#endif
+}
+
+/* Thief: read top, then bottom. */
+static inline void dekker_thief(struct weft_deque *d, int64_t *t, int64_t *b)
+{
+#if WEFT_DEQUE_FENCES
+    /* acquire: pairs with the CAS that wrote it (by a thief or the owner),
+     * so that the CAS's predecessors are ordered before our fence */
+    *t = atomic_load_explicit(&d->top, memory_order_acquire);
+    sc_fence();
+    /* acquire: pairs with the owner's release stores of bottom; the items
+     * and the array below that value are visible */
+    *b = atomic_load_explicit(&d->bottom, memory_order_acquire);
+#else
+    /* seq_cst: the thief's half of the Dekker pair (pairs with the seq_cst
+     * exchange and load in dekker_owner); acquire as above */
+    *t = atomic_load_explicit(&d->top, memory_order_seq_cst);
+    /* seq_cst: second access of the thief's half; acquire of the owner's
+     * release stores of bottom */
+    *b = atomic_load_explicit(&d->bottom, memory_order_seq_cst);
+#endif
+}
+
+/* Thief, after its own successful seq_cst CAS of top (steal_batch): read
+ * bottom again.  The CAS plays the part of the load of top: it is a seq_cst
+ * access of top (access form) or sequenced before the fence (fence form). */
+static inline int64_t dekker_thief_again(struct weft_deque *d)
+{
+#if WEFT_DEQUE_FENCES
+    sc_fence();
+    /* acquire: pairs with the owner's release stores of bottom */
+    return atomic_load_explicit(&d->bottom, memory_order_acquire);
+#else
+    /* seq_cst: as the load of bottom in dekker_thief */
+    return atomic_load_explicit(&d->bottom, memory_order_seq_cst);
+#endif
+}
+
+/* The one CAS that takes item t: by a thief, or by the owner for the last
+ * item.  seq_cst: a release of everything the taker did before (in
+ * particular its read of the slot: the owner may overwrite that slot only
+ * after it acquired a top past it - pairs with the acquire loads of top in
+ * push and pop), and an access in S for the Dekker argument above.  Failure:
+ * acquire, because the owner's pop then records t + 1 in top_cache and push
+ * reuses slot t on its strength: the winner's read of that slot must happen
+ * before (pairs with the winner's seq_cst CAS).  Thieves ignore the failure
+ * value; acquire costs them nothing on x86 and little elsewhere. */
+static inline bool claim(struct weft_deque *d, int64_t t)
+{
+    return atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1, memory_order_seq_cst,
+                                                   memory_order_acquire);
+}
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+static struct deque_array *array_new(size_t capacity)
+{
+    struct deque_array *a = malloc(sizeof *a + capacity * sizeof(slot_t));
+    if (a == NULL)
+        return NULL;
+    a->mask = capacity - 1;
+    a->older = NULL;
+    return a;
+}
+
+weft_deque *weft_deque_create(size_t initial_capacity)
+{
+    size_t cap = initial_capacity ? initial_capacity : WEFT_DEQUE_DEFAULT_CAPACITY;
+    if (cap > MAX_CAPACITY) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t pow2 = 1;
+    while (pow2 < cap)
+        pow2 <<= 1;
+
+    weft_deque *d = aligned_alloc(alignof(struct weft_deque), sizeof *d);
+    if (d == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct deque_array *a = array_new(pow2);
+    if (a == NULL) {
+        free(d);
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < pow2; i++)
+        atomic_init(&a->slots[i], NULL);
+    /* atomic_init: the deque is not shared yet; handing it to other threads
+     * is the caller's synchronisation */
+    atomic_init(&d->top, 0);
+    atomic_init(&d->bottom, 0);
+    atomic_init(&d->array, a);
+    d->top_cache = 0;
+    d->retired = NULL;
+    return d;
+}
+
+void weft_deque_destroy(weft_deque *d)
+{
+    assert(d != NULL);
+    /* relaxed: destroy runs alone, after the caller's hand-off */
+    free(atomic_load_explicit(&d->array, memory_order_relaxed));
+    for (struct deque_array *a = d->retired, *next; a != NULL; a = next) {
+        next = a->older;
+        free(a);
+    }
+    free(d);
+}
+
+/* ---- owner --------------------------------------------------------------- */
+
+/* Replace the full array a by one of twice the size holding items [t, b).
+ * Returns the new array, or NULL (ENOMEM) with nothing changed. */
+static COLD struct deque_array *grow(struct weft_deque *d, struct deque_array *a, int64_t t,
+                                     int64_t b)
+{
+    size_t cap = a->mask + 1;
+    if (cap >= MAX_CAPACITY)
+        return NULL;
+    struct deque_array *n = array_new(cap * 2);
+    if (n == NULL)
+        return NULL;
+    /* Every slot of the new array is written once: the live items, and NULL
+     * for the rest (a thief holding a stale top may read an uncopied slot;
+     * its CAS then fails, but the read must not be of indeterminate memory).
+     * atomic_init: n is not visible to any other thread yet. */
+    for (int64_t i = t; i < t + (int64_t)(cap * 2); i++) {
+        /* relaxed: the owner wrote these slots itself */
+        void *x = i < b ? atomic_load_explicit(&a->slots[(size_t)i & a->mask],
+                                               memory_order_relaxed)
+                        : NULL;
+        atomic_init(&n->slots[(size_t)i & n->mask], x);
+    }
+    a->older = d->retired;
+    d->retired = a; /* a stays readable: thieves may still hold it */
+    /* release: pairs with the acquire loads of array in the thieves, so that
+     * a thief that loads n sees the copied slots */
+    atomic_store_explicit(&d->array, n, memory_order_release);
+    return n;
+}
+
+int weft_deque_push(weft_deque *d, void *item)
+{
+    assert(d != NULL);
+    /* relaxed: the owner is the only writer of bottom and array */
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    struct deque_array *a = atomic_load_explicit(&d->array, memory_order_relaxed);
+    if (UNLIKELY(b - d->top_cache > (int64_t)a->mask)) {
+        /* acquire: pairs with the CAS of the thief that took the oldest
+         * item; its read of the slot we are about to overwrite happens
+         * before our write */
+        int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
+        d->top_cache = t;
+        if (b - t > (int64_t)a->mask) {
+            a = grow(d, a, t, b);
+            if (a == NULL)
+                return ENOMEM;
+        }
+    }
+    /* relaxed: published by the release store of bottom below */
+    atomic_store_explicit(&a->slots[(size_t)b & a->mask], item, memory_order_relaxed);
+    /* release: publishes the slot (and the caller's writes to the item);
+     * pairs with the acquire (or seq_cst) loads of bottom in the thieves */
+    atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
+    return 0;
+}
+
+bool weft_deque_pop(weft_deque *d, void **item)
+{
+    assert(d != NULL && item != NULL);
+    /* relaxed: the owner is the only writer of bottom and array */
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    if (UNLIKELY(b <= d->top_cache))
+        return false; /* top >= top_cache >= bottom: certainly empty */
+    struct deque_array *a = atomic_load_explicit(&d->array, memory_order_relaxed);
+    b--;
+    int64_t t = dekker_owner(d, b);
+    d->top_cache = t;
+    if (LIKELY(t < b)) {
+        /* relaxed: the owner wrote this slot; with an item left above it
+         * no thief can take it (the Dekker pair) */
+        *item = atomic_load_explicit(&a->slots[(size_t)b & a->mask], memory_order_relaxed);
+        return true;
+    }
+    bool got = false;
+    if (t == b) {
+        /* the last item: race the thieves for it with their own CAS.
+         * relaxed: the owner wrote the slot; it counts only if we win */
+        void *x = atomic_load_explicit(&a->slots[(size_t)b & a->mask], memory_order_relaxed);
+        got = claim(d, t);
+        d->top_cache = t + 1;
+        if (got)
+            *item = x;
+    }
+    /* Restore bottom (t > b: it was empty; t == b: top is now b + 1 either
+     * way).  release: as every store of bottom (pairs with the thieves'
+     * acquire loads of bottom) */
+    atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
+    return got;
+}
+
+/* ---- thieves ------------------------------------------------------------- */
+
+weft_steal_result weft_deque_steal(weft_deque *d, void **item)
+{
+    assert(d != NULL && item != NULL);
+    int64_t t, b;
+    dekker_thief(d, &t, &b);
+    if (t >= b)
+        return WEFT_STEAL_EMPTY;
+    /* acquire: pairs with the release store in grow; loaded after bottom,
+     * so an array published before the push of item t is seen */
+    struct deque_array *a = atomic_load_explicit(&d->array, memory_order_acquire);
+    /* relaxed: read BEFORE the CAS (afterwards the owner may reuse the
+     * slot); the value counts only if the CAS succeeds */
+    void *x = atomic_load_explicit(&a->slots[(size_t)t & a->mask], memory_order_relaxed);
+    WEFT_CHAOS_POINT();
+    if (!claim(d, t))
+        return WEFT_STEAL_RETRY;
+    *item = x;
+    return WEFT_STEAL_OK;
+}
+
+weft_steal_result weft_deque_steal_batch(weft_deque *d, void **items, size_t max, size_t *stolen)
+{
+    assert(d != NULL && stolen != NULL && (items != NULL || max == 0));
+    *stolen = 0;
+    if (max == 0)
+        return WEFT_STEAL_EMPTY;
+    int64_t t, b;
+    dekker_thief(d, &t, &b);
+    if (t >= b)
+        return WEFT_STEAL_EMPTY;
+    uint64_t half = ((uint64_t)(b - t) + 1) / 2;
+    size_t want = half < max ? (size_t)half : max;
+    size_t got = 0;
+    for (;;) {
+        /* acquire: as in weft_deque_steal; reloaded after every load of
+         * bottom, since the owner may have grown the array meanwhile and
+         * pushed item t only into the new one */
+        struct deque_array *a = atomic_load_explicit(&d->array, memory_order_acquire);
+        /* relaxed: as in weft_deque_steal */
+        void *x = atomic_load_explicit(&a->slots[(size_t)t & a->mask], memory_order_relaxed);
+        WEFT_CHAOS_POINT();
+        if (!claim(d, t))
+            break;
+        items[got++] = x;
+        t++;
+        if (got == want)
+            break;
+        /* Item t: the owner may be popping toward it.  Our CAS stands in
+         * for the load of top of a fresh steal. */
+        if (dekker_thief_again(d) <= t)
+            break;
+    }
+    *stolen = got;
+    return got ? WEFT_STEAL_OK : WEFT_STEAL_RETRY;
+}
+
+size_t weft_deque_size(const weft_deque *d)
+{
+    assert(d != NULL);
+    weft_deque *m = (weft_deque *)(uintptr_t)d; /* atomic loads want non-const */
+    /* relaxed: a statistic; no item is accessed on its strength */
+    int64_t t = atomic_load_explicit(&m->top, memory_order_relaxed);
+    int64_t b = atomic_load_explicit(&m->bottom, memory_order_relaxed);
+    return b > t ? (size_t)(b - t) : 0;
+}
