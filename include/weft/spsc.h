@@ -1,0 +1,186 @@
+/*
+ * weft/spsc.h - bounded single-producer/single-consumer ring of void * items.
+ *
+ * A fixed-size FIFO for exactly one producer thread and one consumer thread.
+ * The fast paths make no read-modify-write and no system call: a push stores
+ * the item and publishes the producer's index with a release store; a pop
+ * loads the item and publishes the consumer's index the same way.  Each side
+ * keeps a private copy of the other side's index and re-reads the shared one
+ * only when its copy says "full" (producer) or "empty" (consumer), so the
+ * two cores exchange a cache line only once per run of operations.
+ * Blocking variants spin briefly, yield, then park on an eventcount
+ * (weft/eventcount.h); when nobody is parked, push and pop only read one
+ * read-mostly word to find that out.
+ *
+ * Synchronisation table:
+ *   push / try_push / push_timed / try_push_many   the producer only (one thread
+ *                                                   at a time), concurrently
+ *                                                   with every pop and close
+ *   pop / try_pop / pop_timed / try_pop_many       the consumer only (one thread
+ *                                                   at a time), concurrently
+ *                                                   with every push and close
+ *   close / closed / size / capacity                any thread, any time
+ *   create / init / footprint                       any thread; the new ring is
+ *                                                   handed to others with the
+ *                                                   caller's synchronisation
+ *   destroy                                         alone, after every other call
+ * Handing the producer (or consumer) role from one thread to another needs a
+ * happens-before edge between the two threads (a join, a mutex, ...).
+ *
+ * Progress: try operations, size and closed are wait-free.  close is
+ * wait-free but for one system call (membarrier, see below).  push and pop
+ * block while the ring is full / empty (pop also while the producer is in
+ * the middle of a push on a closed ring); a parked thread uses no CPU.
+ *
+ * Ordering: a push happens-before the pop that returns its item (release on
+ * publish, acquire on read), so whatever the producer wrote before pushing a
+ * pointer is visible to the consumer after popping it.  The ring is a
+ * linearizable FIFO: items come out in push order, each exactly once.
+ *
+ * Close: after weft_spsc_close, pushes fail (try: false, blocking: EPIPE)
+ * and pops take what is left, then return EPIPE.  A push that runs at the
+ * same time as close either fails, or succeeds and its item is popped before
+ * any pop reports EPIPE: an item whose push returned true / 0 is never lost.
+ * (A push marks itself busy on its own cache line before it checks the
+ * closed flag; close raises the flag, issues the heavy side of an
+ * asymmetric fence, then seals the ring; a pop reports EPIPE only when the
+ * ring is sealed, empty and no push is busy.)
+ *
+ * Memory: the ring is one position-independent block without pointers.
+ * weft_spsc_init builds it in memory the caller provides, which may be
+ * mmap(MAP_SHARED) memory used by two processes (producer in one, consumer in
+ * the other); pass WEFT_SHARED then, so that parked threads of the other
+ * process are woken.  If the producer process dies inside a push, pops after
+ * close wait for it forever (yielding); items it pushed before are intact.
+ *
+ * Minimal use:
+ *
+ *   weft_spsc *q = weft_spsc_create(1024);      // producer thread:
+ *   if (!q) return errno;                       //   weft_spsc_push(q, job);
+ *   void *job;                                  //   weft_spsc_close(q);
+ *   while (weft_spsc_pop(q, &job) == 0)         // consumer thread: the loop
+ *       run(job);                               //   on the left ends after
+ *   weft_spsc_destroy(q);                       //   close and the last item
+ */
+#ifndef WEFT_SPSC_H
+#define WEFT_SPSC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <weft/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Opaque; its storage comes from weft_spsc_create or weft_spsc_init. */
+typedef struct weft_spsc weft_spsc;
+
+/* Allocate a ring for at least capacity items (rounded up to a power of two).
+ * Thread: any.  Progress: allocates.
+ * Returns: the ring; NULL with errno EINVAL when capacity is 0 or too large
+ *   for its footprint to fit in a size_t, ENOMEM when allocation fails. */
+WEFT_API weft_spsc *weft_spsc_create(size_t capacity);
+
+/* Free a ring from weft_spsc_create (never one from weft_spsc_init).
+ * Thread: one, when no other call on q runs or will run.  NULL is ignored. */
+WEFT_API void weft_spsc_destroy(weft_spsc *q);
+
+/* Bytes weft_spsc_init needs for a ring of at least capacity items.
+ * Thread: any.  Progress: wait-free.
+ * Returns: the size, or 0 when capacity is 0 or too large. */
+WEFT_API size_t weft_spsc_footprint(size_t capacity);
+
+/* Build a ring in caller-provided memory: at least
+ * weft_spsc_footprint(capacity) bytes aligned to WEFT_CACHELINE (64).
+ * flags: 0, or WEFT_SHARED for memory shared between processes.  The memory
+ * stays the caller's: release it when no call on the ring runs any more.
+ * Thread: one, before any other call on the ring.  Progress: wait-free.
+ * Returns: the ring (at address mem); NULL with errno EINVAL when mem is
+ *   NULL or misaligned, capacity is 0 or too large, or flags has unknown
+ *   bits. */
+WEFT_API weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags);
+
+/* The real capacity (a power of two >= the one asked for).
+ * Thread: any.  Progress: wait-free. */
+WEFT_API size_t weft_spsc_capacity(const weft_spsc *q);
+
+/* Number of items in the ring.  Exact when neither side runs; otherwise a
+ * value the ring held at some moment during the call.
+ * Thread: any.  Progress: wait-free.  Returns: 0 .. capacity. */
+WEFT_API size_t weft_spsc_size(const weft_spsc *q);
+
+/* Append item (any value, NULL included) unless the ring is full or closed.
+ * Thread: the producer.  Progress: wait-free; no system call unless the
+ *   consumer is parked (then one futex wake).
+ * Ordering: release; writes before the push are visible to the consumer
+ *   whose pop returns the item.
+ * Returns: true when pushed; false when full or closed (nothing changed). */
+WEFT_API bool weft_spsc_try_push(weft_spsc *q, void *item);
+
+/* Remove the oldest item into *item unless the ring is empty.
+ * Thread: the consumer.  Progress: wait-free; no system call unless the
+ *   producer is parked on a full ring (then one futex wake).
+ * Ordering: acquire; pairs with the release of the push that stored it.
+ * Returns: true with *item set; false when empty (*item untouched).  A
+ *   closed ring still gives up its items: false + weft_spsc_closed() means
+ *   "drained" only once no push can be running (use weft_spsc_pop for
+ *   an exact end-of-stream). */
+WEFT_API bool weft_spsc_try_pop(weft_spsc *q, void **item);
+
+/* Append as many of items[0..n) as fit, in order, publishing them with one
+ * store.  Thread: the producer.  Progress: wait-free.
+ * Ordering: as weft_spsc_try_push for each item.
+ * Returns: how many were pushed (the first ones), 0 when full or closed or
+ *   n is 0 (items may be NULL then). */
+WEFT_API size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n);
+
+/* Remove up to n of the oldest items into items[0..), in order, with one
+ * store.  Thread: the consumer.  Progress: wait-free.
+ * Ordering: as weft_spsc_try_pop for each item.
+ * Returns: how many were popped, 0 when empty or n is 0. */
+WEFT_API size_t weft_spsc_try_pop_many(weft_spsc *q, void **items, size_t n);
+
+/* Append item, waiting while the ring is full (spin, yield, then park).
+ * Thread: the producer.  Progress: blocks.
+ * Ordering: as weft_spsc_try_push.
+ * Returns: 0 when pushed; EPIPE when the ring is closed (before or while
+ *   waiting; the item was not pushed). */
+WEFT_API int weft_spsc_push(weft_spsc *q, void *item);
+
+/* Remove the oldest item into *item, waiting while the ring is empty.
+ * Thread: the consumer.  Progress: blocks.
+ * Ordering: as weft_spsc_try_pop.
+ * Returns: 0 with *item set; EPIPE when the ring is closed and every item
+ *   pushed before has been popped (*item untouched). */
+WEFT_API int weft_spsc_pop(weft_spsc *q, void **item);
+
+/* weft_spsc_push waiting at most timeout_ns nanoseconds (relative,
+ * CLOCK_MONOTONIC; 0 means "try once").
+ * Returns: 0, EPIPE as weft_spsc_push; ETIMEDOUT when still full at the end
+ *   of the timeout (the item was not pushed). */
+WEFT_API int weft_spsc_push_timed(weft_spsc *q, void *item, uint64_t timeout_ns);
+
+/* weft_spsc_pop waiting at most timeout_ns nanoseconds.
+ * Returns: 0, EPIPE as weft_spsc_pop; ETIMEDOUT when still empty at the end
+ *   of the timeout. */
+WEFT_API int weft_spsc_pop_timed(weft_spsc *q, void **item, uint64_t timeout_ns);
+
+/* Close the ring: later pushes fail, pops drain what is left and then
+ * return EPIPE; every parked push and pop is woken.  Idempotent.
+ * Thread: any (the producer, the consumer or a third one).
+ * Progress: wait-free but for one membarrier(2) system call (process-private
+ *   rings) and the futex wakes.
+ * Ordering: a push that sees the ring closed fails; one that does not is
+ *   delivered (see "Close" above). */
+WEFT_API void weft_spsc_close(weft_spsc *q);
+
+/* Has weft_spsc_close been called?  Thread: any.  Progress: wait-free. */
+WEFT_API bool weft_spsc_closed(const weft_spsc *q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_SPSC_H */
