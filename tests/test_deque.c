@@ -296,115 +296,86 @@ enum { RACE_THIEVES = 3 };
 
 struct race {
     weft_deque *d;
-    atomic_uint round;  /* the owner announces round r after pushing */
-    atomic_uint done;   /* thieves finished with the current round */
-    atomic_uint taken;  /* items thieves took in the current round */
+    atomic_uchar *seen;  /* takes per item id */
     atomic_uint stop;
-    atomic_uintptr_t wrong; /* a thief took an item of another round */
+    atomic_ulong by_thieves;
+    atomic_ulong retries;
 };
-
-static void spin_pause(unsigned *n)
-{
-    if (++*n % 64 == 0)
-        sched_yield(); /* more threads than cores: let the others run */
-}
 
 static void *race_thief(void *arg)
 {
     struct race *r = arg;
-    unsigned seen = 0;
-    for (;;) {
-        unsigned now, spins = 0;
-        /* acquire: pairs with the owner's release of round; the round's
-         * items were pushed before */
-        while ((now = atomic_load_explicit(&r->round, memory_order_acquire)) == seen) {
-            if (atomic_load_explicit(&r->stop, memory_order_acquire))
-                return NULL;
-            spin_pause(&spins);
-        }
-        seen = now;
+    unsigned long mine = 0, retries = 0, empty = 0;
+    /* acquire: pairs with the owner's release of stop; all pushes are done */
+    while (!atomic_load_explicit(&r->stop, memory_order_acquire)) {
         void *x;
-        weft_steal_result s;
-        while ((s = weft_deque_steal(r->d, &x)) != WEFT_STEAL_EMPTY) {
-            if (s == WEFT_STEAL_OK) {
-                if ((IDX(x) >> 8) != now)
-                    atomic_fetch_add_explicit(&r->wrong, 1, memory_order_relaxed);
-                atomic_fetch_add_explicit(&r->taken, 1, memory_order_relaxed);
-            }
+        weft_steal_result s = weft_deque_steal(r->d, &x);
+        if (s == WEFT_STEAL_OK) {
+            atomic_fetch_add_explicit(&r->seen[IDX(x)], 1, memory_order_relaxed);
+            mine++;
+        } else if (s == WEFT_STEAL_RETRY) {
+            retries++;
+        } else if (++empty % 256 == 0) {
+            sched_yield(); /* more threads than cores: let the owner run */
         }
-        /* release: our takes are counted before the owner reads them */
-        atomic_fetch_add_explicit(&r->done, 1, memory_order_release);
     }
+    atomic_fetch_add_explicit(&r->by_thieves, mine, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->retries, retries, memory_order_relaxed);
+    return NULL;
 }
 
-/* Each round the owner pushes `items` items, announces the round and pops
- * at once while three thieves steal; every item must be taken exactly once.
- * Returns the number of rounds where the count was wrong. */
-static unsigned race_rounds(unsigned rounds, unsigned max_items, unsigned *wrong_round)
+/* The owner pushes 1..max_items items and pops until empty, over and over,
+ * while three thieves steal non-stop: the last item of each round is raced
+ * for by the owner's pop and the thieves' steals.  Every item must be taken
+ * exactly once.  Returns the number of items taken zero or several times. */
+static unsigned long race_rounds(size_t n, unsigned max_items)
 {
     struct race r;
     pthread_t th[RACE_THIEVES];
     r.d = weft_deque_create(4);
-    if (r.d == NULL)
-        return rounds;
-    atomic_init(&r.round, 0);
-    atomic_init(&r.done, 0);
-    atomic_init(&r.taken, 0);
+    r.seen = calloc(n, sizeof *r.seen);
+    if (r.d == NULL || r.seen == NULL)
+        return n;
     atomic_init(&r.stop, 0);
-    atomic_init(&r.wrong, 0);
+    atomic_init(&r.by_thieves, 0);
+    atomic_init(&r.retries, 0);
     for (int i = 0; i < RACE_THIEVES; i++)
         pthread_create(&th[i], NULL, race_thief, &r);
-    unsigned bad = 0;
     uint64_t seed = 12345;
-    for (unsigned k = 1; k <= rounds; k++) {
+    unsigned long popped = 0;
+    for (size_t id = 0; id < n;) {
         unsigned items = 1 + (unsigned)(rnd(&seed) % max_items);
-        for (unsigned i = 0; i < items; i++)
-            (void)weft_deque_push(r.d, ITEM(((uintptr_t)k << 8) | i));
-        /* release: pairs with the thieves' acquire of round */
-        atomic_store_explicit(&r.round, k, memory_order_release);
-        for (unsigned delay = (unsigned)(rnd(&seed) % 200); delay; delay--)
-            atomic_signal_fence(memory_order_seq_cst); /* vary the overlap */
-        unsigned popped = 0;
+        for (unsigned i = 0; i < items && id < n; i++)
+            (void)weft_deque_push(r.d, ITEM(id++));
         void *x;
         while (weft_deque_pop(r.d, &x)) {
-            if ((IDX(x) >> 8) != k)
-                atomic_fetch_add_explicit(&r.wrong, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&r.seen[IDX(x)], 1, memory_order_relaxed);
             popped++;
-        }
-        unsigned spins = 0;
-        /* acquire: pairs with each thief's release increment of done */
-        while (atomic_load_explicit(&r.done, memory_order_acquire) != RACE_THIEVES)
-            spin_pause(&spins);
-        atomic_store_explicit(&r.done, 0, memory_order_relaxed);
-        unsigned stolen = atomic_exchange_explicit(&r.taken, 0, memory_order_relaxed);
-        if (popped + stolen != items) {
-            bad++;
-            *wrong_round = k;
         }
     }
     /* release: pairs with the thieves' acquire of stop */
     atomic_store_explicit(&r.stop, 1, memory_order_release);
     for (int i = 0; i < RACE_THIEVES; i++)
         pthread_join(th[i], NULL);
-    bad += (unsigned)atomic_load_explicit(&r.wrong, memory_order_relaxed);
+    unsigned long wrong = 0;
+    for (size_t i = 0; i < n; i++)
+        wrong += atomic_load_explicit(&r.seen[i], memory_order_relaxed) != 1;
+    printf("# %zu items: owner popped %lu, thieves stole %lu (%lu lost races)\n", n, popped,
+           (unsigned long)atomic_load_explicit(&r.by_thieves, memory_order_relaxed),
+           (unsigned long)atomic_load_explicit(&r.retries, memory_order_relaxed));
+    free(r.seen);
     weft_deque_destroy(r.d);
-    return bad;
+    return wrong;
 }
 
 static void one_item_race_between_pop_and_steals_has_one_winner(void)
 {
-    unsigned wrong_round = 0;
-    unsigned bad = race_rounds(20000 / SCALE, 1, &wrong_round);
-    CHECK_EQ(bad, 0);
-    CHECK_EQ(wrong_round, 0);
+    CHECK_EQ(race_rounds(2000000 / SCALE, 1), 0);
 }
 
 static void last_few_items_race_hands_each_item_out_once(void)
 {
-    unsigned wrong_round = 0;
-    unsigned bad = race_rounds(20000 / SCALE, 4, &wrong_round);
-    CHECK_EQ(bad, 0);
-    CHECK_EQ(wrong_round, 0);
+    CHECK_EQ(race_rounds(2000000 / SCALE, 4), 0);
 }
 
 /* ---- exactly once, with payloads ------------------------------------------- */
@@ -491,7 +462,7 @@ static void *eo_thief_run(void *arg)
 static void every_item_is_taken_exactly_once_by_owner_or_thieves(void)
 {
     struct eo e;
-    e.n = 400000 / SCALE;
+    e.n = 2000000 / SCALE;
     e.d = weft_deque_create(2); /* grows many times while thieves steal */
     e.seen = calloc(e.n, sizeof *e.seen);
     REQUIRE(e.d != NULL && e.seen != NULL);
