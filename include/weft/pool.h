@@ -1,0 +1,268 @@
+/*
+ * weft/pool.h - a work-stealing thread pool: fork-join, parallel_for,
+ * map/reduce and futures.
+ *
+ * The pool is built only from weft's public parts: one weft_deque per worker
+ * thread (the worker pushes and pops its own tasks at the bottom, idle
+ * workers steal the oldest ones from the top), one weft_mpmc "injection" ring
+ * for work handed in by threads outside the pool, and a weft_eventcount on
+ * which idle workers park.  src/pool.c explains the scheduler and cites what
+ * it follows (Blumofe and Leiserson's work stealing, rayon's and Go's
+ * parking).  examples/custom_scheduler.c builds a smaller scheduler from the
+ * same parts.
+ *
+ * Four ways to give the pool work:
+ *   weft_pool_submit      fire and forget (allocates a small node)
+ *   weft_group + spawn    fork-join with caller-owned task storage (allocates
+ *                         nothing); weft_group_wait runs tasks while it waits
+ *   weft_parallel_for     a loop over an index range, cut into chunks
+ *   weft_parallel_reduce  map chunks of an index range, combine the partial
+ *                         results in order
+ *   weft_async + future   a value computed on the pool
+ *
+ * Synchronisation table:
+ *   create / destroy         any thread outside the pool's tasks; destroy
+ *                            alone with respect to every call on the pool
+ *                            except weft_pool_submit (which then returns
+ *                            ESHUTDOWN) and calls made by the pool's own
+ *                            running tasks
+ *   submit, spawn, wait,     any thread, concurrently: the pool's workers
+ *   parallel_for/_reduce,    (from inside a task) and threads outside the
+ *   async, future_*          pool alike; nested to any depth
+ *   one weft_group           spawn from any thread (also from its own tasks,
+ *                            concurrently); weft_group_wait by one thread at
+ *                            a time, after the spawns it must wait for
+ *   one weft_future          get / done by any threads; release exactly once
+ *   size, read_stats         any thread, any time before destroy
+ *
+ * Progress: spawn, submit (when memory is there) and the fast path of
+ * weft_group_wait take no lock, make no system call and never block; a
+ * spawn wakes a parked worker (one futex system call) only when no worker is
+ * already looking for work.  Waits (group, future, destroy) block, but a
+ * waiter on a worker thread runs other tasks meanwhile, so nested fork-join
+ * never deadlocks and needs no extra threads.
+ *
+ * Idle: a worker that finds no work spins for a short while (only up to half
+ * of the workers at a time), then parks on a futex and uses no CPU.
+ *
+ * Memory ordering: everything a thread wrote before handing a task to the
+ * pool (submit, spawn, async, parallel_for, parallel_reduce) happens-before
+ * the task runs; everything a task wrote happens-before the return of the
+ * wait that waited for it (weft_group_wait, weft_future_get, a
+ * weft_future_done that returned true, weft_parallel_for/_reduce,
+ * weft_pool_destroy for submitted tasks).
+ */
+#ifndef WEFT_POOL_H
+#define WEFT_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <weft/common.h>
+#include <weft/eventcount.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The pool (opaque). */
+typedef struct weft_pool weft_pool;
+
+/* Create a pool of nthreads worker threads, named "weft-worker-0",
+ * "weft-worker-1", ...  0 means one per online CPU
+ * (sysconf(_SC_NPROCESSORS_ONLN)).
+ * Thread: any.  Progress: allocates and starts threads.
+ * Returns: the pool; NULL with errno EINVAL when nthreads > 4096, ENOMEM
+ *   when memory is short, or the error of pthread_create (e.g. EAGAIN) when
+ *   a thread could not be started (then none is left running). */
+WEFT_API weft_pool *weft_pool_create(unsigned nthreads);
+
+/* Stop accepting submissions, run every task already submitted or started
+ * with weft_async (tasks they spawn still run: their waits need them;
+ * submissions made after destroy started are refused with ESHUTDOWN), join
+ * the workers and free the pool.
+ * Thread: any thread that is not running one of p's tasks.  Called from a
+ *   task of p (on a worker, or on a thread that is helping p inside
+ *   weft_group_wait / weft_pool_submit / weft_future_get) it would wait for
+ *   itself: it is refused instead: it returns at once, does nothing and
+ *   sets errno to EDEADLK (the pool keeps running; destroy it later from
+ *   outside).  No other call on p may run or start afterwards, except
+ *   weft_pool_submit from p's own running tasks (it returns ESHUTDOWN).
+ * Progress: blocks until the tasks are done.
+ * Ordering: the writes of every submitted task happen-before the return. */
+WEFT_API void weft_pool_destroy(weft_pool *p);
+
+/* Run fn(arg) on the pool, some time later.  Allocates a small node.
+ * From a worker of p the task goes to that worker's deque (others steal it
+ * when idle); from any other thread it goes to the injection ring.  When the
+ * injection ring is full the submitting thread helps instead of blocking
+ * or dropping anything: it runs the oldest task of the ring itself, then
+ * tries again (so a flood of submissions from outside is throttled to the
+ * pace of the pool, and memory stays bounded).
+ * Thread: any.  Progress: lock-free; malloc; may run other tasks (above);
+ *   may wake a parked worker (one futex system call).
+ * Ordering: the caller's writes before submit happen-before fn runs.
+ * Returns: 0; ENOMEM when the node could not be allocated (fn will not
+ *   run); ESHUTDOWN when weft_pool_destroy has started (fn will not run). */
+WEFT_API int weft_pool_submit(weft_pool *p, void (*fn)(void *), void *arg);
+
+/* The number of worker threads.  Thread: any.  Progress: wait-free. */
+WEFT_API unsigned weft_pool_size(const weft_pool *p);
+
+/* ---- fork-join --------------------------------------------------------- */
+
+/* A task of a group: storage owned by the caller (usually on its stack),
+ * which must stay valid from weft_spawn until weft_group_wait returns.
+ * Plain storage; the library checks that its layout fits.  Treat the
+ * contents as private. */
+typedef struct weft_task {
+    uint64_t opaque[4];
+} weft_task;
+
+/* A set of tasks that one weft_group_wait waits for.  Caller-owned storage;
+ * initialise with weft_group_init before use.  After weft_group_wait
+ * returned, the group may be reused (spawn again, wait again) or freed.
+ * An outside thread waiting for the group parks on the embedded eventcount. */
+typedef struct weft_group {
+    uint64_t opaque[3];
+    weft_eventcount ec;
+} weft_group;
+
+/* Initialise g for tasks of pool p.
+ * Thread: any, alone on g.  Progress: wait-free. */
+WEFT_API void weft_group_init(weft_group *g, weft_pool *p);
+
+/* Add the task fn(arg) to g; t is its storage (it must stay valid until
+ * weft_group_wait(g) returns).  Allocates nothing.  On a worker of g's pool
+ * the task goes to the worker's own deque (usually the same thread pops it
+ * back in weft_group_wait: a fork-join costs a push and a pop); from any
+ * other thread it goes to the injection ring (when that is full, the caller
+ * runs the oldest injected task first, as weft_pool_submit does).  If the
+ * worker's deque cannot grow (malloc failed), fn(arg) runs at once on the
+ * calling thread: nothing is lost and spawn never fails.  Spawning works
+ * also while weft_pool_destroy drains the pool (spawn from running tasks).
+ * Thread: any; concurrently with other spawns on g and with the wait.
+ * Progress: wait-free unless the deque grows (malloc) or it wakes a parked
+ *   worker (only when no worker is searching for work: one futex call).
+ * Ordering: the caller's writes before spawn happen-before fn runs. */
+WEFT_API void weft_spawn(weft_group *g, weft_task *t, void (*fn)(void *), void *arg);
+
+/* Wait until every task spawned on g so far has finished.  While waiting,
+ * the caller runs tasks: on a worker of the pool its own deque first
+ * (usually the task it just spawned), then the injection ring, then steals;
+ * on any other thread the injection ring and steals.  When there is nothing
+ * to run it spins a little, then parks on g's eventcount (a worker parks
+ * for at most a millisecond at a time, then looks for work again).
+ * Thread: any; one waiter per group at a time.
+ * Progress: blocks until the tasks finished; never deadlocks by itself
+ *   (nested fork-join to any depth needs no extra threads).
+ * Ordering: acquire: the writes of every task of g happen-before the
+ *   return. */
+WEFT_API void weft_group_wait(weft_group *g);
+
+/* ---- loops ------------------------------------------------------------- */
+
+/* Call body(b, e, ctx) on sub-ranges [b, e) that partition [begin, end),
+ * in parallel; return when all calls returned.  The range is split in
+ * halves recursively (fork-join) down to chunks of at most grain indices;
+ * grain 0 chooses (end - begin) / (8 * pool size), at least 1.  begin >= end
+ * is an empty range: body is not called.  Allocates nothing.
+ * Thread: any (from a task of the pool too: nested loops are fine).
+ * Progress: blocks until done; runs chunks itself meanwhile.
+ * Ordering: the caller's writes happen-before each body call; each body's
+ *   writes happen-before the return. */
+WEFT_API void weft_parallel_for(weft_pool *p, size_t begin, size_t end, size_t grain,
+                                void (*body)(size_t begin, size_t end, void *ctx),
+                                void *ctx);
+
+/* map/reduce over an index range: "split the input into chunks, map the
+ * worker over the chunks in parallel, combine the partial results".
+ *
+ * An accumulator is acc_size bytes of plain memory (copied with memcpy; it
+ * must not hold pointers into itself).  The range [begin, end) is cut into
+ * consecutive chunks of at most grain indices (grain 0: automatic as in
+ * weft_parallel_for; in any case the range is cut into at most 64 * pool
+ * size chunks, so a chunk may be longer than grain).  For each chunk
+ * [b, e), an accumulator is set to a copy of *identity and
+ * map(b, e, acc, ctx) folds the chunk into it.  Partial accumulators are
+ * then combined pairwise by combine(left, right, ctx), which must store
+ * left (+) right into left; left always covers the indices just before
+ * right's, so an associative operator that is not commutative (string
+ * concatenation, matrix product, "first match") gives the same result as a
+ * sequential left-to-right fold.  identity must be a neutral element of
+ * combine.  The final accumulator is copied to *result (also when the range
+ * is empty: then *result = *identity and map is not called).
+ * result and identity may be the same object.
+ * Thread: any (from a task of the pool too).
+ * Progress: blocks until done; allocates one block of (number of chunks *
+ *   acc_size) bytes.
+ * Ordering: as weft_parallel_for; each combine sees the writes of the map
+ *   and combine calls that produced its two arguments.
+ * Returns: 0; EINVAL when acc_size is 0 (nothing is called, *result
+ *   untouched); ENOMEM when the accumulators could not be allocated
+ *   (nothing is called, *result untouched). */
+WEFT_API int weft_parallel_reduce(weft_pool *p, size_t begin, size_t end, size_t grain,
+                                  void *result, const void *identity, size_t acc_size,
+                                  void (*map)(size_t begin, size_t end, void *acc, void *ctx),
+                                  void (*combine)(void *left, const void *right, void *ctx),
+                                  void *ctx);
+
+/* ---- futures ----------------------------------------------------------- */
+
+/* A value being computed on the pool (opaque, allocated by weft_async). */
+typedef struct weft_future weft_future;
+
+/* Run fn(arg) on the pool; its return value becomes the future's value.
+ * Thread: any.  Progress: as weft_pool_submit (allocates the future).
+ * Ordering: the caller's writes before async happen-before fn runs.
+ * Returns: the future (release it with weft_future_release); NULL with
+ *   errno ENOMEM (allocation failed) or ESHUTDOWN (destroy has started):
+ *   then fn will not run. */
+WEFT_API weft_future *weft_async(weft_pool *p, void *(*fn)(void *), void *arg);
+
+/* Wait for the value and return it (it can be read any number of times).
+ * On a worker of the pool it runs other tasks while it waits; elsewhere it
+ * helps with the injection ring and steals, then parks.
+ * Thread: any, until the future is released.  Progress: blocks until done.
+ * Ordering: acquire: fn's writes happen-before the return.
+ * Returns: the value fn returned. */
+WEFT_API void *weft_future_get(weft_future *f);
+
+/* Has fn returned?  Thread: any, until the future is released.
+ * Progress: wait-free.
+ * Ordering: acquire: when true, fn's writes happen-before the return.
+ * Returns: true once fn has returned (then weft_future_get does not wait). */
+WEFT_API bool weft_future_done(const weft_future *f);
+
+/* Give up the future.  It may be called before fn finished: fn still runs
+ * (it is not cancelled), its value is dropped, and the memory is freed by
+ * whichever of the two (this call or the end of fn) comes last.
+ * f must not be used afterwards.  NULL is ignored.
+ * Thread: any, exactly once per future.  Progress: wait-free (may free). */
+WEFT_API void weft_future_release(weft_future *f);
+
+/* ---- statistics -------------------------------------------------------- */
+
+/* Counters since the pool was created.  Each worker counts its own events
+ * in its own cache line (no shared write on any fast path); a read sums
+ * them, so the totals are approximate while the pool runs and exact once it
+ * is quiet.  Tasks run by threads outside the pool (helping in a wait, or
+ * in a submit onto a full ring) are counted in outside_runs. */
+typedef struct weft_pool_stats {
+    uint64_t tasks_run;    /* tasks run by the workers */
+    uint64_t outside_runs; /* tasks run by helping threads outside the pool */
+    uint64_t steals;       /* tasks a worker took from another worker's deque */
+    uint64_t injected;     /* tasks workers took from the injection ring */
+    uint64_t parks;        /* times a worker went to sleep (idle) */
+} weft_pool_stats;
+
+/* Read the counters into *out.
+ * Thread: any.  Progress: wait-free (reads one line per worker).
+ * Ordering: none (relaxed reads); use them for monitoring and tests. */
+WEFT_API void weft_pool_read_stats(const weft_pool *p, weft_pool_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_POOL_H */
