@@ -246,7 +246,7 @@ static inline int64_t dekker_thief_again(struct weft_deque *d)
 }
 
 /* The one CAS that takes item t: by a thief, or by the owner for the last
- * item.  seq_cst: a release of everything the taker did before (in
+ * item (on failure *t becomes the current top).  seq_cst: a release of everything the taker did before (in
  * particular its read of the slot: the owner may overwrite that slot only
  * after it acquired a top past it - pairs with the acquire loads of top in
  * push and pop), and an access in S for the Dekker argument above.  Failure:
@@ -254,9 +254,9 @@ static inline int64_t dekker_thief_again(struct weft_deque *d)
  * reuses slot t on its strength: the winner's read of that slot must happen
  * before (pairs with the winner's seq_cst CAS).  Thieves ignore the failure
  * value; acquire costs them nothing on x86 and little elsewhere. */
-static inline bool claim(struct weft_deque *d, int64_t t)
+static inline bool claim(struct weft_deque *d, int64_t *t)
 {
-    return atomic_compare_exchange_strong_explicit(&d->top, &t, t + 1, memory_order_seq_cst,
+    return atomic_compare_exchange_strong_explicit(&d->top, t, *t + 1, memory_order_seq_cst,
                                                    memory_order_acquire);
 }
 
@@ -376,16 +376,41 @@ int weft_deque_push(weft_deque *d, void *item)
     return 0;
 }
 
+/* Pop when the owner's cached top says exactly one item may be left: item
+ * t = bottom - 1, unless thieves took it since the owner last read top.
+ * Such an item is taken only by a CAS of top from t to t + 1, whoever takes
+ * it, so the owner can claim it with that CAS directly, without lowering
+ * bottom and without the Dekker pair: if the CAS succeeds no thief can
+ * succeed on t any more; if it fails, top moved past t, and as nobody pushes
+ * meanwhile top can only be bottom: the deque is empty.  This saves the
+ * seq_cst exchange of the general path (and makes push+pop on an empty
+ * deque cost one atomic read-modify-write). */
+static bool pop_last(struct weft_deque *d, struct deque_array *a, int64_t t, void **item)
+{
+    /* relaxed: the owner wrote the slot; the value counts only if we win */
+    void *x = atomic_load_explicit(&a->slots[(size_t)t & a->mask], memory_order_relaxed);
+    if (claim(d, &t)) {
+        d->top_cache = t + 1;
+        *item = x;
+        return true;
+    }
+    d->top_cache = t; /* the top the failed CAS read (acquire): == bottom */
+    return false;
+}
+
 bool weft_deque_pop(weft_deque *d, void **item)
 {
     assert(d != NULL && item != NULL);
     /* relaxed: the owner is the only writer of bottom and array */
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
-    if (UNLIKELY(b <= d->top_cache))
+    int64_t t = d->top_cache;
+    if (UNLIKELY(b <= t))
         return false; /* top >= top_cache >= bottom: certainly empty */
     struct deque_array *a = atomic_load_explicit(&d->array, memory_order_relaxed);
     b--;
-    int64_t t = dekker_owner(d, b);
+    if (b == t)
+        return pop_last(d, a, t, item);
+    t = dekker_owner(d, b);
     d->top_cache = t;
     if (LIKELY(t < b)) {
         /* relaxed: the owner wrote this slot; with an item left above it
@@ -398,8 +423,8 @@ bool weft_deque_pop(weft_deque *d, void **item)
         /* the last item: race the thieves for it with their own CAS.
          * relaxed: the owner wrote the slot; it counts only if we win */
         void *x = atomic_load_explicit(&a->slots[(size_t)b & a->mask], memory_order_relaxed);
-        got = claim(d, t);
-        d->top_cache = t + 1;
+        got = claim(d, &t);
+        d->top_cache = b + 1; /* won: top = b + 1; lost: a thief moved it there */
         if (got)
             *item = x;
     }
@@ -426,7 +451,7 @@ weft_steal_result weft_deque_steal(weft_deque *d, void **item)
      * slot); the value counts only if the CAS succeeds */
     void *x = atomic_load_explicit(&a->slots[(size_t)t & a->mask], memory_order_relaxed);
     WEFT_CHAOS_POINT();
-    if (!claim(d, t))
+    if (!claim(d, &t))
         return WEFT_STEAL_RETRY;
     *item = x;
     return WEFT_STEAL_OK;
@@ -453,7 +478,7 @@ weft_steal_result weft_deque_steal_batch(weft_deque *d, void **items, size_t max
         /* relaxed: as in weft_deque_steal */
         void *x = atomic_load_explicit(&a->slots[(size_t)t & a->mask], memory_order_relaxed);
         WEFT_CHAOS_POINT();
-        if (!claim(d, t))
+        if (!claim(d, &t))
             break;
         items[got++] = x;
         t++;
