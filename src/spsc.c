@@ -76,6 +76,12 @@
  * enough that a ring that is only briefly full or empty costs no syscall. */
 enum { SPIN_TRIES = 64, YIELD_TRIES = 16 };
 
+/* Groups of fields are spaced two cache lines apart: the line after each
+ * group is padding that nobody touches, so the adjacent-line prefetcher
+ * (which fetches 128-byte pairs) never couples two groups, whatever the
+ * alignment of the block modulo 128. */
+#define GROUP_SPACING (2 * WEFT_CACHELINE)
+
 struct weft_spsc {
     /* Read by both sides on every operation, written only at init and once
      * by close: shared read-only in every cache in steady state. */
@@ -83,41 +89,47 @@ struct weft_spsc {
     unsigned flags;                      /* 0 or WEFT_SHARED */
     atomic_uint closed; /* 1 after close; read by every push */
     atomic_uint sealed; /* 1 once close has fenced; read by pops on empty */
+    alignas(WEFT_CACHELINE) char pad_config[WEFT_CACHELINE];
 
     /* Parked threads announce themselves here (written only when parking);
      * each side reads the other's waiter count once per operation. */
     alignas(WEFT_CACHELINE) weft_eventcount not_empty; /* the consumer parks */
     weft_eventcount not_full;                          /* the producer parks */
+    alignas(WEFT_CACHELINE) char pad_ec[WEFT_CACHELINE];
 
     /* Written and read by the producer only (busy is also read by pops on
      * a sealed ring and by nobody else). */
     alignas(WEFT_CACHELINE) size_t prod_tail; /* private copy of tail */
     size_t prod_head_cache;                   /* last head the producer read */
     atomic_uint prod_busy;                    /* 1 inside a push */
+    alignas(WEFT_CACHELINE) char pad_prod[WEFT_CACHELINE];
 
     /* Written by the producer, read by the consumer when its cache is out. */
     alignas(WEFT_CACHELINE) atomic_size_t tail;
+    alignas(WEFT_CACHELINE) char pad_tail[WEFT_CACHELINE];
 
     /* Written by the consumer, read by the producer when its cache is out. */
     alignas(WEFT_CACHELINE) atomic_size_t head;
+    alignas(WEFT_CACHELINE) char pad_head[WEFT_CACHELINE];
 
     /* Written and read by the consumer only. */
     alignas(WEFT_CACHELINE) size_t cons_head; /* private copy of head */
     size_t cons_tail_cache;                   /* last tail the consumer read */
+    alignas(WEFT_CACHELINE) char pad_cons[WEFT_CACHELINE];
 
     alignas(WEFT_CACHELINE) _Atomic(void *) slots[];
 };
 
-/* Each group of fields that one side writes sits on its own cache line:
- * every group starts a line, fits in it, and the next group starts a later
- * line. */
+/* Each group of fields that one side writes sits alone in its own pair of
+ * cache lines: every group starts a line, fits in it, and the next group
+ * starts GROUP_SPACING or more later. */
 #define SPSC_OWN_LINE(prev, last, next)                                              \
     _Static_assert(offsetof(struct weft_spsc, next) % WEFT_CACHELINE == 0 &&          \
                        offsetof(struct weft_spsc, next) - offsetof(struct weft_spsc, prev) >= \
-                           WEFT_CACHELINE &&                                          \
+                           GROUP_SPACING &&                                           \
                        offsetof(struct weft_spsc, last) + sizeof(((struct weft_spsc *)0)->last) <= \
                            offsetof(struct weft_spsc, prev) + WEFT_CACHELINE,  \
-                   #prev " .. " #last " and " #next " share a cache line")
+                   #prev " .. " #last " and " #next " share a cache line pair")
 SPSC_OWN_LINE(mask, sealed, not_empty);
 SPSC_OWN_LINE(not_empty, not_full, prod_tail);
 SPSC_OWN_LINE(prod_tail, prod_busy, tail);
