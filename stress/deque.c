@@ -1,0 +1,347 @@
+/*
+ * stress/deque.c - scenarios for weft_deque (Chase-Lev work-stealing deque).
+ *
+ * One owner pushes heap items numbered 0, 1, 2, ... (seq, in push order) and
+ * pops some of them; thieves steal (single or batch).  Checks:
+ *   - integrity and exactly-once as for the rings (checksum, seen bitmap);
+ *   - owner LIFO: the owner keeps a mirror stack of the seqs it pushed and
+ *     has not popped itself.  Every successful pop must return exactly the
+ *     top of that stack (the newest item it has not popped): thieves take
+ *     from the other end, so they can only have taken the top if they took
+ *     everything.  A pop that reports empty is allowed only if every item
+ *     of the mirror is taken by a thief: the owner forgets the mirror then,
+ *     so a later pop of one of them fails the LIFO check, and a thief that
+ *     never takes it shows up as a lost item at the end;
+ *   - thief FIFO: each thief's items (batch items in array order, then the
+ *     next call's) have strictly increasing seqs.  This holds globally for
+ *     Chase-Lev - steals claim increasing top indices, and an index is
+ *     reused only after the owner popped it back - so any thief seeing a
+ *     smaller seq after a larger one saw the deque out of order;
+ *   - batch steals: OK means 1 <= stolen <= max, EMPTY/RETRY mean 0;
+ *   - push never fails (ENOMEM would be a failure here) and growth happens
+ *     under steals (deque-grow starts every round at capacity 1).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weft/deque.h>
+
+#include "stress.h"
+
+struct dq_arg {
+    unsigned burst_max;   /* owner pushes 1..burst_max items in a row */
+    unsigned pop_percent; /* then pops up to this % of them */
+    int steal_kind;       /* 0 single, 1 batch, 2 mixed */
+    bool grow;            /* rounds, each on a new deque of capacity 1 */
+    bool race;            /* one-item race: push 1-2, pop all */
+};
+
+struct dq {
+    struct run *r;
+    const struct dq_arg *a;
+    weft_deque *d;
+    struct seen *seen;           /* one producer: the owner */
+    atomic_bool stop;
+    atomic_bool owner_done;      /* release: the owner pushes no more */
+    atomic_uint_least64_t pushed_so_far; /* for the watchdog's report */
+    uint64_t pushed;
+    uint64_t taken;              /* sum over workers, after join */
+    double round_s;
+};
+
+static void dq_describe(void *ctx, FILE *out)
+{
+    struct dq *q = ctx;
+    /* relaxed: a snapshot for the report */
+    fprintf(out, "    weft_deque: size %zu, owner pushed %llu, owner %s\n", weft_deque_size(q->d),
+            (unsigned long long)atomic_load_explicit(&q->pushed_so_far, memory_order_relaxed),
+            atomic_load_explicit(&q->owner_done, memory_order_relaxed) ? "done" : "running");
+}
+
+/* The owner's mirror of what it pushed and did not pop: a stack whose
+ * bottom part is trimmed once thieves took it. */
+struct mirror {
+    uint64_t *v;
+    size_t lo, hi, cap;
+};
+
+static bool mirror_push(struct mirror *m, uint64_t seq)
+{
+    if (m->hi == m->cap) {
+        if (m->lo > m->cap / 2) {
+            memmove(m->v, m->v + m->lo, (m->hi - m->lo) * sizeof *m->v);
+            m->hi -= m->lo;
+            m->lo = 0;
+        } else {
+            size_t nc = m->cap ? 2 * m->cap : 1024;
+            uint64_t *nv = realloc(m->v, nc * sizeof *nv);
+            if (!nv)
+                return false;
+            m->v = nv;
+            m->cap = nc;
+        }
+    }
+    m->v[m->hi++] = seq;
+    return true;
+}
+
+static void dq_owner(struct worker *w)
+{
+    struct dq *q = w->ctx;
+    struct run *r = w->run;
+    const struct dq_arg *a = q->a;
+    struct mirror m = { NULL, 0, 0, 0 };
+    uint64_t seq = 0, taken = 0;
+    double end = stress_now() + q->round_s;
+    /* relaxed: a time-out flag */
+    while (!atomic_load_explicit(&q->stop, memory_order_relaxed) && !stress_failed(r) &&
+           (!a->grow || stress_now() < end)) {
+        unsigned k;
+        if (a->race)
+            k = 1 + (unsigned)rng_below(&w->rng, 2);
+        else if (a->grow)
+            k = 1u << (4 + rng_below(&w->rng, 10)); /* 16 .. 8192: doublings under steals */
+        else
+            k = 1 + (unsigned)rng_below(&w->rng, a->burst_max);
+        prog_op(w->prog, OP_PUSH);
+        for (unsigned i = 0; i < k; i++) {
+            struct item *it;
+            if (!seen_prepare(q->seen, 0, seq) || !(it = item_new(&w->rng, 0, seq, 0)) ||
+                !mirror_push(&m, seq)) {
+                stress_fail(r, "owner: out of memory");
+                goto done;
+            }
+            int e = weft_deque_push(q->d, it);
+            if (e != 0) {
+                stress_fail(r, "owner: push returned %d (%s)", e, strerror(e));
+                item_free(it);
+                goto done;
+            }
+            seq++;
+            if ((i & 15) == 0)
+                stress_chaos();
+        }
+        /* relaxed: for the watchdog's report only */
+        atomic_store_explicit(&q->pushed_so_far, seq, memory_order_relaxed);
+        prog_done(w->prog, k);
+        unsigned pops = a->race ? k : (unsigned)(((uint64_t)k * rng_below(&w->rng, a->pop_percent + 1)) / 100);
+        prog_op(w->prog, OP_POP);
+        for (unsigned j = 0; j < pops; j++) {
+            void *p;
+            if (!weft_deque_pop(q->d, &p)) {
+                /* every item of the mirror must be (or be being) stolen */
+                m.lo = m.hi = 0;
+                break;
+            }
+            unsigned prod;
+            uint64_t s;
+            if (!item_receive(r, q->seen, 1, p, "owner (pop)", &prod, &s, NULL))
+                continue;
+            taken++;
+            if (m.hi == m.lo)
+                stress_fail(r, "owner: pop returned seq %llu, but every item it pushed since "
+                            "its last empty pop was popped by it", (unsigned long long)s);
+            else if (m.v[m.hi - 1] != s)
+                stress_fail(r, "owner: pop returned seq %llu, the newest item it had not popped "
+                            "is seq %llu (LIFO broken)", (unsigned long long)s,
+                            (unsigned long long)m.v[m.hi - 1]);
+            else
+                m.hi--;
+            prog_done(w->prog, 1);
+        }
+        /* forget the bottom of the mirror that thieves took */
+        while (m.lo < m.hi && seen_test(q->seen, 0, m.v[m.lo]))
+            m.lo++;
+        stress_chaos();
+    }
+done:
+    prog_op(w->prog, OP_IDLE);
+    free(m.v);
+    q->pushed = seq;
+    w->count[0] = taken;
+    /* release: pairs with the acquire in dq_thief: the owner's pushes
+     * happen-before a thief that sees it done, so an EMPTY steal after that
+     * means the deque is drained */
+    atomic_store_explicit(&q->owner_done, true, memory_order_release);
+}
+
+static void dq_take(struct worker *w, struct dq *q, void *p, uint64_t *last, const char *how)
+{
+    char who[40];
+    snprintf(who, sizeof who, "thief %u (%s)", w->id, how);
+    unsigned prod;
+    uint64_t s;
+    if (!item_receive(w->run, q->seen, 1, p, who, &prod, &s, NULL))
+        return;
+    w->count[0]++;
+    if (*last && s < *last)
+        stress_fail(w->run, "%s took seq %llu after seq %llu (steals not FIFO)", who,
+                    (unsigned long long)s, (unsigned long long)(*last - 1));
+    *last = s + 1;
+}
+
+static void dq_thief(struct worker *w)
+{
+    struct dq *q = w->ctx;
+    struct run *r = w->run;
+    uint64_t last = 0;
+    unsigned spins = 0;
+    for (;;) {
+        /* acquire: pairs with the release in dq_owner */
+        bool done = atomic_load_explicit(&q->owner_done, memory_order_acquire);
+        bool batch = q->a->steal_kind == 1 || (q->a->steal_kind == 2 && rng_below(&w->rng, 2));
+        weft_steal_result res;
+        if (batch) {
+            void *buf[16];
+            size_t max = 1 + (size_t)rng_below(&w->rng, 16), n = 12345;
+            prog_op(w->prog, OP_STEAL_BATCH);
+            res = weft_deque_steal_batch(q->d, buf, max, &n);
+            if (res == WEFT_STEAL_OK) {
+                if (n < 1 || n > max) {
+                    stress_fail(r, "thief %u: steal_batch(max %zu) returned OK with %zu items",
+                                w->id, max, n);
+                    break;
+                }
+                for (size_t i = 0; i < n; i++)
+                    dq_take(w, q, buf[i], &last, "batch");
+                prog_done(w->prog, n);
+            } else if (n != 0) {
+                stress_fail(r, "thief %u: steal_batch returned %s with %zu items", w->id,
+                            res == WEFT_STEAL_EMPTY ? "EMPTY" : "RETRY", n);
+                break;
+            }
+        } else {
+            void *p;
+            prog_op(w->prog, OP_STEAL);
+            res = weft_deque_steal(q->d, &p);
+            if (res == WEFT_STEAL_OK) {
+                dq_take(w, q, p, &last, "steal");
+                prog_done(w->prog, 1);
+            }
+        }
+        if (res == WEFT_STEAL_OK) {
+            spins = 0;
+        } else if (res == WEFT_STEAL_EMPTY) {
+            if (done)
+                break;
+            stress_backoff(&spins);
+        } else if (res != WEFT_STEAL_RETRY) {
+            stress_fail(r, "thief %u: steal returned %d", w->id, (int)res);
+            break;
+        }
+        if (stress_failed(r) && done)
+            break;
+        stress_chaos();
+    }
+    prog_op(w->prog, OP_IDLE);
+}
+
+/* One deque, one owner, thieves: until the budget is spent (or, with grow,
+ * for one round). */
+static void dq_round(struct run *r, struct dq *q, unsigned thieves, size_t cap)
+{
+    struct team t;
+    memset(&t, 0, sizeof t);
+    q->d = weft_deque_create(cap);
+    q->seen = seen_new(1);
+    if (!q->d || !q->seen) {
+        stress_fail(r, "weft_deque_create(%zu): %s", cap, strerror(errno));
+        goto out;
+    }
+    atomic_store_explicit(&q->stop, false, memory_order_relaxed);
+    atomic_store_explicit(&q->owner_done, false, memory_order_relaxed);
+    q->pushed = 0;
+    if (!team_init(&t, r, 1 + thieves) || !team_add(&t, "owner", 0, dq_owner, q))
+        goto out;
+    for (unsigned i = 0; i < thieves; i++)
+        if (!team_add(&t, "thief", i, dq_thief, q))
+            goto out;
+    stress_set_describe(dq_describe, q);
+    if (team_start(&t) && !q->a->grow)
+        for (double end = stress_now() + q->round_s; stress_now() < end && !stress_failed(r);)
+            stress_sleep_us(5000);
+    /* relaxed: see dq_owner */
+    atomic_store_explicit(&q->stop, true, memory_order_relaxed);
+    prog_op(stress_main_progress, OP_JOIN);
+    team_join(&t, NULL);
+    prog_op(stress_main_progress, OP_CHECK);
+    for (unsigned i = 0; i < t.n; i++)
+        q->taken += t.w[i].count[0];
+    /* The threads are joined: main may act as the owner now. */
+    void *p;
+    uint64_t left = 0;
+    while (weft_deque_pop(q->d, &p)) {
+        unsigned prod;
+        uint64_t s;
+        if (item_receive(r, q->seen, 1, p, "main (drain)", &prod, &s, NULL))
+            q->taken++;
+        left++;
+    }
+    if (left)
+        stress_fail(r, "%llu items left in the deque after every thief saw it empty",
+                    (unsigned long long)left);
+    if (weft_deque_size(q->d) != 0)
+        stress_fail(r, "size is %zu on a drained deque", weft_deque_size(q->d));
+    seen_check(r, q->seen, 0, q->pushed, "exactly-once");
+out:
+    stress_set_describe(NULL, NULL);
+    team_free(&t);
+    if (q->d)
+        weft_deque_destroy(q->d);
+    q->d = NULL;
+    seen_free(q->seen, 1);
+    q->seen = NULL;
+}
+
+static int run_deque(struct run *r)
+{
+    if (r->peer_ck) {
+        snprintf(r->skip, sizeof r->skip, "no ck peer for the deque");
+        return STRESS_EXIT_SKIP;
+    }
+    struct dq q;
+    memset(&q, 0, sizeof q);
+    q.r = r;
+    q.a = r->sc->arg;
+    unsigned thieves = r->c;
+    r->p = 1;
+    snprintf(r->setup, sizeof r->setup, "1 owner %u thieves cap %zu", thieves, r->capacity);
+    double t0 = stress_now();
+    if (q.a->grow) {
+        q.round_s = r->seconds < 0.4 ? r->seconds / 2 : 0.2;
+        unsigned rounds = 0;
+        while ((stress_now() < t0 + r->seconds || rounds < 2) && !stress_failed(r)) {
+            dq_round(r, &q, thieves, r->capacity);
+            rounds++;
+        }
+    } else {
+        q.round_s = r->seconds;
+        dq_round(r, &q, thieves, r->capacity);
+    }
+    r->elapsed = stress_now() - t0;
+    r->ops = q.taken;
+    return 0;
+}
+
+static const struct dq_arg a_steal = { 64, 100, 0, false, false };
+static const struct dq_arg a_batch = { 64, 100, 1, false, false };
+static const struct dq_arg a_race = { 2, 100, 2, false, true };
+static const struct dq_arg a_grow = { 0, 50, 2, true, false };
+static const struct dq_arg a_oversub = { 64, 100, 2, false, false };
+
+const struct scenario stress_deque_scenarios[] = {
+    { "deque-steal", "owner push/pop bursts vs 3 thieves stealing single items: LIFO, FIFO, once",
+      run_deque, &a_steal, 1, 3, 2, 2 },
+    { "deque-batch", "owner push/pop bursts vs 3 thieves using steal_batch (max 1-16)",
+      run_deque, &a_batch, 1, 3, 2, 2 },
+    { "deque-race", "owner pushes 1-2 items and pops them back vs 3 thieves: the last-item race",
+      run_deque, &a_race, 1, 3, 2, 2 },
+    { "deque-grow", "rounds from capacity 1, bursts of 16-8192 pushes, growth while thieves steal",
+      run_deque, &a_grow, 1, 3, 1, 2 },
+    { "deque-oversub", "1 owner vs 15 thieves (single and batch) on 2 cores",
+      run_deque, &a_oversub, 1, 15, 2, 2 },
+};
+const size_t stress_deque_count = sizeof stress_deque_scenarios / sizeof stress_deque_scenarios[0];
