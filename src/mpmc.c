@@ -1,0 +1,797 @@
+/*
+ * mpmc.c - bounded multi-producer/multi-consumer ring; the contract is in
+ * include/weft/mpmc.h.
+ *
+ * The algorithm
+ * -------------
+ * Dmitry Vyukov, "Bounded MPMC queue", 1024cores.net, 2010 (the same design
+ * underlies Erik Rigtorp's MPMCQueue and crossbeam's ArrayQueue).  The closed
+ * flag as a mark bit in the tail word follows crossbeam-channel's bounded
+ * array channel (Stjepan Glavina et al., crossbeam-channel, 2018), which
+ * marks its tail to disconnect.
+ *
+ * In our words: positions are 64-bit counters that never wrap in practice
+ * (2^63 operations); position p lives in slot p mod capacity.  Each slot
+ * carries a sequence number that says whose turn it is: seq == p means "free
+ * for the producer of position p", seq == p + 1 means "holds the item of
+ * position p, for its consumer", and the consumer hands the slot to the
+ * producer of the next lap by storing seq = p + capacity.  A producer reads
+ * the tail t, checks that slot t says seq == t, claims position t with a CAS
+ * tail: t -> t+1, then writes the item and publishes it with a release store
+ * seq = t+1 (weft_mpmc_try_push: push_one).  A consumer mirrors this on the
+ * head with seq == h+1 and hands the slot back with seq = h + capacity
+ * (pop_one).  A slot whose seq is behind the position means full (producer)
+ * or empty (consumer); ahead means our copy of the counter is stale.  All
+ * comparisons are signed differences of 64-bit values, so they never suffer
+ * from wrap-around.  No thread ever waits for another thread's *turn*: a
+ * producer that lost the CAS simply tries the next position, which is why
+ * eight producers and eight consumers on two cores keep moving even when
+ * some of them are preempted (ck_ring's MPMC and DPDK's default ring make a
+ * producer wait until all earlier producers have committed).
+ *
+ * Deviations and additions:
+ * - Batches (try_push_many / try_pop_many): read the counter, scan the
+ *   following slots while each is in the right state, then claim the whole
+ *   free prefix with one CAS.  The CAS succeeding proves that no one claimed
+ *   any of those positions after our scan (the counter did not move, and a
+ *   slot changes state only after its position was claimed through it).
+ * - close sets bit 63 of the tail (CLOSED) with one fetch_or.  Every
+ *   producer's claiming CAS expects a tail without the mark, so in the
+ *   modification order of the tail every successful claim comes before the
+ *   close, and the tail position T frozen at close is final: the ring holds
+ *   exactly the positions below T.  Consumers report "closed and drained"
+ *   (EPIPE) when they find the ring empty at head position h >= T; below T a
+ *   claimed slot is certain to be published, so they wait for it.
+ * - Sequence numbers count in steps of two: "free for position p" is 2p and
+ *   "holds the item of p" is 2p + 1 (Vyukov uses p and p + 1).  With p + 1,
+ *   a full slot of capacity 1 reads exactly like a free slot for the next
+ *   position, and a second push would overwrite the first item; with 2p+1
+ *   against 2p+2 the states never collide.  Below, "seq == p" etc. in the
+ *   prose means free_for(p) / full_of(p) in the code.
+ * - Blocking forms park on two eventcounts, not_empty (consumers) and
+ *   not_full (producers); see the "parking" section below.
+ * - Slots hold items in relaxed atomics: a consumer that lost a race may
+ *   read a slot while its next producer writes it (C11 undefined behaviour
+ *   with plain memory); the sequence numbers order the real hand-offs.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <weft/mpmc.h>
+
+#include "chaos.h"
+#include "eventcount_internal.h"
+
+/* Distance between fields written by different sides: two cache lines, so
+ * that the adjacent-line prefetcher (which fetches 128-byte pairs) does not
+ * make producers and consumers fight over one pair.  Fields 128 bytes apart
+ * never share a pair, whatever the 64-byte-aligned base address. */
+#define PAIR_BYTES 128
+
+/* Bit 63 of the tail word: the ring is closed. */
+#define CLOSED ((uint64_t)1 << 63)
+
+/* A marker in the header: the ring came from weft_mpmc_create (destroy
+ * asserts it, to catch destroy on an in-place ring). */
+#define CREATED_MAGIC 0x77656674u /* "weft" */
+
+struct slot {
+    /* Whose turn (see the top comment).  Written by the producer that
+     * claimed the slot (publish) and by the consumer that claimed it
+     * (release); read by everyone scanning the ring. */
+    atomic_uint_least64_t seq;
+    /* The item, as an integer.  Written by the slot's producer, read by its
+     * consumer, ordered by seq. */
+    atomic_uintptr_t item;
+};
+
+struct weft_mpmc {
+    /* Read-only after init: shared by every thread without contention. */
+    union {
+        struct {
+            uint64_t mask; /* capacity - 1 */
+            uint32_t flags; /* WEFT_SHARED or 0 */
+            uint32_t created; /* CREATED_MAGIC when from create */
+        } v;
+        char pad[PAIR_BYTES];
+    } ro;
+    /* Next position to push | CLOSED.  Written by producers (CAS) and close. */
+    union {
+        atomic_uint_least64_t v;
+        char pad[PAIR_BYTES];
+    } tail;
+    /* Next position to pop.  Written by consumers (CAS). */
+    union {
+        atomic_uint_least64_t v;
+        char pad[PAIR_BYTES];
+    } head;
+    /* Consumers park here; producers notify.  Its waiter count is written
+     * only by parking consumers, so it is read-mostly when nobody parks. */
+    union {
+        weft_eventcount v;
+        char pad[WEFT_CACHELINE];
+    } not_empty;
+    /* Producers park here; consumers notify. */
+    union {
+        weft_eventcount v;
+        char pad[WEFT_CACHELINE];
+    } not_full;
+    struct slot slots[];
+};
+
+#define HEADER_BYTES offsetof(struct weft_mpmc, slots)
+
+/* Layout decisions, locked (STYLE rule 16). */
+_Static_assert(offsetof(struct weft_mpmc, head) - offsetof(struct weft_mpmc, tail) >=
+                   PAIR_BYTES,
+               "producers' and consumers' counters must not share a line pair");
+_Static_assert(offsetof(struct weft_mpmc, tail) - offsetof(struct weft_mpmc, ro) >=
+                   PAIR_BYTES,
+               "the read-only header must not share a line pair with the tail");
+_Static_assert(offsetof(struct weft_mpmc, not_empty) - offsetof(struct weft_mpmc, head) >=
+                   PAIR_BYTES,
+               "the eventcounts must not share a line pair with the head");
+_Static_assert(HEADER_BYTES % WEFT_CACHELINE == 0, "slots start on a cache line");
+_Static_assert(alignof(struct weft_mpmc) <= WEFT_MPMC_ALIGN,
+               "WEFT_MPMC_ALIGN is enough for the ring");
+_Static_assert(sizeof(struct slot) <= WEFT_CACHELINE &&
+                   WEFT_CACHELINE % sizeof(struct slot) == 0,
+               "slots never straddle a cache line");
+_Static_assert(sizeof(uintptr_t) <= sizeof(uint64_t), "items fit a slot");
+
+enum { OP_OK, OP_WOULD_BLOCK, OP_CLOSED };
+
+/* Slot states (the sequence number), for position p.  Both are even/odd
+ * multiples so that "full with p" (2p+1) never equals "free for p+1"
+ * (2p+2), not even with capacity 1, where Vyukov's p+1 encoding is
+ * ambiguous. */
+static inline uint64_t free_for(uint64_t p)
+{
+    return 2 * p;
+}
+
+static inline uint64_t full_of(uint64_t p)
+{
+    return 2 * p + 1;
+}
+
+static inline struct weft_internal_ec *not_empty(weft_mpmc *q)
+{
+    return weft_internal_ec(&q->not_empty.v);
+}
+
+static inline struct weft_internal_ec *not_full(weft_mpmc *q)
+{
+    return weft_internal_ec(&q->not_full.v);
+}
+
+static inline int clamp_int(size_t n)
+{
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* ---- sizes and construction --------------------------------------------- */
+
+/* The largest capacity: a power of two whose ring size fits size_t, and at
+ * most 2^62 so that signed differences of positions and sequence numbers
+ * (which are at most a capacity apart) never overflow. */
+static size_t max_capacity(void)
+{
+    size_t limit = (SIZE_MAX - HEADER_BYTES - PAIR_BYTES) / sizeof(struct slot);
+    size_t c = 1;
+    while (c <= limit / 2 && (uint64_t)c < ((uint64_t)1 << 62))
+        c *= 2;
+    return c;
+}
+
+/* capacity rounded up to a power of two, or 0 when 0 or too large. */
+static size_t round_capacity(size_t capacity)
+{
+    if (capacity == 0 || capacity > max_capacity())
+        return 0;
+    size_t c = 1;
+    while (c < capacity)
+        c *= 2;
+    return c;
+}
+
+size_t weft_mpmc_footprint(size_t capacity)
+{
+    size_t c = round_capacity(capacity);
+    return c ? HEADER_BYTES + c * sizeof(struct slot) : 0;
+}
+
+weft_mpmc *weft_mpmc_init(void *mem, size_t capacity, unsigned flags)
+{
+    size_t c = round_capacity(capacity);
+    if (mem == NULL || (uintptr_t)mem % WEFT_MPMC_ALIGN != 0 || c == 0 ||
+        (flags & ~WEFT_SHARED) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft_mpmc *q = mem;
+    q->ro.v.mask = (uint64_t)c - 1;
+    q->ro.v.flags = flags;
+    q->ro.v.created = 0;
+    /* atomic_init: the ring is not shared yet; handing it to other threads
+     * or processes is the caller's synchronisation */
+    atomic_init(&q->tail.v, 0);
+    atomic_init(&q->head.v, 0);
+    weft_eventcount_init(&q->not_empty.v, flags);
+    weft_eventcount_init(&q->not_full.v, flags);
+    for (size_t i = 0; i < c; i++) {
+        atomic_init(&q->slots[i].seq, free_for((uint64_t)i));
+        atomic_init(&q->slots[i].item, 0);
+    }
+    return q;
+}
+
+weft_mpmc *weft_mpmc_create(size_t capacity)
+{
+    size_t bytes = weft_mpmc_footprint(capacity);
+    if (bytes == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    /* aligned_alloc wants a multiple of the alignment; max_capacity left
+     * room for this rounding */
+    bytes = (bytes + PAIR_BYTES - 1) / PAIR_BYTES * PAIR_BYTES;
+    void *mem = aligned_alloc(PAIR_BYTES, bytes);
+    if (mem == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    weft_mpmc *q = weft_mpmc_init(mem, capacity, 0);
+    q->ro.v.created = CREATED_MAGIC;
+    return q;
+}
+
+void weft_mpmc_destroy(weft_mpmc *q)
+{
+    if (q == NULL)
+        return;
+    assert(q->ro.v.created == CREATED_MAGIC && "destroy on a ring from weft_mpmc_init");
+    free(q);
+}
+
+size_t weft_mpmc_capacity(const weft_mpmc *q)
+{
+    assert(q != NULL);
+    return (size_t)q->ro.v.mask + 1;
+}
+
+size_t weft_mpmc_size(const weft_mpmc *q)
+{
+    assert(q != NULL);
+    weft_mpmc *m = (weft_mpmc *)(uintptr_t)q; /* C11 atomic loads take non-const */
+    /* relaxed: a snapshot; read head first so that the difference is not
+     * negative in the common case, and clamp for the rest */
+    uint64_t h = atomic_load_explicit(&m->head.v, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&m->tail.v, memory_order_relaxed) & ~CLOSED;
+    int64_t n = (int64_t)(t - h);
+    if (n < 0)
+        return 0;
+    if ((uint64_t)n > m->ro.v.mask + 1)
+        return (size_t)m->ro.v.mask + 1;
+    return (size_t)n;
+}
+
+bool weft_mpmc_closed(const weft_mpmc *q)
+{
+    assert(q != NULL);
+    weft_mpmc *m = (weft_mpmc *)(uintptr_t)q;
+    /* acquire: pairs with the release half of the fetch_or in
+     * weft_mpmc_close, so what the closer wrote is visible */
+    return (atomic_load_explicit(&m->tail.v, memory_order_acquire) & CLOSED) != 0;
+}
+
+/* ---- the non-blocking core ----------------------------------------------- */
+
+/* Claim the position at the tail and publish item there.
+ * Returns OP_OK, OP_WOULD_BLOCK (full: *seen is the tail position whose slot
+ * was not free) or OP_CLOSED. */
+static inline int push_one(weft_mpmc *q, uintptr_t item, uint64_t *seen)
+{
+    struct slot *s;
+    /* relaxed: only a guess of the position; the slot's seq (acquire below)
+     * and the CAS decide */
+    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
+    for (;;) {
+        if (__builtin_expect((t & CLOSED) != 0, 0))
+            return OP_CLOSED;
+        s = &q->slots[t & q->ro.v.mask];
+        /* acquire: pairs with the release store seq = p + capacity in
+         * pop_one/try_pop_many: the previous lap's consumer has finished
+         * reading the item before we overwrite it */
+        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        int64_t d = (int64_t)(seq - free_for(t));
+        if (d == 0) {
+            WEFT_CHAOS_POINT();
+            /* relaxed: the CAS only decides who owns position t (a total
+             * order on the tail is all we need); the data hand-off is
+             * ordered by seq.  Fails also once close set the mark. */
+            if (atomic_compare_exchange_weak_explicit(&q->tail.v, &t, t + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed))
+                break;
+        } else if (d < 0) {
+            *seen = t; /* previous lap not popped yet: full */
+            return OP_WOULD_BLOCK;
+        } else {
+            /* somebody claimed t already: our tail is stale; relaxed as above */
+            t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
+        }
+    }
+    WEFT_CHAOS_POINT(); /* claimed, not yet published */
+    /* relaxed: published by the release store of seq just below */
+    atomic_store_explicit(&s->item, item, memory_order_relaxed);
+    /* release: pairs with the acquire load of seq in pop_one and
+     * try_pop_many; the item (and all the caller wrote before) becomes
+     * visible to the consumer that sees seq == t + 1 */
+    atomic_store_explicit(&s->seq, full_of(t), memory_order_release);
+    return OP_OK;
+}
+
+/* Claim the position at the head and take its item.
+ * Returns OP_OK with *item set, or OP_WOULD_BLOCK (empty: *seen is the head
+ * position whose slot was not published). */
+static inline int pop_one(weft_mpmc *q, void **item, uint64_t *seen)
+{
+    struct slot *s;
+    /* relaxed: a guess, as in push_one */
+    uint64_t h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
+    for (;;) {
+        s = &q->slots[h & q->ro.v.mask];
+        /* acquire: pairs with the release store seq = p + 1 in push_one and
+         * try_push_many: the producer's item and earlier writes are visible */
+        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        int64_t d = (int64_t)(seq - full_of(h));
+        if (d == 0) {
+            WEFT_CHAOS_POINT();
+            /* relaxed: decides who owns position h; data ordered by seq */
+            if (atomic_compare_exchange_weak_explicit(&q->head.v, &h, h + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed))
+                break;
+        } else if (d < 0) {
+            *seen = h; /* not published yet: empty */
+            return OP_WOULD_BLOCK;
+        } else {
+            /* relaxed: our head was stale (see above) */
+            h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
+        }
+    }
+    WEFT_CHAOS_POINT(); /* claimed, not yet released */
+    /* relaxed: ordered after the acquire load of seq above */
+    *item = (void *)atomic_load_explicit(&s->item, memory_order_relaxed);
+    /* release: pairs with the acquire load of seq in push_one and
+     * try_push_many: our read of the item happens-before the next lap's
+     * producer overwrites it */
+    atomic_store_explicit(&s->seq, free_for(h + q->ro.v.mask + 1), memory_order_release);
+    return OP_OK;
+}
+
+/* After a push: wake a parked consumer, if any.  The inline fast path is a
+ * compiler barrier (or fence) and one relaxed load: the fence pairs with the
+ * one in weft_eventcount_prepare, so either the consumer's re-check after
+ * prepare sees our published seq, or we see its announcement. */
+static inline void notify_consumers(weft_mpmc *q, int n)
+{
+    weft_internal_ec_notify(not_empty(q), n);
+}
+
+/* After a pop: wake a parked producer, if any (as notify_consumers). */
+static inline void notify_producers(weft_mpmc *q, int n)
+{
+    weft_internal_ec_notify(not_full(q), n);
+}
+
+bool weft_mpmc_try_push(weft_mpmc *q, void *item)
+{
+    assert(q != NULL);
+    uint64_t seen;
+    if (push_one(q, (uintptr_t)item, &seen) != OP_OK)
+        return false;
+    notify_consumers(q, 1);
+    return true;
+}
+
+bool weft_mpmc_try_pop(weft_mpmc *q, void **item)
+{
+    assert(q != NULL && item != NULL);
+    uint64_t seen;
+    if (pop_one(q, item, &seen) != OP_OK)
+        return false;
+    notify_producers(q, 1);
+    return true;
+}
+
+size_t weft_mpmc_try_push_many(weft_mpmc *q, void *const *items, size_t n)
+{
+    assert(q != NULL && (items != NULL || n == 0));
+    if (n == 0)
+        return 0;
+    /* relaxed: a guess, as in push_one */
+    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
+    size_t m;
+    for (;;) {
+        if (__builtin_expect((t & CLOSED) != 0, 0))
+            return 0;
+        uint64_t seq = 0;
+        for (m = 0; m < n; m++) {
+            /* acquire: as in push_one, for each slot we are about to claim */
+            seq = atomic_load_explicit(&q->slots[(t + m) & q->ro.v.mask].seq,
+                                       memory_order_acquire);
+            if (seq != free_for(t + m))
+                break;
+        }
+        if (m == 0) {
+            if ((int64_t)(seq - free_for(t)) < 0)
+                return 0; /* full */
+            /* relaxed: stale tail, as in push_one */
+            t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
+            continue;
+        }
+        WEFT_CHAOS_POINT();
+        /* relaxed: as in push_one; success proves nobody claimed t..t+m-1
+         * since our scan (the tail did not move) */
+        if (atomic_compare_exchange_weak_explicit(&q->tail.v, &t, t + m,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+            break;
+    }
+    WEFT_CHAOS_POINT(); /* claimed, not yet published */
+    for (size_t i = 0; i < m; i++) {
+        struct slot *s = &q->slots[(t + i) & q->ro.v.mask];
+        /* relaxed: published by the release store just below */
+        atomic_store_explicit(&s->item, (uintptr_t)items[i], memory_order_relaxed);
+        /* release: pairs with the acquire loads of seq in pop_one and
+         * try_pop_many, as in push_one */
+        atomic_store_explicit(&s->seq, full_of(t + i), memory_order_release);
+    }
+    notify_consumers(q, clamp_int(m));
+    return m;
+}
+
+size_t weft_mpmc_try_pop_many(weft_mpmc *q, void **items, size_t n)
+{
+    assert(q != NULL && (items != NULL || n == 0));
+    if (n == 0)
+        return 0;
+    /* relaxed: a guess, as in pop_one */
+    uint64_t h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
+    size_t m;
+    for (;;) {
+        uint64_t seq = 0;
+        for (m = 0; m < n; m++) {
+            /* acquire: as in pop_one, for each slot we are about to claim */
+            seq = atomic_load_explicit(&q->slots[(h + m) & q->ro.v.mask].seq,
+                                       memory_order_acquire);
+            if (seq != full_of(h + m))
+                break;
+        }
+        if (m == 0) {
+            if ((int64_t)(seq - full_of(h)) < 0)
+                return 0; /* empty */
+            /* relaxed: stale head, as in pop_one */
+            h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
+            continue;
+        }
+        WEFT_CHAOS_POINT();
+        /* relaxed: as in pop_one; success proves nobody claimed h..h+m-1 */
+        if (atomic_compare_exchange_weak_explicit(&q->head.v, &h, h + m,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+            break;
+    }
+    WEFT_CHAOS_POINT(); /* claimed, not yet released */
+    for (size_t i = 0; i < m; i++) {
+        struct slot *s = &q->slots[(h + i) & q->ro.v.mask];
+        /* relaxed: ordered after the acquire scan of this slot's seq */
+        items[i] = (void *)atomic_load_explicit(&s->item, memory_order_relaxed);
+        /* release: pairs with the acquire loads of seq in push_one and
+         * try_push_many, as in pop_one */
+        atomic_store_explicit(&s->seq, free_for(h + i + q->ro.v.mask + 1),
+                              memory_order_release);
+    }
+    notify_producers(q, clamp_int(m));
+    return m;
+}
+
+/* ---- close ----------------------------------------------------------------- */
+
+void weft_mpmc_close(weft_mpmc *q)
+{
+    assert(q != NULL);
+    /* acq_rel: release so that the closer's writes are visible to whoever
+     * sees the mark (pairs with the acquire loads of the tail in
+     * weft_mpmc_closed and drained()); acquire is harmless.  Being an RMW it
+     * is ordered with every producer's claiming CAS in the tail's
+     * modification order, which is what freezes the tail position. */
+    atomic_fetch_or_explicit(&q->tail.v, CLOSED, memory_order_acq_rel);
+    /* the fence inside notify orders the mark before the waiter counts;
+     * pairs with the fence in weft_eventcount_prepare, so a thread about to
+     * park either sees the mark in its re-check or is woken here */
+    weft_internal_ec_notify(not_empty(q), INT_MAX);
+    weft_internal_ec_notify(not_full(q), INT_MAX);
+}
+
+/* ---- parking ----------------------------------------------------------------
+ *
+ * A blocking call first tries its operation; when that would block it spins
+ * a little (pause), then yields a few times (with more threads than cores
+ * the thread it waits for needs the CPU), then parks on an eventcount:
+ *
+ *     key = prepare(ec); retry the operation;
+ *     success / closed -> cancel;  otherwise wait(ec, key) and go round.
+ *
+ * Every successful push notifies not_empty and every successful pop notifies
+ * not_full, so a thread whose retry failed after prepare is woken by the
+ * hand-off it waits for: if the retry saw slot p not yet published
+ * (consumer) or not yet released (producer), the thread that later
+ * publishes/releases p issues its notify after that store, and the Dekker
+ * pair (prepare's fence against notify's fence) makes it see our
+ * announcement.  close notifies both eventcounts after setting the mark.
+ *
+ * One subtlety: a wake-up can go to a consumer that cannot use it.  Slot p
+ * is claimed but unpublished, slot p+1 is published and its notify wakes a
+ * consumer, which finds p (the head) unpublished and parks again.  When p is
+ * published, its notify wakes one consumer, which pops p; nobody would wake
+ * a consumer for p+1.  So a consumer that succeeds in the slow path passes
+ * the wake-up on (pass_on_*): if the next slot is already published it
+ * notifies one more consumer, and when the ring is closed it wakes all of
+ * them (they must see EPIPE once it is drained).  A consumer that returns
+ * EPIPE wakes all others too.  Producers do the same with free slots.  The
+ * woken thread always holds this obligation: it read the epoch bump of the
+ * notify that woke it (acquire), so it also sees every waiter the notifier
+ * saw.
+ */
+
+#define SPIN_TRIES 64
+#define YIELD_TRIES 8
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t deadline_after(uint64_t timeout_ns)
+{
+    uint64_t now = now_ns();
+    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
+/* The ring is closed and every position below the frozen tail was claimed
+ * by a consumer, given that a consumer found position h empty. */
+static bool drained(weft_mpmc *q, uint64_t h)
+{
+    /* acquire: pairs with the release half of the fetch_or in close */
+    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_acquire);
+    return (t & CLOSED) != 0 && (int64_t)(h - (t & ~CLOSED)) >= 0;
+}
+
+/* See "One subtlety" above. */
+static void pass_on_consumers(weft_mpmc *q)
+{
+    /* relaxed loads: a hint of whether waking is useful; a woken consumer
+     * re-checks everything itself */
+    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
+    uint64_t seq = atomic_load_explicit(&q->slots[h & q->ro.v.mask].seq,
+                                        memory_order_relaxed);
+    if (t & CLOSED)
+        notify_consumers(q, INT_MAX);
+    else if (seq == full_of(h))
+        notify_consumers(q, 1);
+}
+
+static void pass_on_producers(weft_mpmc *q)
+{
+    /* relaxed loads: a hint, as in pass_on_consumers */
+    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
+    if (t & CLOSED)
+        return; /* close woke every producer; none may push any more */
+    uint64_t seq = atomic_load_explicit(&q->slots[t & q->ro.v.mask].seq,
+                                        memory_order_relaxed);
+    if (seq == free_for(t))
+        notify_producers(q, 1);
+}
+
+/* Wait on ec (after prepare gave key) until notified or the deadline
+ * (UINT64_MAX: none).  Returns 0 or ETIMEDOUT. */
+static int park(struct weft_internal_ec *e, uint32_t key, uint64_t deadline)
+{
+    weft_eventcount *ec = (weft_eventcount *)(void *)e;
+    if (deadline == UINT64_MAX) {
+        weft_eventcount_wait(ec, key);
+        return 0;
+    }
+    uint64_t now = now_ns();
+    if (now >= deadline) {
+        weft_eventcount_cancel(ec);
+        return ETIMEDOUT;
+    }
+    return weft_eventcount_wait_timed(ec, key, deadline - now);
+}
+
+__attribute__((noinline, cold)) static int push_slow(weft_mpmc *q, uintptr_t item,
+                                                     uint64_t deadline)
+{
+    struct weft_internal_ec *e = not_full(q);
+    weft_eventcount *ec = (weft_eventcount *)(void *)e;
+    uint64_t seen;
+    int r;
+    for (unsigned i = 0; i < SPIN_TRIES + YIELD_TRIES; i++) {
+        if (i < SPIN_TRIES)
+            cpu_relax();
+        else
+            sched_yield();
+        r = push_one(q, item, &seen);
+        if (r == OP_OK)
+            goto pushed;
+        if (r == OP_CLOSED)
+            return EPIPE;
+        if (deadline != UINT64_MAX && i >= SPIN_TRIES && now_ns() >= deadline)
+            return ETIMEDOUT;
+    }
+    for (;;) {
+        uint32_t key = weft_eventcount_prepare(ec);
+        r = push_one(q, item, &seen);
+        if (r != OP_WOULD_BLOCK) {
+            weft_eventcount_cancel(ec);
+            if (r == OP_CLOSED)
+                return EPIPE;
+            goto pushed;
+        }
+        if (park(e, key, deadline) == ETIMEDOUT) {
+            /* a push that can succeed succeeds, even past the deadline */
+            r = push_one(q, item, &seen);
+            if (r == OP_OK)
+                goto pushed;
+            return r == OP_CLOSED ? EPIPE : ETIMEDOUT;
+        }
+    }
+pushed:
+    notify_consumers(q, 1);
+    pass_on_producers(q);
+    return 0;
+}
+
+static inline int push_until(weft_mpmc *q, void *item, uint64_t deadline)
+{
+    uint64_t seen;
+    int r = push_one(q, (uintptr_t)item, &seen);
+    if (__builtin_expect(r == OP_OK, 1)) {
+        notify_consumers(q, 1);
+        return 0;
+    }
+    if (r == OP_CLOSED)
+        return EPIPE;
+    return push_slow(q, (uintptr_t)item, deadline);
+}
+
+int weft_mpmc_push(weft_mpmc *q, void *item)
+{
+    assert(q != NULL);
+    return push_until(q, item, UINT64_MAX);
+}
+
+int weft_mpmc_push_timed(weft_mpmc *q, void *item, uint64_t timeout_ns)
+{
+    assert(q != NULL);
+    uint64_t seen;
+    if (timeout_ns == 0) {
+        int r = push_one(q, (uintptr_t)item, &seen);
+        if (r == OP_OK) {
+            notify_consumers(q, 1);
+            return 0;
+        }
+        return r == OP_CLOSED ? EPIPE : ETIMEDOUT;
+    }
+    uint64_t deadline = deadline_after(timeout_ns);
+    if (deadline == UINT64_MAX)
+        deadline--; /* keep "timed" distinct from "forever" */
+    return push_until(q, item, deadline);
+}
+
+/* The consumer's side: EPIPE when it found the ring closed and drained. */
+static int pop_closed(weft_mpmc *q)
+{
+    /* wake every other parked consumer: they must see EPIPE too */
+    notify_consumers(q, INT_MAX);
+    return EPIPE;
+}
+
+__attribute__((noinline, cold)) static int pop_slow(weft_mpmc *q, void **item,
+                                                    uint64_t seen, uint64_t deadline)
+{
+    struct weft_internal_ec *e = not_empty(q);
+    weft_eventcount *ec = (weft_eventcount *)(void *)e;
+    if (drained(q, seen))
+        return pop_closed(q);
+    for (unsigned i = 0; i < SPIN_TRIES + YIELD_TRIES; i++) {
+        if (i < SPIN_TRIES)
+            cpu_relax();
+        else
+            sched_yield();
+        if (pop_one(q, item, &seen) == OP_OK)
+            goto popped;
+        if (drained(q, seen))
+            return pop_closed(q);
+        if (deadline != UINT64_MAX && i >= SPIN_TRIES && now_ns() >= deadline)
+            return ETIMEDOUT;
+    }
+    for (;;) {
+        uint32_t key = weft_eventcount_prepare(ec);
+        if (pop_one(q, item, &seen) == OP_OK) {
+            weft_eventcount_cancel(ec);
+            goto popped;
+        }
+        if (drained(q, seen)) {
+            weft_eventcount_cancel(ec);
+            return pop_closed(q);
+        }
+        if (park(e, key, deadline) == ETIMEDOUT) {
+            /* a pop that can succeed succeeds, even past the deadline */
+            if (pop_one(q, item, &seen) == OP_OK)
+                goto popped;
+            return drained(q, seen) ? pop_closed(q) : ETIMEDOUT;
+        }
+    }
+popped:
+    notify_producers(q, 1);
+    pass_on_consumers(q);
+    return 0;
+}
+
+static inline int pop_until(weft_mpmc *q, void **item, uint64_t deadline)
+{
+    uint64_t seen;
+    if (__builtin_expect(pop_one(q, item, &seen) == OP_OK, 1)) {
+        notify_producers(q, 1);
+        return 0;
+    }
+    return pop_slow(q, item, seen, deadline);
+}
+
+int weft_mpmc_pop(weft_mpmc *q, void **item)
+{
+    assert(q != NULL && item != NULL);
+    return pop_until(q, item, UINT64_MAX);
+}
+
+int weft_mpmc_pop_timed(weft_mpmc *q, void **item, uint64_t timeout_ns)
+{
+    assert(q != NULL && item != NULL);
+    uint64_t seen;
+    if (timeout_ns == 0) {
+        if (pop_one(q, item, &seen) == OP_OK) {
+            notify_producers(q, 1);
+            return 0;
+        }
+        return drained(q, seen) ? pop_closed(q) : ETIMEDOUT;
+    }
+    uint64_t deadline = deadline_after(timeout_ns);
+    if (deadline == UINT64_MAX)
+        deadline--; /* keep "timed" distinct from "forever" */
+    return pop_until(q, item, deadline);
+}
