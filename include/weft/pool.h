@@ -82,8 +82,8 @@ WEFT_API weft_pool *weft_pool_create(unsigned nthreads);
  * submissions made after destroy started are refused with ESHUTDOWN), join
  * the workers and free the pool.
  * Thread: any thread that is not running one of p's tasks.  Called from a
- *   task of p (on a worker, or on a thread that is helping p inside
- *   weft_group_wait / weft_pool_submit / weft_future_get) it would wait for
+ *   task of p (on a worker, or on an outside thread that runs one of p's
+ *   tasks because the injection ring was full, see weft_pool_submit) it would wait for
  *   itself: it is refused instead: it returns at once, does nothing and
  *   sets errno to EDEADLK (the pool keeps running; destroy it later from
  *   outside).  No other call on p may run or start afterwards, except
@@ -147,12 +147,16 @@ WEFT_API void weft_group_init(weft_group *g, weft_pool *p);
  * Ordering: the caller's writes before spawn happen-before fn runs. */
 WEFT_API void weft_spawn(weft_group *g, weft_task *t, void (*fn)(void *), void *arg);
 
-/* Wait until every task spawned on g so far has finished.  While waiting,
- * the caller runs tasks: on a worker of the pool its own deque first
+/* Wait until every task spawned on g so far has finished.  On a worker of
+ * the pool the caller runs tasks while it waits: its own deque first
  * (usually the task it just spawned), then the injection ring, then steals;
- * on any other thread the injection ring and steals.  When there is nothing
- * to run it spins a little, then parks on g's eventcount (a worker parks
- * for at most a millisecond at a time, then looks for work again).
+ * when there is nothing to run it spins a little, then parks on g's
+ * eventcount for at most a millisecond at a time before it looks for work
+ * again.  On any other thread it runs nothing (it has no deque of its own,
+ * so every task spawned under it would go through the injection ring, and
+ * it could grab the root of a big computation before a worker woke up):
+ * it spins briefly, then parks on g's eventcount until the last task wakes
+ * it.
  * Thread: any; one waiter per group at a time.
  * Progress: blocks until the tasks finished; never deadlocks by itself
  *   (nested fork-join to any depth needs no extra threads).
@@ -221,8 +225,9 @@ typedef struct weft_future weft_future;
 WEFT_API weft_future *weft_async(weft_pool *p, void *(*fn)(void *), void *arg);
 
 /* Wait for the value and return it (it can be read any number of times).
- * On a worker of the pool it runs other tasks while it waits; elsewhere it
- * helps with the injection ring and steals, then parks.
+ * On a worker of the pool it runs other tasks while it waits (its own deque
+ * first, where the future's task usually is); elsewhere it spins briefly,
+ * then parks until the task has run.
  * Thread: any, until the future is released.  Progress: blocks until done.
  * Ordering: acquire: fn's writes happen-before the return.
  * Returns: the value fn returned. */
@@ -246,8 +251,9 @@ WEFT_API void weft_future_release(weft_future *f);
 /* Counters since the pool was created.  Each worker counts its own events
  * in its own cache line (no shared write on any fast path); a read sums
  * them, so the totals are approximate while the pool runs and exact once it
- * is quiet.  Tasks run by threads outside the pool (helping in a wait, or
- * in a submit onto a full ring) are counted in outside_runs. */
+ * is quiet.  Tasks run by threads outside the pool (because the injection
+ * ring was full when they submitted or spawned) are counted in
+ * outside_runs. */
 typedef struct weft_pool_stats {
     uint64_t tasks_run;    /* tasks run by the workers */
     uint64_t outside_runs; /* tasks run by helping threads outside the pool */

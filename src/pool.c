@@ -1,0 +1,1018 @@
+/*
+ * pool.c - the work-stealing pool; the contract is in include/weft/pool.h.
+ *
+ * What the design follows
+ * -----------------------
+ * Blumofe and Leiserson, "Scheduling multithreaded computations by work
+ * stealing", JACM 46(5), 1999: every worker keeps its own deque of ready
+ * tasks, works at its bottom end (the newest task, so a fork-join program
+ * runs in the same order as its sequential version and keeps its working
+ * set hot) and, when it runs dry, picks a victim at random and steals from
+ * the top end (the oldest task, near the root of the task tree, so one steal
+ * moves a large piece of work).  Their analysis bounds time by T1/P + O(Tinf)
+ * and steals by O(P * Tinf).  Here the deque is weft_deque (Chase-Lev); a
+ * thief takes a small batch (weft_deque_steal_batch, at most half of what it
+ * sees) to cut the number of steals when the work is fine-grained.  A join
+ * (weft_group_wait) does not suspend the worker as in Cilk's "work-first"
+ * scheme: the worker runs other tasks until the group is done (it pops its
+ * own deque first, which usually gives back the task it just spawned, so an
+ * unstolen fork-join is a push and a pop), as TBB and rayon do.  This keeps
+ * the stack as the only per-task storage: no continuation is ever stolen,
+ * no extra thread is ever needed.
+ *
+ * Work from outside the pool enters through one bounded weft_mpmc, the
+ * injection ring (Go's global run queue, rayon's injector); workers drain it
+ * in small batches into their own deques, where others can steal from them.
+ *
+ * Parking follows Go's scheduler (runtime/proc.go, "Worker thread parking/
+ * unparking") and rayon's sleep module: a worker that runs out of work
+ * becomes a "searcher" and keeps looking for a short while before it parks
+ * on the pool's weft_eventcount; at most half of the workers (and at least
+ * two) search at a time, the others park at once.  A thread that makes work
+ * visible wakes a parked worker only when nobody is searching (a searcher
+ * will find the work), and a searcher that finds work and was the last one
+ * wakes another, so work spreads without a wake-up per task.  The searcher
+ * count and the eventcount form one Dekker pair: a worker stops being a
+ * searcher, announces itself on the eventcount (prepare, whose fence orders
+ * both), re-checks every source of work and only then sleeps; a producer
+ * publishes its task, fences (weft_internal_ec_fence_light, the eventcount's
+ * own notify fence), then reads the searcher count and the waiter count.
+ * One of the two sees the other.
+ *
+ * Task kinds: a group task (caller storage, weft_spawn), a node (malloc'ed
+ * by weft_pool_submit, freed when run) and a future (weft_async).  Nodes and
+ * futures are counted in `inflight` until they ran, which is what
+ * weft_pool_destroy waits for.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <weft/deque.h>
+#include <weft/eventcount.h>
+#include <weft/mpmc.h>
+#include <weft/pool.h>
+
+#include "chaos.h"
+#include "eventcount_internal.h"
+
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+enum {
+    MAX_THREADS = 4096,
+    INJECT_CAPACITY = 1024, /* outside submissions in flight before helping */
+    BATCH = 4,              /* items taken per steal / per injection pop */
+    SPIN_ROUNDS = 64,       /* search sweeps with pauses before yielding */
+    YIELD_ROUNDS = 8,       /* then sweeps with sched_yield before parking */
+    REDUCE_CHUNKS_PER_THREAD = 64
+};
+
+/* A worker waiting for a group or a future parks at most this long before
+ * it looks for other work again (it is not woken for new work). */
+#define WAITER_PARK_NS 1000000u
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* ---- layouts ------------------------------------------------------------ */
+
+enum task_kind { KIND_GROUP, KIND_NODE, KIND_FUTURE };
+
+/* The layout behind weft_task.  owner: the group (KIND_GROUP) or the pool
+ * (KIND_NODE, KIND_FUTURE).  Written by the spawner before the push that
+ * publishes the task, read by the one thread that takes it. */
+struct task {
+    void (*fn)(void *);
+    void *arg;
+    void *owner;
+    uintptr_t kind;
+};
+
+_Static_assert(sizeof(struct task) <= sizeof(weft_task), "weft_task storage too small");
+_Static_assert(alignof(struct task) <= alignof(weft_task), "weft_task storage misaligned");
+
+/* pending: tasks spawned and not yet finished (low bits), plus PARKED when
+ * the waiter is parked (or about to park) on ec and the last finishing task
+ * must wake it.  Written by spawners (+1), finishing tasks (-1) and the
+ * waiter (PARKED). */
+#define PARKED ((uint64_t)1 << 63)
+#define COUNT_MASK (PARKED - 1)
+
+struct group {
+    atomic_uint_least64_t pending;
+    weft_pool *pool; /* written at init only */
+    uint64_t spare;
+    weft_eventcount ec;
+};
+
+_Static_assert(sizeof(struct group) == sizeof(weft_group), "weft_group layout");
+_Static_assert(alignof(struct group) <= alignof(weft_group), "weft_group alignment");
+_Static_assert(offsetof(struct group, ec) == offsetof(weft_group, ec), "weft_group ec offset");
+_Static_assert(sizeof(atomic_uint_least64_t) == sizeof(uint64_t), "64-bit atomics are plain");
+
+static inline struct group *group_of(weft_group *g) { return (struct group *)(void *)g; }
+static inline struct task *task_of(weft_task *t) { return (struct task *)(void *)t; }
+
+struct weft_future {
+    struct task task; /* KIND_FUTURE; arg is fn's argument */
+    void *(*fn)(void *);
+    void *value;          /* written by the runner before done */
+    atomic_int done;      /* 0 -> 1 once, by the runner */
+    atomic_int refs;      /* 2 at start: the runner's and the user's */
+    weft_eventcount ec;   /* outside waiters of get park here */
+};
+
+/* One worker.  The counters are written by this worker only (load + store,
+ * no read-modify-write) and read by weft_pool_read_stats. */
+struct worker {
+    alignas(WEFT_CACHELINE) weft_deque *dq;
+    weft_pool *pool;
+    unsigned index;
+    uint64_t rng;
+    pthread_t thread;
+    atomic_uint_least64_t tasks_run, steals, injected, parks;
+};
+
+struct weft_pool {
+    unsigned n;
+    unsigned search_cap;
+    struct worker *workers;
+    weft_mpmc *inject;
+    /* idle workers park here; every producer reads its waiter count */
+    alignas(WEFT_CACHELINE) weft_eventcount ec;
+    /* workers looking for work; written by workers going idle and waking */
+    alignas(WEFT_CACHELINE) atomic_uint searching;
+    /* submitted nodes and futures not yet run; written by submitters and
+     * runners (slow path: malloc is nearby anyway) */
+    alignas(WEFT_CACHELINE) atomic_uint_least64_t inflight;
+    atomic_int shutdown; /* 0 -> 1 once, by destroy */
+    atomic_uint_least64_t outside_runs;
+};
+
+/* The worker this thread is (NULL outside every pool), and the pool whose
+ * task this outside thread is running right now (for destroy's refusal).
+ * initial-exec: one instruction per access on the spawn fast path instead
+ * of a __tls_get_addr call; it takes a few bytes of static TLS. */
+#if defined(__GNUC__)
+#define TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define TLS_FAST
+#endif
+static _Thread_local struct worker *tls_worker TLS_FAST;
+static _Thread_local weft_pool *tls_helping TLS_FAST;
+
+static inline struct worker *worker_of(const weft_pool *p)
+{
+    struct worker *w = tls_worker;
+    return (w && w->pool == p) ? w : NULL;
+}
+
+/* owner-only counter bump: relaxed load + store, readers only need some
+ * recent value */
+static inline void count(atomic_uint_least64_t *c, uint64_t k)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + k,
+                          memory_order_relaxed);
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+    /* xorshift64* (Vigna): good enough to pick a victim */
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* ---- waking ------------------------------------------------------------- */
+
+/* A producer made a task visible (push or injection, release inside).  Wake
+ * a parked worker unless someone is already searching.  The light fence
+ * orders the publication before the loads of searching and of the waiter
+ * count; it pairs with the fence in weft_eventcount_prepare, which a worker
+ * issues after leaving `searching` and before re-checking for work (see the
+ * comment at the top). */
+static inline void wake_for_new_work(weft_pool *p)
+{
+    struct weft_internal_ec *e = weft_internal_ec(&p->ec);
+    weft_internal_ec_fence_light(e);
+    /* relaxed: ordered by the fence above (pairs with prepare's fence) */
+    if (atomic_load_explicit(&p->searching, memory_order_relaxed) == 0)
+        weft_internal_ec_notify_fenced(e, 1);
+}
+
+/* ---- running tasks ------------------------------------------------------ */
+
+static void group_wake_waiter(struct group *g)
+{
+    weft_eventcount_notify_all(&g->ec);
+    /* release: the waiter returns (and may free g) only after it read
+     * pending == 0 with acquire (pairs with the loads in group_wait_*), so
+     * this clear is our last access to g */
+    atomic_fetch_and_explicit(&g->pending, COUNT_MASK, memory_order_release);
+}
+
+static inline void group_task_done(struct group *g)
+{
+    /* acq_rel: release publishes the task's writes to the waiter's acquire
+     * load of pending (pairs with group_wait_*); acquire pairs with the
+     * waiter's release fetch_or of PARKED, so the waiter's announcement on
+     * g->ec (made before it) is visible to the notify below. */
+    uint64_t old = atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel);
+    if (UNLIKELY(old == (PARKED | 1)))
+        group_wake_waiter(g);
+}
+
+static void node_done(weft_pool *p)
+{
+    /* seq_cst: with the seq_cst store of shutdown in destroy and the
+     * seq_cst loads here and in worker_may_exit: either we see shutdown and
+     * wake the workers so they can exit, or destroy's notify comes after
+     * and they see inflight == 0 themselves. */
+    uint64_t old = atomic_fetch_sub_explicit(&p->inflight, 1, memory_order_seq_cst);
+    if (UNLIKELY(old == 1) && atomic_load_explicit(&p->shutdown, memory_order_seq_cst))
+        weft_eventcount_notify_all(&p->ec);
+}
+
+static void future_unref(struct weft_future *f)
+{
+    /* acq_rel: the last of the two owners frees; acquire makes the other
+     * owner's accesses happen-before the free (pairs with this release) */
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+        free(f);
+}
+
+static void run_task(struct task *t)
+{
+    if (LIKELY(t->kind == KIND_GROUP)) {
+        struct group *g = t->owner;
+        t->fn(t->arg);
+        group_task_done(g);
+    } else if (t->kind == KIND_NODE) {
+        weft_pool *p = t->owner;
+        void (*fn)(void *) = t->fn;
+        void *arg = t->arg;
+        free(t);
+        fn(arg);
+        node_done(p);
+    } else {
+        struct weft_future *f = (struct weft_future *)(void *)t;
+        weft_pool *p = t->owner;
+        f->value = f->fn(t->arg);
+        /* release: publishes value and fn's writes; pairs with the acquire
+         * loads in weft_future_done / weft_future_get */
+        atomic_store_explicit(&f->done, 1, memory_order_release);
+        weft_eventcount_notify_all(&f->ec);
+        future_unref(f);
+        node_done(p);
+    }
+}
+
+static inline void run_on_worker(struct worker *w, struct task *t)
+{
+    run_task(t);
+    count(&w->tasks_run, 1);
+}
+
+static void run_outside(weft_pool *p, struct task *t)
+{
+    weft_pool *saved = tls_helping;
+    tls_helping = p;
+    run_task(t);
+    tls_helping = saved;
+    /* relaxed: a statistic */
+    atomic_fetch_add_explicit(&p->outside_runs, 1, memory_order_relaxed);
+}
+
+/* ---- finding work ------------------------------------------------------- */
+
+/* Keep items[1..n-1] on w's deque (others may steal them); if the deque
+ * cannot grow, run them now rather than lose them. */
+static void keep_rest(struct worker *w, void **items, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (UNLIKELY(weft_deque_push(w->dq, items[i]) != 0))
+            run_on_worker(w, items[i]);
+}
+
+/* One sweep over the injection ring and every other worker's deque, for a
+ * worker.  Returns a task, or NULL; *contended is set when a steal lost a
+ * race (there may be work). */
+static struct task *worker_take(struct worker *w, bool *contended)
+{
+    weft_pool *p = w->pool;
+    void *items[BATCH];
+    size_t n = weft_mpmc_try_pop_many(p->inject, items, BATCH);
+    if (n) {
+        count(&w->injected, n);
+        keep_rest(w, items, n);
+        return items[0];
+    }
+    unsigned nw = p->n;
+    if (nw > 1) {
+        unsigned start = (unsigned)(next_rand(&w->rng) % nw);
+        for (unsigned i = 0; i < nw; i++) {
+            unsigned v = start + i < nw ? start + i : start + i - nw;
+            if (v == w->index)
+                continue;
+            size_t k = 0;
+            weft_steal_result r = weft_deque_steal_batch(p->workers[v].dq, items, BATCH, &k);
+            if (r == WEFT_STEAL_OK) {
+                count(&w->steals, k);
+                keep_rest(w, items, k);
+                return items[0];
+            }
+            if (r == WEFT_STEAL_RETRY)
+                *contended = true;
+        }
+    }
+    return NULL;
+}
+
+static void backoff(unsigned round)
+{
+    if (round < SPIN_ROUNDS) {
+        for (unsigned i = 0, k = 1u << (round < 6 ? round : 6); i < k; i++)
+            cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
+/* ---- the worker loop ---------------------------------------------------- */
+
+static bool become_searcher(weft_pool *p)
+{
+    /* relaxed: the cap is a heuristic; the count's synchronisation is the
+     * Dekker pair described in wake_for_new_work */
+    if (atomic_load_explicit(&p->searching, memory_order_relaxed) >= p->search_cap)
+        return false;
+    atomic_fetch_add_explicit(&p->searching, 1, memory_order_relaxed);
+    return true;
+}
+
+static void stop_searching_found_work(weft_pool *p)
+{
+    /* relaxed: as in become_searcher.  The last searcher to find work wakes
+     * another worker, in case there is more (Go's wakep after a spinning M
+     * found work). */
+    if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_relaxed) == 1)
+        wake_for_new_work(p);
+}
+
+static bool worker_may_exit(weft_pool *p)
+{
+    /* seq_cst: see node_done */
+    return atomic_load_explicit(&p->shutdown, memory_order_seq_cst) &&
+           atomic_load_explicit(&p->inflight, memory_order_seq_cst) == 0;
+}
+
+/* Find a task for an idle worker, parking when there is none; NULL when the
+ * pool shuts down and everything submitted has run. */
+static struct task *worker_search(struct worker *w)
+{
+    weft_pool *p = w->pool;
+    bool searching = become_searcher(p);
+    unsigned round = 0;
+    for (;;) {
+        bool contended = false;
+        struct task *t = worker_take(w, &contended);
+        if (t) {
+            if (searching)
+                stop_searching_found_work(p);
+            return t;
+        }
+        if (searching && (contended || round < SPIN_ROUNDS + YIELD_ROUNDS)) {
+            backoff(round++);
+            continue;
+        }
+        /* Park: leave the searchers first, then announce (prepare's fence
+         * orders both before the re-check: the Dekker pair with
+         * wake_for_new_work). */
+        if (searching) {
+            /* relaxed: ordered by the fence in prepare below */
+            atomic_fetch_sub_explicit(&p->searching, 1, memory_order_relaxed);
+            searching = false;
+        }
+        uint32_t key = weft_eventcount_prepare(&p->ec);
+        contended = false;
+        t = worker_take(w, &contended);
+        if (t || contended) {
+            weft_eventcount_cancel(&p->ec);
+            if (t)
+                return t;
+            continue;
+        }
+        if (worker_may_exit(p)) {
+            weft_eventcount_cancel(&p->ec);
+            return NULL;
+        }
+        WEFT_CHAOS_POINT();
+        count(&w->parks, 1);
+        weft_eventcount_wait(&p->ec, key);
+        searching = become_searcher(p);
+        round = 0;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof name, "weft-worker-%u", w->index);
+    (void)pthread_setname_np(pthread_self(), name);
+    tls_worker = w;
+    for (;;) {
+        void *item;
+        struct task *t;
+        if (weft_deque_pop(w->dq, &item))
+            t = item;
+        else if (!(t = worker_search(w)))
+            break;
+        run_on_worker(w, t);
+    }
+    tls_worker = NULL;
+    return NULL;
+}
+
+/* ---- pool --------------------------------------------------------------- */
+
+static void free_pool(weft_pool *p)
+{
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->workers[i].dq)
+            weft_deque_destroy(p->workers[i].dq);
+    if (p->inject)
+        weft_mpmc_destroy(p->inject);
+    free(p->workers);
+    free(p);
+}
+
+weft_pool *weft_pool_create(unsigned nthreads)
+{
+    if (nthreads == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        nthreads = c > 0 ? (unsigned)(c < MAX_THREADS ? c : MAX_THREADS) : 1;
+    }
+    if (nthreads > MAX_THREADS) {
+        errno = EINVAL;
+        return NULL;
+    }
+    weft_pool *p = aligned_alloc(WEFT_CACHELINE, sizeof *p);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(p, 0, sizeof *p);
+    p->n = nthreads;
+    p->search_cap = nthreads / 2 > 2 ? nthreads / 2 : 2;
+    weft_eventcount_init(&p->ec, 0);
+    /* relaxed: the pool is not shared yet; pthread_create publishes it */
+    atomic_init(&p->searching, 0);
+    atomic_init(&p->inflight, 0);
+    atomic_init(&p->shutdown, 0);
+    atomic_init(&p->outside_runs, 0);
+    p->workers = aligned_alloc(WEFT_CACHELINE, sizeof(struct worker) * nthreads);
+    if (!p->workers) {
+        free(p);
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(p->workers, 0, sizeof(struct worker) * nthreads);
+    p->inject = weft_mpmc_create(INJECT_CAPACITY);
+    if (!p->inject)
+        goto nomem;
+    for (unsigned i = 0; i < nthreads; i++) {
+        struct worker *w = &p->workers[i];
+        w->pool = p;
+        w->index = i;
+        w->rng = 0x9E3779B97F4A7C15ull * (i + 1) ^ (uint64_t)(uintptr_t)p;
+        if (!w->rng)
+            w->rng = 1;
+        atomic_init(&w->tasks_run, 0);
+        atomic_init(&w->steals, 0);
+        atomic_init(&w->injected, 0);
+        atomic_init(&w->parks, 0);
+        w->dq = weft_deque_create(256);
+        if (!w->dq)
+            goto nomem;
+    }
+    for (unsigned i = 0; i < nthreads; i++) {
+        int rc = pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]);
+        if (rc != 0) {
+            /* seq_cst: as in destroy; nothing was submitted, so the started
+             * workers exit at once */
+            atomic_store_explicit(&p->shutdown, 1, memory_order_seq_cst);
+            weft_eventcount_notify_all(&p->ec);
+            for (unsigned j = 0; j < i; j++)
+                pthread_join(p->workers[j].thread, NULL);
+            free_pool(p);
+            errno = rc;
+            return NULL;
+        }
+    }
+    return p;
+nomem:
+    free_pool(p);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void weft_pool_destroy(weft_pool *p)
+{
+    assert(p != NULL);
+    if (worker_of(p) || tls_helping == p) {
+        errno = EDEADLK; /* a task of p would wait for itself: refused */
+        return;
+    }
+    /* seq_cst: the Dekker pair with weft_pool_submit (it increments inflight,
+     * then reads shutdown; either it sees shutdown and backs out, or the
+     * workers see its increment and wait for the task) and with node_done */
+    atomic_store_explicit(&p->shutdown, 1, memory_order_seq_cst);
+    weft_eventcount_notify_all(&p->ec);
+    for (unsigned i = 0; i < p->n; i++)
+        pthread_join(p->workers[i].thread, NULL);
+    free_pool(p);
+}
+
+unsigned weft_pool_size(const weft_pool *p)
+{
+    assert(p != NULL);
+    return p->n;
+}
+
+/* Put t on the injection ring; when it is full, run the oldest injected
+ * task here and try again (see weft_pool_submit). */
+static void inject(weft_pool *p, struct task *t)
+{
+    while (UNLIKELY(!weft_mpmc_try_push(p->inject, t))) {
+        void *old;
+        if (weft_mpmc_try_pop(p->inject, &old))
+            run_outside(p, old);
+        else
+            cpu_relax();
+    }
+    WEFT_CHAOS_POINT();
+    wake_for_new_work(p);
+}
+
+/* Hand a node or future to the pool (counted in inflight). */
+static int submit_task(weft_pool *p, struct task *t)
+{
+    /* seq_cst: see weft_pool_destroy */
+    atomic_fetch_add_explicit(&p->inflight, 1, memory_order_seq_cst);
+    if (UNLIKELY(atomic_load_explicit(&p->shutdown, memory_order_seq_cst))) {
+        node_done(p);
+        return ESHUTDOWN;
+    }
+    struct worker *w = worker_of(p);
+    if (w && weft_deque_push(w->dq, t) == 0) {
+        WEFT_CHAOS_POINT();
+        wake_for_new_work(p);
+    } else {
+        inject(p, t);
+    }
+    return 0;
+}
+
+int weft_pool_submit(weft_pool *p, void (*fn)(void *), void *arg)
+{
+    assert(p != NULL && fn != NULL);
+    struct task *t = malloc(sizeof *t);
+    if (!t)
+        return ENOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    t->owner = p;
+    t->kind = KIND_NODE;
+    int rc = submit_task(p, t);
+    if (rc)
+        free(t);
+    return rc;
+}
+
+/* ---- fork-join ---------------------------------------------------------- */
+
+void weft_group_init(weft_group *gp, weft_pool *p)
+{
+    assert(gp != NULL && p != NULL);
+    struct group *g = group_of(gp);
+    /* relaxed: initialisation before the group is shared */
+    atomic_init(&g->pending, 0);
+    g->pool = p;
+    g->spare = 0;
+    weft_eventcount_init(&g->ec, 0);
+}
+
+void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
+{
+    struct group *g = group_of(gp);
+    struct task *t = task_of(tp);
+    assert(gp != NULL && tp != NULL && fn != NULL);
+    t->fn = fn;
+    t->arg = arg;
+    t->owner = g;
+    t->kind = KIND_GROUP;
+    /* relaxed: the increment only has to come before the task's decrement
+     * in pending's modification order, and it does: the push below
+     * (release) happens-before the taker runs the task (its acquire). */
+    atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
+    struct worker *w = worker_of(g->pool);
+    if (LIKELY(w != NULL)) {
+        if (UNLIKELY(weft_deque_push(w->dq, t) != 0)) {
+            run_on_worker(w, t); /* cannot grow: run it now, lose nothing */
+            return;
+        }
+        WEFT_CHAOS_POINT();
+        wake_for_new_work(g->pool);
+    } else {
+        inject(g->pool, t);
+    }
+}
+
+/* Park on g->ec until pending might have reached 0.  timeout_ns 0: no
+ * timeout.  Returns true when pending is 0 (the caller may return). */
+static bool group_park(struct group *g, uint64_t timeout_ns)
+{
+    uint32_t key = weft_eventcount_prepare(&g->ec);
+    /* acq_rel: release publishes our announcement (prepare) to the task
+     * whose acquire fetch_sub sees PARKED (group_task_done); acquire pairs
+     * with the tasks' release decrements when we see the count at 0. */
+    uint64_t old = atomic_fetch_or_explicit(&g->pending, PARKED, memory_order_acq_rel);
+    if ((old & COUNT_MASK) == 0) {
+        weft_eventcount_cancel(&g->ec);
+        if (!(old & PARKED)) {
+            /* we set the flag and no task is left to clear it: clear it
+             * ourselves (relaxed: nobody else reads it any more) */
+            atomic_fetch_and_explicit(&g->pending, COUNT_MASK, memory_order_relaxed);
+            return true;
+        }
+        return false; /* a finishing task is clearing it: go round */
+    }
+    WEFT_CHAOS_POINT();
+    if (timeout_ns)
+        (void)weft_eventcount_wait_timed(&g->ec, key, timeout_ns);
+    else
+        weft_eventcount_wait(&g->ec, key);
+    return false;
+}
+
+static inline uint64_t group_pending(struct group *g)
+{
+    /* acquire: pairs with the release decrement in group_task_done (and
+     * the release clear in group_wake_waiter): the tasks' writes are
+     * visible once we see 0 */
+    return atomic_load_explicit(&g->pending, memory_order_acquire);
+}
+
+static void group_wait_worker(struct worker *w, struct group *g)
+{
+    unsigned round = 0;
+    for (;;) {
+        uint64_t v = group_pending(g);
+        if (v == 0)
+            return;
+        if ((v & COUNT_MASK) == 0) { /* a finishing task is waking us */
+            backoff(round < SPIN_ROUNDS ? round++ : round);
+            continue;
+        }
+        void *item;
+        bool contended = false;
+        struct task *t = NULL;
+        if (weft_deque_pop(w->dq, &item))
+            t = item;
+        else
+            t = worker_take(w, &contended);
+        if (t) {
+            run_on_worker(w, t);
+            round = 0;
+            continue;
+        }
+        if (contended || round < SPIN_ROUNDS + YIELD_ROUNDS) {
+            backoff(round++);
+            continue;
+        }
+        if (group_park(g, WAITER_PARK_NS))
+            return;
+    }
+}
+
+/* A thread outside the pool does not run the group's tasks: without a
+ * deque of its own, every task they spawn would go through the injection
+ * ring, and it might grab the root of a big computation before a worker
+ * woke up.  It spins briefly (short tasks), then parks on g->ec. */
+static void group_wait_outside(struct group *g)
+{
+    unsigned round = 0;
+    for (;;) {
+        uint64_t v = group_pending(g);
+        if (v == 0)
+            return;
+        if ((v & COUNT_MASK) == 0 || round < SPIN_ROUNDS) {
+            backoff(round < SPIN_ROUNDS ? round++ : round);
+            continue;
+        }
+        if (group_park(g, 0))
+            return;
+    }
+}
+
+void weft_group_wait(weft_group *gp)
+{
+    struct group *g = group_of(gp);
+    assert(gp != NULL);
+    struct worker *w = worker_of(g->pool);
+    if (LIKELY(w != NULL)) {
+        /* fast path: run our own newest tasks (usually just spawned) */
+        void *item;
+        while (group_pending(g) != 0) {
+            if (!weft_deque_pop(w->dq, &item)) {
+                group_wait_worker(w, g);
+                return;
+            }
+            run_on_worker(w, item);
+        }
+        return;
+    }
+    if (group_pending(g) != 0)
+        group_wait_outside(g);
+}
+
+/* ---- parallel_for ------------------------------------------------------- */
+
+struct pfor {
+    weft_pool *p;
+    size_t grain;
+    void (*body)(size_t, size_t, void *);
+    void *ctx;
+};
+
+struct pfor_part {
+    const struct pfor *pf;
+    size_t b, e;
+};
+
+static void pfor_rec(const struct pfor *pf, size_t b, size_t e);
+
+static void pfor_task(void *arg)
+{
+    struct pfor_part *r = arg;
+    pfor_rec(r->pf, r->b, r->e);
+}
+
+static void pfor_rec(const struct pfor *pf, size_t b, size_t e)
+{
+    if (e - b <= pf->grain) {
+        pf->body(b, e, pf->ctx);
+        return;
+    }
+    size_t mid = b + (e - b) / 2;
+    weft_group g;
+    weft_task t;
+    struct pfor_part right = { pf, mid, e };
+    weft_group_init(&g, pf->p);
+    weft_spawn(&g, &t, pfor_task, &right);
+    pfor_rec(pf, b, mid);
+    weft_group_wait(&g);
+}
+
+static size_t auto_grain(const weft_pool *p, size_t n)
+{
+    size_t g = n / (8 * (size_t)p->n);
+    return g ? g : 1;
+}
+
+/* Run fn(arg) so that it starts on a worker of p: directly when called on
+ * one, else as one task waited for from outside. */
+static void run_in_pool(weft_pool *p, void (*fn)(void *), void *arg)
+{
+    if (worker_of(p)) {
+        fn(arg);
+        return;
+    }
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &t, fn, arg);
+    weft_group_wait(&g);
+}
+
+void weft_parallel_for(weft_pool *p, size_t begin, size_t end, size_t grain,
+                       void (*body)(size_t, size_t, void *), void *ctx)
+{
+    assert(p != NULL && body != NULL);
+    if (begin >= end)
+        return;
+    struct pfor pf = { p, grain ? grain : auto_grain(p, end - begin), body, ctx };
+    struct pfor_part all = { &pf, begin, end };
+    if (end - begin <= pf.grain) {
+        body(begin, end, ctx);
+        return;
+    }
+    run_in_pool(p, pfor_task, &all);
+}
+
+/* ---- parallel_reduce ---------------------------------------------------- */
+
+struct preduce {
+    weft_pool *p;
+    size_t begin, end, chunk;
+    const void *identity;
+    size_t acc_size, stride;
+    unsigned char *accs; /* one accumulator per chunk, stride bytes apart */
+    void (*map)(size_t, size_t, void *, void *);
+    void (*combine)(void *, const void *, void *);
+    void *ctx;
+};
+
+struct preduce_part {
+    const struct preduce *r;
+    size_t c0, c1; /* chunks [c0, c1); the result goes to accumulator c0 */
+};
+
+static void reduce_rec(const struct preduce *r, size_t c0, size_t c1);
+
+static void reduce_task(void *arg)
+{
+    struct preduce_part *part = arg;
+    reduce_rec(part->r, part->c0, part->c1);
+}
+
+static void reduce_rec(const struct preduce *r, size_t c0, size_t c1)
+{
+    void *acc = r->accs + c0 * r->stride;
+    if (c1 - c0 == 1) {
+        size_t b = r->begin + c0 * r->chunk;
+        size_t e = r->end - b > r->chunk ? b + r->chunk : r->end;
+        memcpy(acc, r->identity, r->acc_size);
+        r->map(b, e, acc, r->ctx);
+        return;
+    }
+    size_t mid = c0 + (c1 - c0) / 2;
+    weft_group g;
+    weft_task t;
+    struct preduce_part right = { r, mid, c1 };
+    weft_group_init(&g, r->p);
+    weft_spawn(&g, &t, reduce_task, &right);
+    reduce_rec(r, c0, mid);
+    weft_group_wait(&g);
+    r->combine(acc, r->accs + mid * r->stride, r->ctx);
+}
+
+int weft_parallel_reduce(weft_pool *p, size_t begin, size_t end, size_t grain,
+                         void *result, const void *identity, size_t acc_size,
+                         void (*map)(size_t, size_t, void *, void *),
+                         void (*combine)(void *, const void *, void *), void *ctx)
+{
+    assert(p != NULL && result != NULL && identity != NULL && map != NULL && combine != NULL);
+    if (acc_size == 0)
+        return EINVAL;
+    if (begin >= end) {
+        memmove(result, identity, acc_size);
+        return 0;
+    }
+    size_t n = end - begin;
+    size_t chunk = grain ? grain : auto_grain(p, n);
+    size_t max_chunks = (size_t)REDUCE_CHUNKS_PER_THREAD * p->n;
+    size_t min_chunk = n / max_chunks + (n % max_chunks != 0);
+    if (chunk < min_chunk)
+        chunk = min_chunk;
+    size_t nchunks = n / chunk + (n % chunk != 0);
+    size_t align = alignof(max_align_t);
+    if (acc_size > SIZE_MAX - align)
+        return ENOMEM;
+    size_t stride = (acc_size + align - 1) / align * align;
+    if (nchunks > SIZE_MAX / stride)
+        return ENOMEM;
+    unsigned char *accs = aligned_alloc(align, nchunks * stride);
+    if (!accs)
+        return ENOMEM;
+    struct preduce r = { p, begin, end, chunk, identity, acc_size, stride, accs,
+                         map, combine, ctx };
+    struct preduce_part all = { &r, 0, nchunks };
+    if (nchunks == 1)
+        reduce_task(&all);
+    else
+        run_in_pool(p, reduce_task, &all);
+    memcpy(result, accs, acc_size);
+    free(accs);
+    return 0;
+}
+
+/* ---- futures ------------------------------------------------------------ */
+
+weft_future *weft_async(weft_pool *p, void *(*fn)(void *), void *arg)
+{
+    assert(p != NULL && fn != NULL);
+    struct weft_future *f = malloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    f->task.fn = NULL;
+    f->task.arg = arg;
+    f->task.owner = p;
+    f->task.kind = KIND_FUTURE;
+    f->fn = fn;
+    f->value = NULL;
+    /* relaxed: not shared yet; the push in submit_task publishes it */
+    atomic_init(&f->done, 0);
+    atomic_init(&f->refs, 2);
+    weft_eventcount_init(&f->ec, 0);
+    int rc = submit_task(p, &f->task);
+    if (rc) {
+        free(f);
+        errno = rc;
+        return NULL;
+    }
+    return f;
+}
+
+bool weft_future_done(const weft_future *f)
+{
+    assert(f != NULL);
+    /* acquire: pairs with the release store in run_task */
+    return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
+}
+
+void *weft_future_get(weft_future *f)
+{
+    assert(f != NULL);
+    weft_pool *p = f->task.owner;
+    struct worker *w = worker_of(p);
+    unsigned round = 0;
+    while (!weft_future_done(f)) {
+        /* on a worker: run other tasks meanwhile (own deque first, where
+         * the future's task usually is); outside: only wait, as in
+         * group_wait_outside */
+        void *item;
+        bool contended = false;
+        struct task *t = NULL;
+        if (w)
+            t = weft_deque_pop(w->dq, &item) ? item : worker_take(w, &contended);
+        if (t) {
+            run_on_worker(w, t);
+            round = 0;
+            continue;
+        }
+        if (contended || round < SPIN_ROUNDS + (w ? YIELD_ROUNDS : 0)) {
+            backoff(round++);
+            continue;
+        }
+        uint32_t key = weft_eventcount_prepare(&f->ec);
+        if (weft_future_done(f)) {
+            weft_eventcount_cancel(&f->ec);
+            break;
+        }
+        WEFT_CHAOS_POINT();
+        if (w)
+            (void)weft_eventcount_wait_timed(&f->ec, key, WAITER_PARK_NS);
+        else
+            weft_eventcount_wait(&f->ec, key);
+    }
+    return f->value;
+}
+
+void weft_future_release(weft_future *f)
+{
+    if (f)
+        future_unref(f);
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+void weft_pool_read_stats(const weft_pool *p, weft_pool_stats *out)
+{
+    assert(p != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < p->n; i++) {
+        struct worker *w = &p->workers[i];
+        /* relaxed: statistics, see the header */
+        out->tasks_run += atomic_load_explicit(&w->tasks_run, memory_order_relaxed);
+        out->steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
+        out->injected += atomic_load_explicit(&w->injected, memory_order_relaxed);
+        out->parks += atomic_load_explicit(&w->parks, memory_order_relaxed);
+    }
+    /* relaxed: a statistic */
+    out->outside_runs = atomic_load_explicit(&p->outside_runs, memory_order_relaxed);
+}

@@ -1,0 +1,779 @@
+/* Unit tests for weft/pool.h. */
+#include "config.h"
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weft/pool.h>
+
+#include "check.h"
+
+/* More threads than the machine's 2 cores everywhere. */
+#define NWORKERS 4
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- submit ------------------------------------------------------------- */
+
+#define SUBMITTERS 8
+#define PER_SUBMITTER 3000
+
+static atomic_int hits[SUBMITTERS * PER_SUBMITTER];
+
+static void hit(void *arg)
+{
+    /* relaxed: counted, checked after destroy joined the workers */
+    atomic_fetch_add_explicit(&hits[(uintptr_t)arg], 1, memory_order_relaxed);
+}
+
+struct submitter {
+    weft_pool *p;
+    unsigned id;
+    unsigned failures;
+};
+
+static void *submit_many(void *arg)
+{
+    struct submitter *s = arg;
+    for (unsigned i = 0; i < PER_SUBMITTER; i++)
+        if (weft_pool_submit(s->p, hit, (void *)(uintptr_t)(s->id * PER_SUBMITTER + i)) != 0)
+            s->failures++;
+    return NULL;
+}
+
+static void tasks_submitted_from_many_outside_threads_run_exactly_once(void)
+{
+    memset(hits, 0, sizeof hits);
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    pthread_t th[SUBMITTERS];
+    struct submitter s[SUBMITTERS];
+    for (unsigned i = 0; i < SUBMITTERS; i++) {
+        s[i] = (struct submitter){ p, i, 0 };
+        REQUIRE(pthread_create(&th[i], NULL, submit_many, &s[i]) == 0);
+    }
+    unsigned failures = 0;
+    for (unsigned i = 0; i < SUBMITTERS; i++) {
+        pthread_join(th[i], NULL);
+        failures += s[i].failures;
+    }
+    weft_pool_destroy(p);
+    CHECK_EQ(failures, 0);
+    unsigned wrong = 0, first_wrong = 0;
+    for (unsigned i = 0; i < SUBMITTERS * PER_SUBMITTER; i++)
+        if (atomic_load(&hits[i]) != 1 && wrong++ == 0)
+            first_wrong = i;
+    CHECK_EQ(wrong, 0);
+    CHECK_EQ(atomic_load(&hits[first_wrong]), 1);
+}
+
+static atomic_int slow_done;
+
+static void slow_task(void *arg)
+{
+    (void)arg;
+    sleep_ms(1);
+    atomic_fetch_add(&slow_done, 1);
+}
+
+static void destroy_runs_every_submitted_task(void)
+{
+    atomic_store(&slow_done, 0);
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    for (int i = 0; i < 200; i++)
+        REQUIRE(weft_pool_submit(p, slow_task, NULL) == 0);
+    weft_pool_destroy(p); /* most are still queued here */
+    CHECK_EQ(atomic_load(&slow_done), 200);
+}
+
+/* A task that keeps submitting until destroy (in the main thread) has
+ * started, then reports what it saw. */
+struct late_submit {
+    weft_pool *p;
+    atomic_int accepted, ran;
+    int refused_rc;
+    weft_future *refused_future;
+    int refused_future_errno;
+};
+
+static void late_counted(void *arg)
+{
+    struct late_submit *ls = arg;
+    atomic_fetch_add(&ls->ran, 1);
+}
+
+static void *identity_fn(void *arg)
+{
+    return arg;
+}
+
+static void late_submitter_async(void *arg)
+{
+    struct late_submit *ls = arg;
+    for (;;) {
+        int rc = weft_pool_submit(ls->p, late_counted, ls);
+        if (rc != 0) {
+            ls->refused_rc = rc;
+            break;
+        }
+        atomic_fetch_add(&ls->accepted, 1);
+        sleep_ms(1);
+    }
+    errno = 0;
+    ls->refused_future = weft_async(ls->p, identity_fn, NULL);
+    ls->refused_future_errno = errno;
+}
+
+static void submit_after_destroy_started_returns_eshutdown(void)
+{
+    struct late_submit ls = { 0 };
+    ls.p = weft_pool_create(NWORKERS);
+    REQUIRE(ls.p != NULL);
+    REQUIRE(weft_pool_submit(ls.p, late_submitter_async, &ls) == 0);
+    sleep_ms(20);
+    weft_pool_destroy(ls.p); /* waits for late_submitter, which sees ESHUTDOWN */
+    CHECK_ERRNO(ls.refused_rc, ESHUTDOWN);
+    CHECK(ls.refused_future == NULL);
+    CHECK_ERRNO(ls.refused_future_errno, ESHUTDOWN);
+    /* every accepted submission ran before destroy returned */
+    CHECK_EQ(atomic_load(&ls.ran), atomic_load(&ls.accepted));
+}
+
+struct self_destroy {
+    weft_pool *p;
+    int err;
+};
+
+static void destroy_own_pool(void *arg)
+{
+    struct self_destroy *sd = arg;
+    errno = 0;
+    weft_pool_destroy(sd->p);
+    sd->err = errno;
+}
+
+static void destroy_from_a_task_of_the_pool_is_refused_with_edeadlk(void)
+{
+    struct self_destroy sd = { weft_pool_create(2), 0 };
+    REQUIRE(sd.p != NULL);
+    REQUIRE(weft_pool_submit(sd.p, destroy_own_pool, &sd) == 0);
+    /* the pool still works afterwards: a future runs */
+    weft_future *f = weft_async(sd.p, identity_fn, &sd);
+    REQUIRE(f != NULL);
+    CHECK_PTR_EQ(weft_future_get(f), &sd);
+    weft_future_release(f);
+    weft_pool_destroy(sd.p);
+    CHECK_ERRNO(sd.err, EDEADLK);
+}
+
+/* ---- fork-join ---------------------------------------------------------- */
+
+struct chain {
+    weft_pool *p;
+    unsigned depth;
+    atomic_uint *leaves;
+};
+
+static void leaf(void *arg)
+{
+    atomic_fetch_add((atomic_uint *)arg, 1);
+}
+
+/* Each level spawns the next level and a leaf, and waits for both. */
+static void chain_level(void *arg)
+{
+    struct chain *c = arg;
+    if (c->depth == 0) {
+        atomic_fetch_add(c->leaves, 1);
+        return;
+    }
+    struct chain next = { c->p, c->depth - 1, c->leaves };
+    weft_group g;
+    weft_task t1, t2;
+    weft_group_init(&g, c->p);
+    weft_spawn(&g, &t1, chain_level, &next);
+    weft_spawn(&g, &t2, leaf, c->leaves);
+    weft_group_wait(&g);
+}
+
+static void nested_groups_of_depth_64_complete(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    atomic_uint leaves = 0;
+    struct chain c = { p, 64, &leaves };
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &t, chain_level, &c);
+    weft_group_wait(&g);
+    CHECK_EQ(atomic_load(&leaves), 65);
+    weft_pool_destroy(p);
+}
+
+struct fib {
+    weft_pool *p;
+    unsigned n;
+    uint64_t r;
+};
+
+static void fib_task(void *arg)
+{
+    struct fib *f = arg;
+    if (f->n < 2) {
+        f->r = f->n;
+        return;
+    }
+    struct fib a = { f->p, f->n - 1, 0 }, b = { f->p, f->n - 2, 0 };
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, f->p);
+    weft_spawn(&g, &t, fib_task, &a);
+    fib_task(&b);
+    weft_group_wait(&g);
+    f->r = a.r + b.r;
+}
+
+static void fib_with_a_spawn_per_call_is_correct(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    struct fib f = { p, 22, 0 };
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &t, fib_task, &f);
+    weft_group_wait(&g);
+    CHECK_EQ(f.r, 17711);
+    weft_pool_destroy(p);
+}
+
+static void fib_on_a_single_worker_is_correct(void)
+{
+    weft_pool *p = weft_pool_create(1);
+    REQUIRE(p != NULL);
+    struct fib f = { p, 18, 0 };
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &t, fib_task, &f);
+    weft_group_wait(&g);
+    CHECK_EQ(f.r, 2584);
+    weft_pool_destroy(p);
+}
+
+#define OUTSIDE_WAITERS 6
+#define OUTSIDE_TASKS 500
+
+struct outside_waiter {
+    weft_pool *p;
+    atomic_uint done;
+    weft_task tasks[OUTSIDE_TASKS];
+};
+
+static void *spawn_and_wait_outside(void *arg)
+{
+    struct outside_waiter *o = arg;
+    weft_group g;
+    weft_group_init(&g, o->p);
+    for (unsigned i = 0; i < OUTSIDE_TASKS; i++)
+        weft_spawn(&g, &o->tasks[i], leaf, &o->done);
+    weft_group_wait(&g);
+    return NULL;
+}
+
+static void group_wait_works_from_threads_outside_the_pool(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    static struct outside_waiter o[OUTSIDE_WAITERS];
+    pthread_t th[OUTSIDE_WAITERS];
+    for (unsigned i = 0; i < OUTSIDE_WAITERS; i++) {
+        o[i].p = p;
+        atomic_store(&o[i].done, 0);
+        REQUIRE(pthread_create(&th[i], NULL, spawn_and_wait_outside, &o[i]) == 0);
+    }
+    for (unsigned i = 0; i < OUTSIDE_WAITERS; i++) {
+        pthread_join(th[i], NULL);
+        /* the wait returned only after all of its tasks ran */
+        CHECK_EQ(atomic_load(&o[i].done), OUTSIDE_TASKS);
+    }
+    weft_pool_destroy(p);
+}
+
+/* The single worker is blocked; an outside thread spawns more tasks than
+ * the injection ring holds: it must run the overflow itself, losing none. */
+static atomic_int gate, gate_entered;
+
+static void wait_for_gate(void *arg)
+{
+    (void)arg;
+    atomic_store(&gate_entered, 1);
+    while (!atomic_load(&gate))
+        sleep_ms(1);
+}
+
+static void spawning_into_a_full_injection_ring_loses_nothing(void)
+{
+    enum { N = 5000 };
+    static weft_task tasks[N];
+    weft_pool *p = weft_pool_create(1);
+    REQUIRE(p != NULL);
+    atomic_store(&gate, 0);
+    atomic_store(&gate_entered, 0);
+    atomic_uint done = 0;
+    weft_group blocker, g;
+    weft_task bt;
+    weft_group_init(&blocker, p);
+    weft_spawn(&blocker, &bt, wait_for_gate, NULL);
+    while (!atomic_load(&gate_entered)) /* the worker picks up the blocker */
+        sleep_ms(1);
+    weft_group_init(&g, p);
+    for (unsigned i = 0; i < N; i++)
+        weft_spawn(&g, &tasks[i], leaf, &done);
+    weft_pool_stats st;
+    weft_pool_read_stats(p, &st);
+    atomic_store(&gate, 1);
+    weft_group_wait(&g);
+    weft_group_wait(&blocker);
+    CHECK_EQ(atomic_load(&done), N);
+    CHECK_GT(st.outside_runs, 0);
+    weft_pool_destroy(p);
+}
+
+/* ---- parallel_for ------------------------------------------------------- */
+
+#define RANGE 50000
+static atomic_uchar seen[RANGE + 16];
+
+struct cover {
+    atomic_uint calls;
+    atomic_size_t max_len;
+};
+
+static void mark(size_t b, size_t e, void *ctx)
+{
+    struct cover *c = ctx;
+    atomic_fetch_add(&c->calls, 1);
+    size_t len = e - b, m = atomic_load(&c->max_len);
+    while (len > m && !atomic_compare_exchange_weak(&c->max_len, &m, len)) {
+    }
+    for (size_t i = b; i < e; i++)
+        atomic_fetch_add_explicit(&seen[i], 1, memory_order_relaxed);
+}
+
+/* Runs parallel_for over [b, e) and checks each index was visited once
+ * and nothing outside; returns the number of body calls. */
+static unsigned cover_once(weft_pool *p, size_t b, size_t e, size_t grain, size_t *max_len)
+{
+    struct cover c = { 0, 0 };
+    memset(seen, 0, sizeof seen);
+    weft_parallel_for(p, b, e, grain, mark, &c);
+    unsigned bad = 0;
+    for (size_t i = 0; i < RANGE + 16; i++) {
+        unsigned want = (i >= b && i < e) ? 1 : 0;
+        if (atomic_load(&seen[i]) != want)
+            bad++;
+    }
+    CHECK_EQ(bad, 0);
+    if (max_len)
+        *max_len = atomic_load(&c.max_len);
+    return atomic_load(&c.calls);
+}
+
+static void parallel_for_visits_each_index_once(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    size_t grains[] = { 0, 1, 7, 1000 };
+    for (size_t i = 0; i < sizeof grains / sizeof grains[0]; i++) {
+        size_t max_len = 0;
+        unsigned calls = cover_once(p, 3, RANGE, grains[i], &max_len);
+        CHECK_GE(calls, 2);
+        if (grains[i])
+            CHECK_LE(max_len, grains[i]);
+    }
+    weft_pool_destroy(p);
+}
+
+static void parallel_for_with_automatic_grain_makes_several_chunks(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    size_t max_len = 0;
+    unsigned calls = cover_once(p, 0, RANGE, 0, &max_len);
+    /* grain 0: about range / (8 * threads) per chunk */
+    CHECK_GE(calls, 8 * NWORKERS);
+    CHECK_LE(max_len, RANGE / (8 * NWORKERS));
+    weft_pool_destroy(p);
+}
+
+static void parallel_for_on_an_empty_range_calls_nothing(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    CHECK_EQ(cover_once(p, 10, 10, 1, NULL), 0);
+    CHECK_EQ(cover_once(p, 10, 5, 0, NULL), 0);
+    weft_pool_destroy(p);
+}
+
+static void parallel_for_on_tiny_ranges_visits_each_index_once(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    for (size_t n = 1; n <= 5; n++) {
+        CHECK_EQ(cover_once(p, 100, 100 + n, 1, NULL), n);
+        CHECK_GE(cover_once(p, 100, 100 + n, 0, NULL), 1);
+    }
+    weft_pool_destroy(p);
+}
+
+static void parallel_for_with_grain_above_the_range_calls_body_once(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    size_t max_len = 0;
+    CHECK_EQ(cover_once(p, 5, 1005, 5000, &max_len), 1);
+    CHECK_EQ(max_len, 1000);
+    weft_pool_destroy(p);
+}
+
+struct nested_for {
+    weft_pool *p;
+    atomic_uint inner;
+};
+
+static void inner_body(size_t b, size_t e, void *ctx)
+{
+    struct nested_for *nf = ctx;
+    atomic_fetch_add(&nf->inner, (unsigned)(e - b));
+}
+
+static void outer_body(size_t b, size_t e, void *ctx)
+{
+    struct nested_for *nf = ctx;
+    for (size_t i = b; i < e; i++)
+        weft_parallel_for(nf->p, 0, 100, 3, inner_body, nf);
+}
+
+static void parallel_for_nests_inside_parallel_for(void)
+{
+    struct nested_for nf = { weft_pool_create(NWORKERS), 0 };
+    REQUIRE(nf.p != NULL);
+    weft_parallel_for(nf.p, 0, 100, 1, outer_body, &nf);
+    CHECK_EQ(atomic_load(&nf.inner), 100 * 100);
+    weft_pool_destroy(nf.p);
+}
+
+/* ---- futures ------------------------------------------------------------ */
+
+static void *square(void *arg)
+{
+    uintptr_t x = (uintptr_t)arg;
+    return (void *)(x * x);
+}
+
+static void future_gives_the_value_and_reports_done(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    weft_future *f[64];
+    for (uintptr_t i = 0; i < 64; i++)
+        REQUIRE((f[i] = weft_async(p, square, (void *)i)) != NULL);
+    for (uintptr_t i = 0; i < 64; i++) {
+        CHECK_EQ((uintptr_t)weft_future_get(f[i]), i * i);
+        CHECK(weft_future_done(f[i]));
+        CHECK_EQ((uintptr_t)weft_future_get(f[i]), i * i); /* again */
+        weft_future_release(f[i]);
+    }
+    weft_pool_destroy(p);
+}
+
+static atomic_int late_gate, late_ran;
+
+static void *late_value(void *arg)
+{
+    while (!atomic_load(&late_gate))
+        sleep_ms(1);
+    atomic_fetch_add(&late_ran, 1);
+    return arg;
+}
+
+static void future_released_before_completion_still_runs(void)
+{
+    atomic_store(&late_gate, 0);
+    atomic_store(&late_ran, 0);
+    weft_pool *p = weft_pool_create(2);
+    REQUIRE(p != NULL);
+    weft_future *f = weft_async(p, late_value, NULL);
+    REQUIRE(f != NULL);
+    CHECK(!weft_future_done(f));
+    weft_future_release(f); /* fn is still blocked: freed when it ends */
+    weft_future_release(NULL);
+    atomic_store(&late_gate, 1);
+    weft_pool_destroy(p); /* drains the future (ASan/TSan see the free) */
+    CHECK_EQ(atomic_load(&late_ran), 1);
+}
+
+struct get_inside {
+    weft_pool *p;
+    uintptr_t sum;
+};
+
+static void get_futures_on_a_worker(void *arg)
+{
+    struct get_inside *gi = arg;
+    weft_future *f[32];
+    for (uintptr_t i = 0; i < 32; i++)
+        f[i] = weft_async(gi->p, square, (void *)i);
+    for (uintptr_t i = 0; i < 32; i++) {
+        gi->sum += (uintptr_t)weft_future_get(f[i]);
+        weft_future_release(f[i]);
+    }
+}
+
+static void future_get_on_the_only_worker_runs_the_task_itself(void)
+{
+    struct get_inside gi = { weft_pool_create(1), 0 };
+    REQUIRE(gi.p != NULL);
+    weft_future *outer = weft_async(gi.p, identity_fn, &gi);
+    REQUIRE(outer != NULL);
+    weft_future_release(outer);
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, gi.p);
+    weft_spawn(&g, &t, get_futures_on_a_worker, &gi);
+    weft_group_wait(&g);
+    CHECK_EQ(gi.sum, 31 * 32 * 63 / 6); /* sum of i^2, i < 32 */
+    weft_pool_destroy(gi.p);
+}
+
+/* ---- parallel_reduce ---------------------------------------------------- */
+
+static void add_squares(size_t b, size_t e, void *acc, void *ctx)
+{
+    (void)ctx;
+    uint64_t s = 0;
+    for (size_t i = b; i < e; i++)
+        s += (uint64_t)i * i;
+    *(uint64_t *)acc += s;
+}
+
+static void add_u64(void *left, const void *right, void *ctx)
+{
+    (void)ctx;
+    *(uint64_t *)left += *(const uint64_t *)right;
+}
+
+static void parallel_reduce_sums_squares(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    const uint64_t n = 1000000, zero = 0;
+    size_t grains[] = { 0, 1, 1000, 5000000 };
+    for (size_t i = 0; i < sizeof grains / sizeof grains[0]; i++) {
+        uint64_t sum = 1;
+        CHECK_ERRNO(weft_parallel_reduce(p, 0, n, grains[i], &sum, &zero, sizeof sum,
+                                         add_squares, add_u64, NULL),
+                    0);
+        CHECK_EQ(sum, (n - 1) * n * (2 * n - 1) / 6);
+    }
+    weft_pool_destroy(p);
+}
+
+/* A polynomial hash of the sequence of indices: combine is associative but
+ * not commutative, so only a left-to-right combination gives the
+ * sequential value. */
+struct phash {
+    uint64_t h, pw; /* hash and B^length */
+};
+#define HASH_B 1000003u
+
+static void hash_map(size_t b, size_t e, void *acc, void *ctx)
+{
+    struct phash *a = acc;
+    (void)ctx;
+    for (size_t i = b; i < e; i++) {
+        a->h = a->h * HASH_B + i;
+        a->pw *= HASH_B;
+    }
+}
+
+static void hash_combine(void *left, const void *right, void *ctx)
+{
+    struct phash *l = left;
+    const struct phash *r = right;
+    (void)ctx;
+    l->h = l->h * r->pw + r->h;
+    l->pw *= r->pw;
+}
+
+static void parallel_reduce_combines_in_index_order(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    const struct phash id = { 0, 1 };
+    struct phash seq = id, par = { 7, 7 };
+    hash_map(10, 100000, &seq, NULL);
+    CHECK_ERRNO(weft_parallel_reduce(p, 10, 100000, 17, &par, &id, sizeof par, hash_map,
+                                     hash_combine, NULL),
+                0);
+    CHECK_EQ(par.h, seq.h);
+    CHECK_EQ(par.pw, seq.pw);
+    weft_pool_destroy(p);
+}
+
+static void parallel_reduce_of_an_empty_range_gives_the_identity(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    const uint64_t id = 42;
+    uint64_t r = 0;
+    CHECK_ERRNO(weft_parallel_reduce(p, 5, 5, 0, &r, &id, sizeof r, add_squares, add_u64, NULL), 0);
+    CHECK_EQ(r, 42);
+    r = 0;
+    CHECK_ERRNO(weft_parallel_reduce(p, 5, 5, 0, &r, &id, 0, add_squares, add_u64, NULL), EINVAL);
+    CHECK_EQ(r, 0);
+    weft_pool_destroy(p);
+}
+
+/* ---- pool lifetime, arguments, idle, statistics ------------------------- */
+
+static void pool_create_zero_starts_one_worker_per_online_cpu(void)
+{
+    weft_pool *p = weft_pool_create(0);
+    REQUIRE(p != NULL);
+    CHECK_EQ(weft_pool_size(p), (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+    weft_pool_destroy(p);
+    p = weft_pool_create(3);
+    REQUIRE(p != NULL);
+    CHECK_EQ(weft_pool_size(p), 3);
+    weft_pool_destroy(p);
+}
+
+static void pool_create_with_too_many_threads_is_einval(void)
+{
+    errno = 0;
+    CHECK(weft_pool_create(4097) == NULL);
+    CHECK_ERRNO(errno, EINVAL);
+    errno = 0;
+    CHECK(weft_pool_create(UINT32_MAX) == NULL);
+    CHECK_ERRNO(errno, EINVAL);
+}
+
+struct name_check {
+    char name[32];
+};
+
+static void read_thread_name(void *arg)
+{
+    struct name_check *nc = arg;
+    pthread_getname_np(pthread_self(), nc->name, sizeof nc->name);
+}
+
+static void worker_threads_are_named_weft_worker_n(void)
+{
+    weft_pool *p = weft_pool_create(2);
+    REQUIRE(p != NULL);
+    struct name_check nc = { "" };
+    REQUIRE(weft_pool_submit(p, read_thread_name, &nc) == 0);
+    weft_pool_destroy(p);
+    CHECK(strcmp(nc.name, "weft-worker-0") == 0 || strcmp(nc.name, "weft-worker-1") == 0);
+    if (strncmp(nc.name, "weft-worker-", 12) != 0)
+        printf("# name was '%s'\n", nc.name);
+}
+
+static uint64_t cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static void idle_pool_parks_its_workers_and_uses_almost_no_cpu(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    atomic_uint leaves = 0;
+    for (int i = 0; i < 100; i++)
+        REQUIRE(weft_pool_submit(p, leaf, &leaves) == 0);
+    sleep_ms(50); /* the work is done, the workers stop searching and park */
+    uint64_t c0 = cpu_us();
+    sleep_ms(300);
+    uint64_t used = cpu_us() - c0;
+    weft_pool_stats st;
+    weft_pool_read_stats(p, &st);
+    weft_pool_destroy(p);
+    /* generous: a pool that spins burns ~600 ms (2 cores) here */
+    CHECK_LT(used, 30000);
+    CHECK_GE(st.parks, NWORKERS);
+}
+
+static void statistics_count_tasks_steals_and_parks(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    weft_pool_stats before, after;
+    weft_pool_read_stats(p, &before);
+    struct fib f = { p, 18, 0 };
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &t, fib_task, &f);
+    weft_group_wait(&g);
+    /* a worker bumps its counter just after the task returns, and parks a
+     * little after it ran dry: poll (for at most 10 s) */
+    for (int i = 0; i < 10000; i++) {
+        weft_pool_read_stats(p, &after);
+        if (after.tasks_run + after.outside_runs - before.tasks_run - before.outside_runs >= 4181 &&
+            after.parks > before.parks)
+            break;
+        sleep_ms(1);
+    }
+    weft_pool_destroy(p);
+    CHECK_EQ(f.r, 2584);
+    /* fib(18) spawns fib(19) - 1 = 4180 tasks, plus the root */
+    CHECK_EQ(after.tasks_run + after.outside_runs - before.tasks_run - before.outside_runs, 4181);
+    CHECK_GE(after.injected + after.outside_runs, 1); /* the root came from outside */
+    CHECK_GT(after.parks, before.parks);
+}
+
+CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
+           CASE(destroy_runs_every_submitted_task),
+           CASE(submit_after_destroy_started_returns_eshutdown),
+           CASE(destroy_from_a_task_of_the_pool_is_refused_with_edeadlk),
+           CASE(nested_groups_of_depth_64_complete),
+           CASE(fib_with_a_spawn_per_call_is_correct),
+           CASE(fib_on_a_single_worker_is_correct),
+           CASE(group_wait_works_from_threads_outside_the_pool),
+           CASE(spawning_into_a_full_injection_ring_loses_nothing),
+           CASE(parallel_for_visits_each_index_once),
+           CASE(parallel_for_with_automatic_grain_makes_several_chunks),
+           CASE(parallel_for_on_an_empty_range_calls_nothing),
+           CASE(parallel_for_on_tiny_ranges_visits_each_index_once),
+           CASE(parallel_for_with_grain_above_the_range_calls_body_once),
+           CASE(parallel_for_nests_inside_parallel_for),
+           CASE(future_gives_the_value_and_reports_done),
+           CASE(future_released_before_completion_still_runs),
+           CASE(future_get_on_the_only_worker_runs_the_task_itself),
+           CASE(parallel_reduce_sums_squares),
+           CASE(parallel_reduce_combines_in_index_order),
+           CASE(parallel_reduce_of_an_empty_range_gives_the_identity),
+           CASE(pool_create_zero_starts_one_worker_per_online_cpu),
+           CASE(pool_create_with_too_many_threads_is_einval),
+           CASE(worker_threads_are_named_weft_worker_n),
+           CASE(idle_pool_parks_its_workers_and_uses_almost_no_cpu),
+           CASE(statistics_count_tasks_steals_and_parks))
