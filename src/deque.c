@@ -49,8 +49,12 @@
  *    the header for why one CAS over a range is unsafe).
  *  - The owner caches the last value of top it read (top only grows, so the
  *    cache is a lower bound): push reads the thieves' cache line only when
- *    the cache says the array may be full, and pop answers "empty" without
- *    any fence when bottom <= the cached top.
+ *    the cache says the array may be full; pop answers "empty" without any
+ *    atomic read-modify-write when bottom <= the cached top, and when the
+ *    cache says one item is left it claims that item with the CAS alone,
+ *    skipping the lowering of bottom and the Dekker pair (pop_last argues
+ *    why that is safe).  So push+pop on an empty deque costs one CAS where
+ *    Chase-Lev pays a fence and a CAS.
  *  - No shrinking (crossbeam's shrinking path caused CVE-2021-32810).
  */
 #include "config.h"
@@ -245,11 +249,12 @@ static inline int64_t dekker_thief_again(struct weft_deque *d)
 #endif
 }
 
-/* The one CAS that takes item t: by a thief, or by the owner for the last
- * item (on failure *t becomes the current top).  seq_cst: a release of everything the taker did before (in
- * particular its read of the slot: the owner may overwrite that slot only
- * after it acquired a top past it - pairs with the acquire loads of top in
- * push and pop), and an access in S for the Dekker argument above.  Failure:
+/* The one CAS that takes item *t: by a thief, or by the owner for the last
+ * item; on failure *t becomes the current top.  seq_cst: a release of
+ * everything the taker did before (in particular its read of the slot: the
+ * owner may overwrite that slot only after it acquired a top past it -
+ * pairs with the acquire loads of top in push and pop), and an access in S
+ * for the Dekker argument above.  Failure:
  * acquire, because the owner's pop then records t + 1 in top_cache and push
  * reuses slot t on its strength: the winner's read of that slot must happen
  * before (pairs with the winner's seq_cst CAS).  Thieves ignore the failure
