@@ -59,6 +59,27 @@ static struct {
 } opt = { .watchdog_s = 10.0, .permille = DEFAULT_PERMILLE };
 
 static char replay_args[256]; /* the options a replay needs besides the name */
+/* The current scenario's replay line, formatted before it starts, so that a
+ * crash or a sanitizer's halt_on_error still prints how to replay it. */
+static char replay_line[512];
+static size_t replay_len;
+
+/* Sanitizer runtimes (TSan, ASan, UBSan) call this before they end the
+ * process on a report; weak, so that plain builds need no runtime. */
+extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
+static void print_replay_raw(void)
+{
+    if (replay_len)
+        (void)!write(STDOUT_FILENO, replay_line, replay_len);
+}
+
+static void on_fatal_signal(int sig)
+{
+    print_replay_raw();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 /* ---- the watchdog -------------------------------------------------------------- */
 static pthread_mutex_t describe_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -211,6 +232,19 @@ static int run_one(const struct scenario *sc, double seconds)
     r.permille = opt.permille;
     r.peer_ck = opt.peer_ck;
     r.quick = opt.quick;
+    int len = snprintf(replay_line, sizeof replay_line,
+                       "\n    (while running %s) seed %#llx; replay: weft-stress %s --seconds %g",
+                       sc->name, (unsigned long long)r.seed, sc->name, seconds);
+    if (opt.p)
+        len += snprintf(replay_line + len, sizeof replay_line - (size_t)len, " --threads %u:%u",
+                        opt.p, opt.c);
+    if (opt.capacity)
+        len += snprintf(replay_line + len, sizeof replay_line - (size_t)len, " --capacity %zu",
+                        opt.capacity);
+    len += snprintf(replay_line + len, sizeof replay_line - (size_t)len, " --seed %#llx%s\n",
+                    (unsigned long long)r.seed, replay_args);
+    replay_len = len > 0 && (size_t)len < sizeof replay_line ? (size_t)len : 0;
+    fflush(stdout);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     r.ncpu = n > 0 ? (unsigned)n : 1;
     atomic_init(&r.errors, 0);
@@ -434,6 +468,13 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < ntable; k++)
         if (table[k].selected)
             weight += table[k].sc->weight;
+
+    if (__sanitizer_set_death_callback)
+        __sanitizer_set_death_callback(print_replay_raw);
+    signal(SIGSEGV, on_fatal_signal);
+    signal(SIGBUS, on_fatal_signal);
+    signal(SIGABRT, on_fatal_signal);
+    signal(SIGFPE, on_fatal_signal);
 
     pthread_t wd;
     if (pthread_create(&wd, NULL, watchdog_main, NULL) != 0) {
