@@ -159,7 +159,9 @@ static size_t round_capacity(size_t capacity)
 size_t weft_spsc_footprint(size_t capacity)
 {
     size_t cap = round_capacity(capacity);
-    if (cap == 0 || cap > (SIZE_MAX - sizeof(struct weft_spsc)) / sizeof(void *))
+    /* leave WEFT_CACHELINE spare: create rounds the size up to a line */
+    if (cap == 0 ||
+        cap > (SIZE_MAX - sizeof(struct weft_spsc) - WEFT_CACHELINE) / sizeof(void *))
         return 0;
     return sizeof(struct weft_spsc) + cap * sizeof(void *);
 }
@@ -262,8 +264,11 @@ static inline bool producer_enter(struct weft_spsc *q)
     /* relaxed: the fence above makes this the load half of the Dekker pair
      * with close's store of closed and its heavy fence */
     if (UNLIKELY(atomic_load_explicit(&q->closed, memory_order_relaxed) != 0)) {
-        /* relaxed: this push published nothing */
-        atomic_store_explicit(&q->prod_busy, 0, memory_order_relaxed);
+        /* release: this push published nothing, but a pop that reads this
+         * 0 must still see the tail of the pushes before it (pairs with the
+         * acquire load of prod_busy in pop_slow; C11 release sequences no
+         * longer carry a plain store, so say it here) */
+        atomic_store_explicit(&q->prod_busy, 0, memory_order_release);
         return false;
     }
     return true;

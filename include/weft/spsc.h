@@ -77,6 +77,9 @@ extern "C" {
 /* Opaque; its storage comes from weft_spsc_create or weft_spsc_init. */
 typedef struct weft_spsc weft_spsc;
 
+/* The alignment in bytes that weft_spsc_init needs for its memory. */
+#define WEFT_SPSC_ALIGN WEFT_CACHELINE
+
 /* Allocate a ring for at least capacity items (rounded up to a power of two).
  * Thread: any.  Progress: allocates.
  * Returns: the ring; NULL with errno EINVAL when capacity is 0 or too large
@@ -93,7 +96,8 @@ WEFT_API void weft_spsc_destroy(weft_spsc *q);
 WEFT_API size_t weft_spsc_footprint(size_t capacity);
 
 /* Build a ring in caller-provided memory: at least
- * weft_spsc_footprint(capacity) bytes aligned to WEFT_CACHELINE (64).
+ * weft_spsc_footprint(capacity) bytes aligned to WEFT_SPSC_ALIGN (64);
+ * mmap'ed memory qualifies.
  * flags: 0, or WEFT_SHARED for memory shared between processes.  The memory
  * stays the caller's: release it when no call on the ring runs any more.
  * Thread: one, before any other call on the ring.  Progress: wait-free.
