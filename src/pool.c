@@ -109,18 +109,38 @@ struct task {
 _Static_assert(sizeof(struct task) <= sizeof(weft_task), "weft_task storage too small");
 _Static_assert(alignof(struct task) <= alignof(weft_task), "weft_task storage misaligned");
 
-/* pending: tasks spawned and not yet finished (low bits), plus PARKED when
- * the waiter is parked (or about to park) on ec and the last finishing task
- * must wake it.  Written by spawners (+1), finishing tasks (-1) and the
- * waiter (PARKED). */
+/* Counting a group's unfinished tasks.
+ *
+ * The fast path of fork-join must not pay two locked read-modify-writes per
+ * task (one to count the spawn, one to count the end), so the count is
+ * split in two:
+ *   local    plain, touched only by the owner (the worker that initialised
+ *            the group, which is also its waiter): +1 for each task it
+ *            spawns, -1 for each task of the group it finishes itself;
+ *   pending  atomic: +1 for each task spawned by another thread, -1 for
+ *            each task finished by another thread (a thief).
+ * The number of unfinished tasks is local + pending (mod 2^64; pending goes
+ * "negative" when thieves finish the owner's tasks).  The owner reads
+ * pending with acquire and adds local: it can only see too many tasks,
+ * never too few, because a task's spawns precede its own end in pending's
+ * modification order.  When the owner runs out of tasks of its own and must
+ * wait for thieves (the slow path), it folds local into pending with one
+ * atomic add and counts atomically until the wait returns (local_mode 0):
+ * from then on pending alone is the count, and the waiter can set PARKED
+ * in it and park: the task whose decrement leaves PARKED|0 wakes it.  A
+ * group initialised outside the pool has no owner and counts only in
+ * pending.  Small negative values of pending (0xFFFF...) never equal
+ * PARKED | 1, so thieves never mistake them for a parked waiter. */
 #define PARKED ((uint64_t)1 << 63)
 #define COUNT_MASK (PARKED - 1)
 
 struct group {
-    atomic_uint_least64_t pending;
-    weft_pool *pool; /* written at init only */
-    uint64_t spare;
-    weft_eventcount ec;
+    atomic_uint_least64_t pending; /* see above; written by every thread */
+    weft_pool *pool;               /* written at init only */
+    struct worker *owner;          /* written at init only; NULL outside */
+    uint64_t local;                /* owner only */
+    uint64_t local_mode;           /* owner only: 1 while local counts */
+    weft_eventcount ec;            /* zero-filled at init (a valid one) */
 };
 
 _Static_assert(sizeof(struct group) == sizeof(weft_group), "weft_group layout");
@@ -232,7 +252,7 @@ static void group_wake_waiter(struct group *g)
     atomic_fetch_and_explicit(&g->pending, COUNT_MASK, memory_order_release);
 }
 
-static inline void group_task_done(struct group *g)
+static inline void group_task_done_shared(struct group *g)
 {
     /* acq_rel: release publishes the task's writes to the waiter's acquire
      * load of pending (pairs with group_wait_*); acquire pairs with the
@@ -260,6 +280,17 @@ static void future_unref(struct weft_future *f)
      * owner's accesses happen-before the free (pairs with this release) */
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
         free(f);
+}
+
+/* The end of a group task: counted in local on the owner (fast mode),
+ * else in pending.  local_mode is read only on the owner's thread. */
+static inline void group_task_done(struct group *g)
+{
+    struct worker *w = tls_worker;
+    if (LIKELY(w != NULL && w == g->owner && g->local_mode))
+        g->local--;
+    else
+        group_task_done_shared(g);
 }
 
 static void run_task(struct task *t)
@@ -620,8 +651,12 @@ void weft_group_init(weft_group *gp, weft_pool *p)
     /* relaxed: initialisation before the group is shared */
     atomic_init(&g->pending, 0);
     g->pool = p;
-    g->spare = 0;
-    weft_eventcount_init(&g->ec, 0);
+    g->owner = worker_of(p);
+    g->local = 0;
+    g->local_mode = 1;
+    /* zero-filled storage is a valid eventcount (weft/eventcount.h); it
+     * costs two stores instead of weft_eventcount_init's call */
+    memset(&g->ec, 0, sizeof g->ec);
 }
 
 void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
@@ -633,11 +668,18 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
     t->arg = arg;
     t->owner = g;
     t->kind = KIND_GROUP;
-    /* relaxed: the increment only has to come before the task's decrement
-     * in pending's modification order, and it does: the push below
-     * (release) happens-before the taker runs the task (its acquire). */
-    atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
-    struct worker *w = worker_of(g->pool);
+    struct worker *w = tls_worker;
+    if (LIKELY(w != NULL && w == g->owner && g->local_mode)) {
+        g->local++; /* owner, fast mode: see "Counting a group's tasks" */
+    } else {
+        /* relaxed: the increment only has to come before the task's
+         * decrement in pending's modification order, and it does: the push
+         * below (release) happens-before the taker runs the task (its
+         * acquire). */
+        atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
+        if (w && w->pool != g->pool)
+            w = NULL; /* a worker of another pool is an outside thread here */
+    }
     if (LIKELY(w != NULL)) {
         if (UNLIKELY(weft_deque_push(w->dq, t) != 0)) {
             run_on_worker(w, t); /* cannot grow: run it now, lose nothing */
@@ -685,7 +727,7 @@ static inline uint64_t group_pending(struct group *g)
     return atomic_load_explicit(&g->pending, memory_order_acquire);
 }
 
-static void group_wait_worker(struct worker *w, struct group *g)
+static void group_wait_worker_slow(struct worker *w, struct group *g)
 {
     unsigned round = 0;
     for (;;) {
@@ -737,15 +779,37 @@ static void group_wait_outside(struct group *g)
     }
 }
 
+/* The owner ran out of its own tasks: fold local into pending (see
+ * "Counting a group's tasks"), count atomically until the wait ends. */
+static void group_wait_worker(struct worker *w, struct group *g)
+{
+    bool owner = g->owner == w;
+    if (owner) {
+        g->local_mode = 0;
+        if (g->local) {
+            /* acq_rel: as a decrement in group_task_done_shared (it may be
+             * the one that reaches 0, and it publishes nothing else) */
+            atomic_fetch_add_explicit(&g->pending, g->local, memory_order_acq_rel);
+            g->local = 0;
+        }
+    }
+    group_wait_worker_slow(w, g);
+    if (owner)
+        g->local_mode = 1;
+}
+
 void weft_group_wait(weft_group *gp)
 {
     struct group *g = group_of(gp);
     assert(gp != NULL);
     struct worker *w = worker_of(g->pool);
     if (LIKELY(w != NULL)) {
-        /* fast path: run our own newest tasks (usually just spawned) */
+        /* only the thread that initialised the group may wait for it */
+        assert(g->owner == w || g->owner == NULL);
+        /* fast path: run our own newest tasks (usually just spawned);
+         * g->local is 0 unless we are the owner */
         void *item;
-        while (group_pending(g) != 0) {
+        while (g->local + group_pending(g) != 0) {
             if (!weft_deque_pop(w->dq, &item)) {
                 group_wait_worker(w, g);
                 return;
@@ -754,6 +818,7 @@ void weft_group_wait(weft_group *gp)
         }
         return;
     }
+    assert(g->owner == NULL);
     if (group_pending(g) != 0)
         group_wait_outside(g);
 }

@@ -260,6 +260,72 @@ static void fib_with_a_spawn_per_call_is_correct(void)
     weft_pool_destroy(p);
 }
 
+/* Tasks of a group spawn more tasks into the same group from whatever
+ * worker runs them (a tree of 2^12 - 1 tasks); the owner's wait covers
+ * them all. */
+#define TREE_DEPTH 12
+#define TREE_TASKS ((1u << TREE_DEPTH) - 1)
+
+struct tree {
+    weft_group *g;
+    atomic_uint next; /* next free slot in tasks/levels */
+    atomic_uint ran;
+    unsigned seen_at_wait; /* tasks run when the owner's wait returned */
+    weft_task tasks[TREE_TASKS];
+    unsigned levels[TREE_TASKS];
+};
+
+static struct tree tree;
+
+static void tree_node(void *arg)
+{
+    unsigned level = *(unsigned *)arg;
+    atomic_fetch_add_explicit(&tree.ran, 1, memory_order_relaxed);
+    if (level + 1 >= TREE_DEPTH)
+        return;
+    for (int k = 0; k < 2; k++) {
+        unsigned i = atomic_fetch_add_explicit(&tree.next, 1, memory_order_relaxed);
+        tree.levels[i] = level + 1;
+        weft_spawn(tree.g, &tree.tasks[i], tree_node, &tree.levels[i]);
+    }
+}
+
+struct tree_root {
+    weft_pool *p;
+};
+
+static void tree_owner(void *arg)
+{
+    struct tree_root *r = arg;
+    weft_group g;
+    weft_group_init(&g, r->p); /* on a worker: the owner */
+    tree.g = &g;
+    unsigned i = atomic_fetch_add_explicit(&tree.next, 1, memory_order_relaxed);
+    tree.levels[i] = 0;
+    weft_spawn(&g, &tree.tasks[i], tree_node, &tree.levels[i]);
+    weft_group_wait(&g);
+    /* relaxed: the wait's acquire ordered every task's increment before */
+    tree.seen_at_wait = atomic_load_explicit(&tree.ran, memory_order_relaxed);
+}
+
+static void tasks_spawning_into_their_own_group_are_all_waited_for(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    for (int round = 0; round < 20; round++) {
+        atomic_store(&tree.next, 0);
+        atomic_store(&tree.ran, 0);
+        struct tree_root r = { p };
+        weft_group g;
+        weft_task t;
+        weft_group_init(&g, p);
+        weft_spawn(&g, &t, tree_owner, &r);
+        weft_group_wait(&g);
+        CHECK_EQ(tree.seen_at_wait, TREE_TASKS);
+    }
+    weft_pool_destroy(p);
+}
+
 static void fib_on_a_single_worker_is_correct(void)
 {
     weft_pool *p = weft_pool_create(1);
@@ -758,6 +824,7 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(nested_groups_of_depth_64_complete),
            CASE(fib_with_a_spawn_per_call_is_correct),
            CASE(fib_on_a_single_worker_is_correct),
+           CASE(tasks_spawning_into_their_own_group_are_all_waited_for),
            CASE(group_wait_works_from_threads_outside_the_pool),
            CASE(spawning_into_a_full_injection_ring_loses_nothing),
            CASE(parallel_for_visits_each_index_once),

@@ -30,8 +30,10 @@
  *   parallel_for/_reduce,    (from inside a task) and threads outside the
  *   async, future_*          pool alike; nested to any depth
  *   one weft_group           spawn from any thread (also from its own tasks,
- *                            concurrently); weft_group_wait by one thread at
- *                            a time, after the spawns it must wait for
+ *                            concurrently); weft_group_wait by the thread
+ *                            that called weft_group_init (any one thread
+ *                            when that was outside the pool), after the
+ *                            spawns it must wait for
  *   one weft_future          get / done by any threads; release exactly once
  *   size, read_stats         any thread, any time before destroy
  *
@@ -124,12 +126,15 @@ typedef struct weft_task {
  * returned, the group may be reused (spawn again, wait again) or freed.
  * An outside thread waiting for the group parks on the embedded eventcount. */
 typedef struct weft_group {
-    uint64_t opaque[3];
+    uint64_t opaque[5];
     weft_eventcount ec;
 } weft_group;
 
-/* Initialise g for tasks of pool p.
- * Thread: any, alone on g.  Progress: wait-free. */
+/* Initialise g for tasks of pool p.  The calling thread becomes the group's
+ * waiter: when it is a worker of p, only it may call weft_group_wait(g)
+ * (fork-join: the spawner joins), and its own spawns and joins are counted
+ * without any atomic read-modify-write.
+ * Thread: any, alone on g.  Progress: wait-free; no system call. */
 WEFT_API void weft_group_init(weft_group *g, weft_pool *p);
 
 /* Add the task fn(arg) to g; t is its storage (it must stay valid until
@@ -157,7 +162,8 @@ WEFT_API void weft_spawn(weft_group *g, weft_task *t, void (*fn)(void *), void *
  * it could grab the root of a big computation before a worker woke up):
  * it spins briefly, then parks on g's eventcount until the last task wakes
  * it.
- * Thread: any; one waiter per group at a time.
+ * Thread: the one that called weft_group_init(g) when that was a worker of
+ *   the pool (asserted); otherwise any one thread at a time.
  * Progress: blocks until the tasks finished; never deadlocks by itself
  *   (nested fork-join to any depth needs no extra threads).
  * Ordering: acquire: the writes of every task of g happen-before the
