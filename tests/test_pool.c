@@ -2,6 +2,7 @@
 #include "config.h"
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -337,6 +338,54 @@ static void fib_on_a_single_worker_is_correct(void)
     weft_spawn(&g, &t, fib_task, &f);
     weft_group_wait(&g);
     CHECK_EQ(f.r, 2584);
+    weft_pool_destroy(p);
+}
+
+/* The owner's only task is stolen and runs long: the owner's wait runs out
+ * of work, parks on the group, and the thief's end of the task wakes it. */
+struct stolen {
+    weft_pool *p;
+    atomic_int started;
+    atomic_int finished;
+    int finished_at_wait; /* what the owner saw when its wait returned */
+};
+
+static void long_task(void *arg)
+{
+    struct stolen *st = arg;
+    atomic_store_explicit(&st->started, 1, memory_order_relaxed);
+    sleep_ms(30);
+    atomic_store_explicit(&st->finished, 1, memory_order_relaxed);
+}
+
+static void owner_of_stolen_task(void *arg)
+{
+    struct stolen *st = arg;
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, st->p);
+    weft_spawn(&g, &t, long_task, st);
+    /* let another worker steal it (not weft_group_wait: it would pop it) */
+    while (!atomic_load_explicit(&st->started, memory_order_relaxed))
+        sched_yield();
+    weft_group_wait(&g);
+    /* relaxed: ordered by the wait's acquire */
+    st->finished_at_wait = atomic_load_explicit(&st->finished, memory_order_relaxed);
+}
+
+static void waiting_for_a_stolen_task_parks_and_is_woken(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    for (int round = 0; round < 3; round++) {
+        struct stolen st = { p, 0, 0, 0 };
+        weft_group g;
+        weft_task t;
+        weft_group_init(&g, p);
+        weft_spawn(&g, &t, owner_of_stolen_task, &st);
+        weft_group_wait(&g);
+        CHECK_EQ(st.finished_at_wait, 1);
+    }
     weft_pool_destroy(p);
 }
 
@@ -825,6 +874,7 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(fib_with_a_spawn_per_call_is_correct),
            CASE(fib_on_a_single_worker_is_correct),
            CASE(tasks_spawning_into_their_own_group_are_all_waited_for),
+           CASE(waiting_for_a_stolen_task_parks_and_is_woken),
            CASE(group_wait_works_from_threads_outside_the_pool),
            CASE(spawning_into_a_full_injection_ring_loses_nothing),
            CASE(parallel_for_visits_each_index_once),
