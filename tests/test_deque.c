@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <weft/deque.h>
 
@@ -290,6 +292,73 @@ static void create_reports_enomem_when_memory_is_short(void)
         weft_deque_destroy(d);
 }
 
+/* ASan and TSan reserve terabytes of address space: RLIMIT_AS cannot be
+ * used under them, so this test exists only without them. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED_ADDRESS_SPACE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED_ADDRESS_SPACE 1
+#endif
+#endif
+
+#ifndef SANITIZED_ADDRESS_SPACE
+
+/* In a child process with little address space left, push until growth
+ * fails; exit status 0 when push said ENOMEM and lost nothing. */
+static int enomem_child(void)
+{
+    weft_deque *d = weft_deque_create(1024);
+    if (d == NULL)
+        return 10;
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%ld", &pages) != 1)
+        return 11;
+    fclose(f);
+    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (64u << 20);
+    struct rlimit rl = { limit, limit };
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return 12;
+    uintptr_t n = 0;
+    int rc;
+    while ((rc = weft_deque_push(d, ITEM(n))) == 0)
+        if (++n > ((uintptr_t)1 << 26)) /* 512 MiB of slots: limit ignored */
+            return 13;
+    if (rc != ENOMEM)
+        return 14;
+    if (weft_deque_size(d) != n || weft_deque_push(d, ITEM(n)) != ENOMEM)
+        return 15;
+    void *x;
+    if (weft_deque_steal(d, &x) != WEFT_STEAL_OK || IDX(x) != 0)
+        return 16; /* thieves still see the oldest item */
+    while (n > 1) {
+        if (!weft_deque_pop(d, &x) || IDX(x) != --n)
+            return 17; /* and the owner every other one, newest first */
+    }
+    if (weft_deque_pop(d, &x))
+        return 18;
+    weft_deque_destroy(d);
+    return 0;
+}
+
+static void push_reports_enomem_and_loses_nothing_when_growth_fails(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0)
+        _exit(enomem_child());
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0); /* see enomem_child for the codes */
+}
+#define RLIMIT_CASES CASE(push_reports_enomem_and_loses_nothing_when_growth_fails),
+#else
+#define RLIMIT_CASES
+#endif
+
 /* ---- races ---------------------------------------------------------------- */
 
 enum { RACE_THIEVES = 3 };
@@ -396,6 +465,7 @@ struct eo {
     atomic_ulong bad;       /* payloads that failed their check */
     atomic_ulong by_thieves;
     atomic_ulong batches;   /* steal_batch calls that returned > 1 item */
+    atomic_ulong unordered; /* batches not in FIFO order */
 };
 
 static uint64_t payload_check(uint64_t id)
@@ -435,6 +505,11 @@ static void *eo_thief_run(void *arg)
             void *b[16];
             size_t n = 0;
             s = weft_deque_steal_batch(e->d, b, 16, &n);
+            /* consecutive indices, oldest first: ids strictly increase
+             * (checked before eo_take frees them) */
+            for (size_t i = 1; i < n; i++)
+                if (((struct payload *)b[i])->id <= ((struct payload *)b[i - 1])->id)
+                    atomic_fetch_add_explicit(&e->unordered, 1, memory_order_relaxed);
             for (size_t i = 0; i < n; i++)
                 eo_take(e, b[i]);
             mine += n;
@@ -470,6 +545,7 @@ static void every_item_is_taken_exactly_once_by_owner_or_thieves(void)
     atomic_init(&e.bad, 0);
     atomic_init(&e.by_thieves, 0);
     atomic_init(&e.batches, 0);
+    atomic_init(&e.unordered, 0);
     struct eo_thief args[EO_THIEVES];
     pthread_t th[EO_THIEVES];
     for (int i = 0; i < EO_THIEVES; i++) {
@@ -527,6 +603,7 @@ static void every_item_is_taken_exactly_once_by_owner_or_thieves(void)
     CHECK_EQ(atomic_load_explicit(&e.bad, memory_order_relaxed), 0);
     CHECK_EQ(missing, 0);
     CHECK_EQ(twice, 0);
+    CHECK_EQ(atomic_load_explicit(&e.unordered, memory_order_relaxed), 0);
     CHECK_EQ(popped + stolen, e.n);
     CHECK_GT(stolen, 0); /* the thieves did take part */
     printf("# owner popped %lu, thieves stole %lu (%lu batches of 2+)\n", popped, stolen,
@@ -548,6 +625,7 @@ CHECK_MAIN(CASE(pop_returns_items_newest_first),
            CASE(size_counts_pushed_minus_taken),
            CASE(create_rejects_a_capacity_too_large_to_address),
            CASE(create_reports_enomem_when_memory_is_short),
+           RLIMIT_CASES
            CASE(one_item_race_between_pop_and_steals_has_one_winner),
            CASE(last_few_items_race_hands_each_item_out_once),
            CASE(every_item_is_taken_exactly_once_by_owner_or_thieves))
