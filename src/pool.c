@@ -81,9 +81,12 @@ enum {
     REDUCE_CHUNKS_PER_THREAD = 64
 };
 
-/* A worker waiting for a group or a future parks at most this long before
- * it looks for other work again (it is not woken for new work). */
+/* A worker waiting for a group or a future is not woken for new work, so
+ * it parks for a limited time before it looks for other work again: first
+ * WAITER_PARK_NS, doubling up to WAITER_PARK_MAX_NS while it finds none
+ * (so a long wait costs ~30 wake-ups a second, not a thousand). */
 #define WAITER_PARK_NS 1000000u
+#define WAITER_PARK_MAX_NS 32000000u
 
 static inline void cpu_relax(void)
 {
@@ -730,6 +733,7 @@ static inline uint64_t group_pending(struct group *g)
 static void group_wait_worker_slow(struct worker *w, struct group *g)
 {
     unsigned round = 0;
+    uint64_t park_ns = WAITER_PARK_NS;
     for (;;) {
         uint64_t v = group_pending(g);
         if (v == 0)
@@ -748,14 +752,17 @@ static void group_wait_worker_slow(struct worker *w, struct group *g)
         if (t) {
             run_on_worker(w, t);
             round = 0;
+            park_ns = WAITER_PARK_NS;
             continue;
         }
         if (contended || round < SPIN_ROUNDS + YIELD_ROUNDS) {
             backoff(round++);
             continue;
         }
-        if (group_park(g, WAITER_PARK_NS))
+        if (group_park(g, park_ns))
             return;
+        if (park_ns < WAITER_PARK_MAX_NS)
+            park_ns *= 2;
     }
 }
 
@@ -1026,6 +1033,7 @@ void *weft_future_get(weft_future *f)
     weft_pool *p = f->task.owner;
     struct worker *w = worker_of(p);
     unsigned round = 0;
+    uint64_t park_ns = WAITER_PARK_NS;
     while (!weft_future_done(f)) {
         /* on a worker: run other tasks meanwhile (own deque first, where
          * the future's task usually is); outside: only wait, as in
@@ -1038,6 +1046,7 @@ void *weft_future_get(weft_future *f)
         if (t) {
             run_on_worker(w, t);
             round = 0;
+            park_ns = WAITER_PARK_NS;
             continue;
         }
         if (contended || round < SPIN_ROUNDS + (w ? YIELD_ROUNDS : 0)) {
@@ -1050,10 +1059,13 @@ void *weft_future_get(weft_future *f)
             break;
         }
         WEFT_CHAOS_POINT();
-        if (w)
-            (void)weft_eventcount_wait_timed(&f->ec, key, WAITER_PARK_NS);
-        else
+        if (w) {
+            (void)weft_eventcount_wait_timed(&f->ec, key, park_ns);
+            if (park_ns < WAITER_PARK_MAX_NS)
+                park_ns *= 2;
+        } else {
             weft_eventcount_wait(&f->ec, key);
+        }
     }
     return f->value;
 }

@@ -156,8 +156,8 @@ WEFT_API void weft_spawn(weft_group *g, weft_task *t, void (*fn)(void *), void *
  * the pool the caller runs tasks while it waits: its own deque first
  * (usually the task it just spawned), then the injection ring, then steals;
  * when there is nothing to run it spins a little, then parks on g's
- * eventcount for at most a millisecond at a time before it looks for work
- * again.  On any other thread it runs nothing (it has no deque of its own,
+ * eventcount for a limited time (1 ms, doubling up to 32 ms while it finds
+ * nothing) before it looks for work again.  On any other thread it runs nothing (it has no deque of its own,
  * so every task spawned under it would go through the injection ring, and
  * it could grab the root of a big computation before a worker woke up):
  * it spins briefly, then parks on g's eventcount until the last task wakes
