@@ -416,6 +416,11 @@ static unsigned long race_rounds(size_t n, unsigned max_items)
         unsigned items = 1 + (unsigned)(rnd(&seed) % max_items);
         for (unsigned i = 0; i < items && id < n; i++)
             (void)weft_deque_push(r.d, ITEM(id++));
+        /* a random short pause (none half of the time) moves the point
+         * where the thieves' steals land relative to the owner's pop */
+        uint64_t coin = rnd(&seed);
+        for (unsigned delay = coin & 1 ? (unsigned)(coin >> 1) % 64 : 0; delay; delay--)
+            atomic_signal_fence(memory_order_seq_cst);
         void *x;
         while (weft_deque_pop(r.d, &x)) {
             atomic_fetch_add_explicit(&r.seen[IDX(x)], 1, memory_order_relaxed);
