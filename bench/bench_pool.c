@@ -351,14 +351,18 @@ int main(int argc, char **argv)
     double idle = idle_cpu_percent(quick ? 300 : 1000);
     free(pf_out);
 
-    printf("\n| weft_pool                                  |             |\n");
-    printf("|--------------------------------------------|------------:|\n");
-    printf("| parallel_for, %zu x 200 xorshifts, 1 worker | %8.2f ms |\n", pn, p1);
-    printf("| parallel_for, same, 2 workers              | %8.2f ms |\n", p2);
-    printf("| parallel_for speedup 2 vs 1 worker         | %10.2fx |\n", p1 / p2);
-    printf("| wake-up latency from parked (median of %3d) | %8.1f us |\n", samples, wake);
-    printf("| idle pool of %2ld workers, CPU               | %8.3f %% |\n",
-           sysconf(_SC_NPROCESSORS_ONLN), idle);
+    char label[96];
+    printf("\n| weft_pool                                          |            |\n");
+    printf("|----------------------------------------------------|-----------:|\n");
+    snprintf(label, sizeof label, "parallel_for, %zu x 200 xorshifts, 1 worker", pn);
+    printf("| %-50s | %7.2f ms |\n", label, p1);
+    printf("| %-50s | %7.2f ms |\n", "parallel_for, the same, 2 workers", p2);
+    printf("| %-50s | %9.2fx |\n", "parallel_for speedup, 2 workers vs 1", p1 / p2);
+    snprintf(label, sizeof label, "wake-up latency from parked, median of %d", samples);
+    printf("| %-50s | %7.1f us |\n", label, wake);
+    snprintf(label, sizeof label, "idle pool of %ld workers, CPU in %% of one core",
+             sysconf(_SC_NPROCESSORS_ONLN));
+    printf("| %-50s | %8.3f %% |\n", label, idle);
     printf("(samples in which the woken worker parked again afterwards: %u of %d)\n",
            parked_ok, samples);
     return all_ok ? 0 : 1;
