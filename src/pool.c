@@ -344,9 +344,12 @@ static void run_outside(weft_pool *p, struct task *t)
  * cannot grow, run them now rather than lose them. */
 static void keep_rest(struct worker *w, void **items, size_t n)
 {
+    if (n < 2)
+        return;
     for (size_t i = 1; i < n; i++)
         if (UNLIKELY(weft_deque_push(w->dq, items[i]) != 0))
             run_on_worker(w, items[i]);
+    wake_for_new_work(w->pool); /* new stealable work, as after a spawn */
 }
 
 /* One sweep over the injection ring and every other worker's deque, for a
