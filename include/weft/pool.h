@@ -11,7 +11,7 @@
  * parking).  examples/custom_scheduler.c builds a smaller scheduler from the
  * same parts.
  *
- * Four ways to give the pool work:
+ * Five ways to give the pool work:
  *   weft_pool_submit      fire and forget (allocates a small node)
  *   weft_group + spawn    fork-join with caller-owned task storage (allocates
  *                         nothing); weft_group_wait runs tasks while it waits
@@ -38,14 +38,18 @@
  *   size, read_stats         any thread, any time before destroy
  *
  * Progress: spawn, submit (when memory is there) and the fast path of
- * weft_group_wait take no lock, make no system call and never block; a
+ * weft_group_wait take no lock, make no system call and never block (a
+ * spawn and its join on the same worker cost a deque push and pop and no
+ * other atomic read-modify-write); a
  * spawn wakes a parked worker (one futex system call) only when no worker is
  * already looking for work.  Waits (group, future, destroy) block, but a
  * waiter on a worker thread runs other tasks meanwhile, so nested fork-join
  * never deadlocks and needs no extra threads.
  *
- * Idle: a worker that finds no work spins for a short while (only up to half
- * of the workers at a time), then parks on a futex and uses no CPU.
+ * Idle: a worker that finds no work spins for a short while (at most half
+ * of the workers, and at least two, spin at a time; the others park at
+ * once), then parks on a futex and uses no CPU.  A parked worker is woken
+ * by the next task handed to the pool (within tens of microseconds).
  *
  * Memory ordering: everything a thread wrote before handing a task to the
  * pool (submit, spawn, async, parallel_for, parallel_reduce) happens-before
