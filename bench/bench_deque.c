@@ -10,6 +10,10 @@
  *                    1024 pile up) while T = 1..3 thieves steal them one at
  *                    a time; nanoseconds from the first push until every
  *                    item was stolen, per item
+ *   batch_3_ns       the same with 3 thieves stealing batches (at most 32,
+ *                    at most half: weft_deque_steal_batch; crossbeam's
+ *                    Stealer::steal_batch_and_pop into a local Worker that
+ *                    the thief then drains)
  *   steal_ns         ITEMS items are pushed, then one other thread steals
  *                    them all; nanoseconds per steal (uncontended latency)
  * The transfers check that the thieves' sum of items is exact.
@@ -131,6 +135,20 @@ static weft_steal_result md_steal(struct mdeque *m, void **x)
     return r;
 }
 
+static weft_steal_result md_steal_batch(struct mdeque *m, void **items, size_t max,
+                                        size_t *stolen)
+{
+    pthread_mutex_lock(&m->mu);
+    size_t n = (m->tail - m->head + 1) / 2;
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++)
+        items[i] = m->buf[m->head++ & m->mask];
+    pthread_mutex_unlock(&m->mu);
+    *stolen = n;
+    return n ? WEFT_STEAL_OK : WEFT_STEAL_EMPTY;
+}
+
 static size_t md_size(struct mdeque *m)
 {
     pthread_mutex_lock(&m->mu);
@@ -144,13 +162,16 @@ static size_t md_size(struct mdeque *m)
  * so that the calls are direct (a function pointer would cost as much as
  * the operation measured). */
 
+#define BATCH 32 /* steal_batch's max, as crossbeam's batch limit */
+
 struct thief_arg {
     void *q;
     atomic_int *go, *stop, *ready;
+    bool batch; /* steal_batch instead of steal */
     uintptr_t sum;
 };
 
-#define DEFINE_BENCH(P, Q, CREATE, DESTROY, PUSH, POP, STEAL, SIZE)                      \
+#define DEFINE_BENCH(P, Q, CREATE, DESTROY, PUSH, POP, STEAL, BATCH_, SIZE)                   \
     static double P##_pushpop(size_t pairs)                                              \
     {                                                                                    \
         Q *q = CREATE;                                                                   \
@@ -184,20 +205,27 @@ struct thief_arg {
         spins = 0;                                                                       \
         /* acquire: pairs with the owner's release of stop */                            \
         while (!atomic_load_explicit(a->stop, memory_order_acquire)) {                   \
-            void *x;                                                                     \
-            weft_steal_result r = STEAL(q, &x);                                          \
-            if (r == WEFT_STEAL_OK) {                                                    \
-                sum += (uintptr_t)x;                                                     \
-                spins = 0;                                                               \
-            } else if (r == WEFT_STEAL_EMPTY) {                                          \
-                backoff(&spins);                                                         \
+            void *x[BATCH];                                                              \
+            size_t n = 0;                                                                \
+            weft_steal_result r;                                                         \
+            if (a->batch) {                                                              \
+                r = BATCH_(q, x, BATCH, &n);                                             \
+            } else {                                                                     \
+                r = STEAL(q, &x[0]);                                                     \
+                n = r == WEFT_STEAL_OK;                                                  \
             }                                                                            \
+            for (size_t i = 0; i < n; i++)                                               \
+                sum += (uintptr_t)x[i];                                                  \
+            if (r == WEFT_STEAL_OK)                                                      \
+                spins = 0;                                                               \
+            else if (r == WEFT_STEAL_EMPTY)                                              \
+                backoff(&spins);                                                         \
         }                                                                                \
         a->sum = sum;                                                                    \
         return NULL;                                                                     \
     }                                                                                    \
                                                                                          \
-    static double P##_transfer(size_t items, int thieves)                                \
+    static double P##_transfer(size_t items, int thieves, bool batch)                    \
     {                                                                                    \
         Q *q = CREATE;                                                                   \
         atomic_int go, stop, ready;                                                      \
@@ -207,7 +235,7 @@ struct thief_arg {
         atomic_init(&stop, 0);                                                           \
         atomic_init(&ready, 0);                                                          \
         for (int i = 0; i < thieves; i++) {                                              \
-            args[i] = (struct thief_arg){ q, &go, &stop, &ready, 0 };                    \
+            args[i] = (struct thief_arg){ q, &go, &stop, &ready, batch, 0 };             \
             pthread_create(&th[i], NULL, P##_thief, &args[i]);                           \
         }                                                                                \
         unsigned spins = 0;                                                              \
@@ -300,20 +328,22 @@ static void weft_push_or_die(weft_deque *d, void *x)
 }
 
 DEFINE_BENCH(weft, weft_deque, weft_create_or_die(), weft_deque_destroy, weft_push_or_die,
-             weft_deque_pop, weft_deque_steal, weft_deque_size)
-DEFINE_BENCH(mutex, struct mdeque, md_create(), md_destroy, md_push, md_pop, md_steal, md_size)
+             weft_deque_pop, weft_deque_steal, weft_deque_steal_batch, weft_deque_size)
+DEFINE_BENCH(mutex, struct mdeque, md_create(), md_destroy, md_push, md_pop, md_steal,
+             md_steal_batch, md_size)
 
 /* ---- results -------------------------------------------------------------- */
 
-enum { M_PUSHPOP, M_T1, M_T2, M_T3, M_STEAL, NMEASURES };
+enum { M_PUSHPOP, M_T1, M_T2, M_T3, M_B3, M_STEAL, NMEASURES };
 enum { I_WEFT, I_XBEAM, I_MUTEX, NIMPLS };
 
 static const char *const measure_key[NMEASURES] = {
-    "pushpop_ns", "transfer_1_ns", "transfer_2_ns", "transfer_3_ns", "steal_ns"
+    "pushpop_ns", "transfer_1_ns", "transfer_2_ns", "transfer_3_ns", "batch_3_ns", "steal_ns"
 };
 static const char *const measure_label[NMEASURES] = {
     "owner push+pop (ns/pair)", "push, 1 thief (ns/item)", "push, 2 thieves (ns/item)",
-    "push, 3 thieves (ns/item)", "steal latency (ns/steal)"
+    "push, 3 thieves (ns/item)", "push, 3 batch thieves (ns/item)",
+    "steal latency (ns/steal)"
 };
 static const char *const impl_name[NIMPLS] = { "weft", "crossbeam", "mutex" };
 
@@ -413,18 +443,20 @@ int main(int argc, char **argv)
     MEASURE(I_WEFT, M_PUSHPOP, weft_pushpop(pairs));
     MEASURE(I_MUTEX, M_PUSHPOP, mutex_pushpop(pairs));
     for (int t = 1; t <= 3; t++) {
-        MEASURE(I_WEFT, M_T1 + t - 1, weft_transfer(items, t));
-        MEASURE(I_MUTEX, M_T1 + t - 1, mutex_transfer(items, t));
+        MEASURE(I_WEFT, M_T1 + t - 1, weft_transfer(items, t, false));
+        MEASURE(I_MUTEX, M_T1 + t - 1, mutex_transfer(items, t, false));
     }
+    MEASURE(I_WEFT, M_B3, weft_transfer(items, 3, true));
+    MEASURE(I_MUTEX, M_B3, mutex_transfer(items, 3, true));
     MEASURE(I_WEFT, M_STEAL, weft_steal_latency(items));
     MEASURE(I_MUTEX, M_STEAL, mutex_steal_latency(items));
     if (peer != NULL)
         run_peer(peer, pairs, items, reps);
 
-    printf("\n%-27s %10s %10s %10s %12s %12s\n", "median of runs (ns)", "weft", "crossbeam",
+    printf("\n%-32s %10s %10s %10s %12s %12s\n", "median of runs (ns)", "weft", "crossbeam",
            "mutex", "weft/xbeam", "weft/mutex");
     for (int m = 0; m < NMEASURES; m++) {
-        printf("%-27s", measure_label[m]);
+        printf("%-32s", measure_label[m]);
         for (int i = 0; i < NIMPLS; i++)
             cell(result[i][m]);
         ratio(result[I_WEFT][m], result[I_XBEAM][m]);

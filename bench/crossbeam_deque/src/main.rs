@@ -8,6 +8,8 @@
 //! prints its own rows:
 //!     pushpop_ns     owner push + pop of one item, per pair
 //!     transfer_<T>_ns owner pushes ITEMS items that T thieves steal, per item
+//!     batch_3_ns     the same, 3 thieves with steal_batch_and_pop (batches
+//!                    of at most 32, crossbeam's limit) into a local Worker
 //!     steal_ns       one thief steals ITEMS pre-pushed items, per steal
 
 use crossbeam_deque::{Steal, Worker};
@@ -43,7 +45,7 @@ fn pushpop(pairs: usize) -> f64 {
     ns
 }
 
-fn transfer(items: usize, thieves: usize) -> f64 {
+fn transfer(items: usize, thieves: usize, batch: bool) -> f64 {
     let w: Worker<usize> = Worker::new_lifo();
     let go = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -60,10 +62,15 @@ fn transfer(items: usize, thieves: usize) -> f64 {
                 backoff(&mut spins);
             }
             spins = 0;
+            let local: Worker<usize> = Worker::new_fifo();
             while !stop.load(Ordering::Acquire) {
-                match s.steal() {
+                let r = if batch { s.steal_batch_and_pop(&local) } else { s.steal() };
+                match r {
                     Steal::Success(v) => {
                         sum = sum.wrapping_add(v);
+                        while let Some(v) = local.pop() {
+                            sum = sum.wrapping_add(v);
+                        }
                         spins = 0;
                     }
                     Steal::Empty => backoff(&mut spins),
@@ -148,7 +155,9 @@ fn main() {
     let (pairs, items, reps) = (args[0], args[1], args[2]);
     report("pushpop_ns", (0..reps).map(|_| pushpop(pairs)).collect());
     for t in 1..=3 {
-        report(&format!("transfer_{}_ns", t), (0..reps).map(|_| transfer(items, t)).collect());
+        let runs = (0..reps).map(|_| transfer(items, t, false)).collect();
+        report(&format!("transfer_{}_ns", t), runs);
     }
+    report("batch_3_ns", (0..reps).map(|_| transfer(items, 3, true)).collect());
     report("steal_ns", (0..reps).map(|_| steal_latency(items)).collect());
 }
