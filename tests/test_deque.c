@@ -13,7 +13,10 @@
 
 #include "check.h"
 
-/* Huge requests must come back as NULL + ENOMEM, not as a sanitizer abort. */
+/* Huge requests must come back as NULL + ENOMEM, not as a sanitizer abort.
+ * These are the sanitizer runtimes' option hooks: their reserved names are
+ * fixed by the runtimes (the one exception to STYLE rule 17 here), and they
+ * are unused in builds without the sanitizer. */
 const char *__asan_default_options(void);
 const char *__tsan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
