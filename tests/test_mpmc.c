@@ -893,6 +893,98 @@ static void uneven_1p8c_and_8p1c_deliver_each_item_once(void)
     run_mt(8, 1, 4, MODE_BLOCKING, 5000 / SCALE);
 }
 
+/* Consumers that each wait for exactly one item, and producers that push
+ * exactly that many: every consumer must get one.  This is where a wake-up
+ * spent on a consumer that could not use it (the slot before it was
+ * claimed but not yet published) would leave a consumer parked next to an
+ * item, as nobody else comes back to pop; the same with roles swapped for
+ * producers waiting for one free slot each. */
+struct one_each {
+    weft_mpmc *q;
+    atomic_ulong done;
+};
+
+static void *pop_one_item(void *arg)
+{
+    struct one_each *o = arg;
+    void *item;
+    if (weft_mpmc_pop(o->q, &item) == 0)
+        atomic_fetch_add_explicit(&o->done, 1, memory_order_relaxed);
+    return NULL;
+}
+
+static void *push_one_item(void *arg)
+{
+    struct one_each *o = arg;
+    if (weft_mpmc_push(o->q, NULL) == 0)
+        atomic_fetch_add_explicit(&o->done, 1, memory_order_relaxed);
+    return NULL;
+}
+
+static void *push_two_items(void *arg)
+{
+    struct one_each *o = arg;
+    weft_mpmc_push(o->q, NULL);
+    weft_mpmc_push(o->q, NULL);
+    return NULL;
+}
+
+static void *pop_two_items(void *arg)
+{
+    struct one_each *o = arg;
+    void *item;
+    weft_mpmc_pop(o->q, &item);
+    weft_mpmc_pop(o->q, &item);
+    return NULL;
+}
+
+/* waiters: threads running wait_fn (one operation each); actors: threads
+ * running act_fn (two operations each) that satisfy them all. */
+static unsigned long one_each_rounds(void *(*wait_fn)(void *), void *(*act_fn)(void *),
+                                     bool start_full)
+{
+    enum { WAITERS = 8, ACTORS = 4, ROUNDS = 300 / SCALE };
+    unsigned long stuck = 0;
+    for (int round = 0; round < ROUNDS && stuck == 0; round++) {
+        struct one_each o;
+        pthread_t tw[WAITERS], ta[ACTORS];
+        o.q = weft_mpmc_create(WAITERS);
+        REQUIRE(o.q != NULL);
+        atomic_init(&o.done, 0);
+        for (int i = 0; start_full && i < WAITERS; i++)
+            weft_mpmc_try_push(o.q, NULL);
+        for (int i = 0; i < WAITERS; i++)
+            REQUIRE(pthread_create(&tw[i], NULL, wait_fn, &o) == 0);
+        if (round % 2)
+            sleep_ms(1); /* every other round, let the waiters park first */
+        for (int i = 0; i < ACTORS; i++)
+            REQUIRE(pthread_create(&ta[i], NULL, act_fn, &o) == 0);
+        for (int i = 0; i < ACTORS; i++)
+            pthread_join(ta[i], NULL);
+        /* a watchdog, not a performance bound: what the waiters wait for is
+         * there; 10 s without it means a waiter was never woken */
+        uint64_t give_up = now_ns() + 10ull * 1000000000u;
+        while (atomic_load(&o.done) < WAITERS && now_ns() < give_up)
+            sleep_ms(1);
+        stuck += WAITERS - atomic_load(&o.done);
+        weft_mpmc_close(o.q); /* releases stuck waiters, if any */
+        for (int i = 0; i < WAITERS; i++)
+            pthread_join(tw[i], NULL);
+        weft_mpmc_destroy(o.q);
+    }
+    return stuck;
+}
+
+static void each_parked_consumer_gets_its_item(void)
+{
+    CHECK_EQ(one_each_rounds(pop_one_item, push_two_items, false), 0);
+}
+
+static void each_parked_producer_gets_its_slot(void)
+{
+    CHECK_EQ(one_each_rounds(push_one_item, pop_two_items, true), 0);
+}
+
 /* ---- shared between processes -------------------------------------------------- */
 
 struct shared_result {
@@ -1009,5 +1101,7 @@ CHECK_MAIN(CASE(new_ring_is_empty_and_open),
            CASE(batches_8p8c_deliver_each_item_once_in_producer_order),
            CASE(mixed_ops_8p8c_deliver_each_item_once_in_producer_order),
            CASE(uneven_1p8c_and_8p1c_deliver_each_item_once),
+           CASE(each_parked_consumer_gets_its_item),
+           CASE(each_parked_producer_gets_its_slot),
            CASE(shared_ring_carries_items_between_forked_processes),
            CASE(shared_ring_wakes_a_consumer_parked_in_another_process))
