@@ -13,5 +13,9 @@
 
 #include <weft/common.h>
 #include <weft/eventcount.h>
+#include <weft/mpmc.h>
+#include <weft/spsc.h>
+#include <weft/deque.h>
+#include <weft/pool.h>
 
 #endif /* WEFT_H */
