@@ -416,7 +416,7 @@ static void ratio(double a, double b)
 
 int main(int argc, char **argv)
 {
-    size_t pairs = 20000000, items = 1000000, reps = 7;
+    size_t pairs = 20000000, items = 1000000, reps = 11;
     const char *peer = NULL;
     int pos = 0;
     for (int i = 1; i < argc; i++) {
