@@ -577,12 +577,14 @@ struct closer {
     struct run *r;
     const struct ring_ops *ops;
     void *q;
-    unsigned P, C;
+    unsigned P, C;               /* the most of each (array sizes) */
+    unsigned np, nc;             /* this round's producers and consumers */
     struct seen *seen;
     uint64_t *accepted;          /* per producer: pushes that reported success */
     struct item **refused;       /* per producer: the item a push refused */
     atomic_uint producers_out;   /* producers that saw the ring closed */
     int round;                   /* 0: producers parked, 1: consumers parked, 2: live */
+    unsigned close_after_us;     /* live rounds: run this long, then close */
     uint64_t got;                /* items popped (main adds after join) */
 };
 
@@ -679,7 +681,7 @@ static void close_consumer(struct worker *w)
                 e = 0;
             } else {
                 /* acquire: pairs with the release in close_producer */
-                if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->P &&
+                if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->np &&
                     c->ops->closed(c->q) && !c->ops->try_pop(c->q, &it))
                     break;
                 stress_backoff(&spins);
@@ -731,7 +733,7 @@ static void wait_parked(struct team *t, const char *role)
     }
 }
 
-static void close_round(struct run *r, struct closer *c, struct rng *g, size_t cap)
+static void close_round(struct run *r, struct closer *c, size_t cap)
 {
     struct team t;
     memset(&t, 0, sizeof t);
@@ -750,12 +752,9 @@ static void close_round(struct run *r, struct closer *c, struct rng *g, size_t c
         stress_fail(r, "out of memory");
         goto out;
     }
-    unsigned np = c->round == 1 ? 0 : c->P;
-    for (unsigned i = 0; i < np; i++)
+    for (unsigned i = 0; i < c->np; i++)
         if (!team_add(&t, "producer", i, close_producer, c))
             goto out;
-    if (np == 0)
-        atomic_store_explicit(&c->producers_out, c->P, memory_order_relaxed);
     stress_set_describe(closer_describe, c);
     if (c->round == 0) {
         /* producers fill the ring and park; then close; then consumers drain */
@@ -766,9 +765,9 @@ static void close_round(struct run *r, struct closer *c, struct rng *g, size_t c
         c->ops->close(c->q);
         team_join(&t, "producer");
         struct team t2;
-        if (!team_init(&t2, r, c->C))
+        if (!team_init(&t2, r, c->nc))
             goto out;
-        for (unsigned i = 0; i < c->C; i++)
+        for (unsigned i = 0; i < c->nc; i++)
             if (!team_add(&t2, "consumer", i, close_consumer, c)) {
                 team_free(&t2);
                 goto out;
@@ -782,7 +781,7 @@ static void close_round(struct run *r, struct closer *c, struct rng *g, size_t c
         }
         team_free(&t2);
     } else {
-        for (unsigned i = 0; i < c->C; i++)
+        for (unsigned i = 0; i < c->nc; i++)
             if (!team_add(&t, "consumer", i, close_consumer, c))
                 goto out;
         if (!team_start(&t))
@@ -790,7 +789,7 @@ static void close_round(struct run *r, struct closer *c, struct rng *g, size_t c
         if (c->round == 1)
             wait_parked(&t, "consumer");
         else
-            stress_sleep_us(1000 + (unsigned)rng_below(g, 20000));
+            stress_sleep_us(c->close_after_us);
         prog_op(stress_main_progress, OP_CLOSE);
         c->ops->close(c->q);
         prog_op(stress_main_progress, OP_JOIN);
@@ -855,10 +854,22 @@ static int run_close(struct run *r)
         snprintf(r->setup, sizeof r->setup, "%uP%uC cap %zu", c.P, c.C, r->capacity);
     double t0 = stress_now(), end = t0 + r->seconds;
     unsigned rounds = 0;
+    /* Live rounds (a close racing pushes and pops in flight) are the ones
+     * that find a pop reporting EPIPE while a claimed push is still being
+     * published: most rounds are live, many with one consumer (nobody else
+     * to pick up the late item) and a close after a few microseconds. */
+    static const int kinds[] = { 0, 1, 2, 2, 2, 2, 2, 2 };
     while ((stress_now() < end || rounds < 3) && !stress_failed(r)) {
-        c.round = (int)(rounds % 3);
+        c.round = kinds[rounds % (sizeof kinds / sizeof kinds[0])];
+        c.np = c.round == 1 ? 0 : c.round == 0 ? c.P : 1 + (unsigned)rng_below(&g, c.P);
+        if (c.round != 2)
+            c.nc = c.C;
+        else
+            c.nc = rng_below(&g, 2) ? 1 : 1 + (unsigned)rng_below(&g, c.C);
+        c.close_after_us = rng_below(&g, 2) ? (unsigned)rng_below(&g, 300)
+                                            : 300 + (unsigned)rng_below(&g, 20000);
         size_t cap = fixed ? r->capacity : (size_t)1 << rng_below(&g, 3);
-        close_round(r, &c, &g, cap);
+        close_round(r, &c, cap);
         rounds++;
     }
     r->elapsed = stress_now() - t0;

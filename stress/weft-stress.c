@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,9 +114,12 @@ static uint64_t progress_signature(void)
 
 static void print_replay(FILE *out, const struct run *r)
 {
-    fprintf(out, "    seed %#llx; replay: weft-stress %s --seconds %g --threads %u:%u "
-                 "--capacity %zu --seed %#llx%s\n",
-            (unsigned long long)r->seed, r->sc->name, r->seconds, r->p, r->c, r->capacity,
+    char cap[40] = "";
+    if (r->capacity)
+        snprintf(cap, sizeof cap, " --capacity %zu", r->capacity);
+    fprintf(out, "    seed %#llx; replay: weft-stress %s --seconds %g --threads %u:%u%s "
+                 "--seed %#llx%s\n",
+            (unsigned long long)r->seed, r->sc->name, r->seconds, r->p, r->c, cap,
             (unsigned long long)r->seed, replay_args);
 }
 
@@ -152,6 +156,9 @@ static _Noreturn void watchdog_fire(double stalled)
         print_replay(out, r);
     fprintf(out, "  exit status %d (watchdog)\n", STRESS_EXIT_WATCHDOG);
     fflush(out);
+    /* exit_group directly: sanitizer runtimes intercept _exit and would
+     * report the hung threads as leaks, changing the exit status */
+    syscall(SYS_exit_group, STRESS_EXIT_WATCHDOG);
     _exit(STRESS_EXIT_WATCHDOG);
 }
 

@@ -1,0 +1,259 @@
+#!/bin/sh
+# stress/mutants.sh - mutation testing of the stress suite.
+#
+# Copies the committed sources (git archive HEAD; or the whole tree when it is
+# not a git checkout) to a temporary directory, builds them once with clang +
+# ThreadSanitizer + --enable-chaos, then for each mutant below plants ONE bug
+# (a literal text replacement in one library file), rebuilds, runs
+# `weft-stress --quick --chaos` under a time-out and prints whether the suite
+# noticed:
+#   killed     weft-stress exited non-zero (a failed check, a TSan report,
+#              the watchdog, a crash)
+#   survived   it passed: the suite missed the bug
+#   ERROR      the patch did not apply (the text is gone: the code changed)
+#              or the mutant did not build
+# The last line is "K/N killed" (ERRORs count in N: a mutant that cannot be
+# planted proves nothing).
+#
+# usage: stress/mutants.sh [SRCDIR] [--keep] [--list] [NAME...]
+#   SRCDIR   the weft source tree (default: the one holding this script)
+#   --keep   keep the temporary directory (printed)
+#   --list   print the mutants and exit
+#   NAME     run only these mutants
+# Environment: MUTANT_FLAGS (default "--quick --chaos"), MUTANT_TIMEOUT
+# (seconds per run, default 240), TSAN_OPTIONS (default halt_on_error=1).
+# Not part of make check or CI (it takes about a minute per mutant);
+# `make mutants` runs it.
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/.." && pwd)
+keep=no list=no names=
+for a in "$@"; do
+  case $a in
+    --keep) keep=yes ;;
+    --list) list=yes ;;
+    -*) echo "usage: $0 [SRCDIR] [--keep] [--list] [NAME...]" >&2; exit 99 ;;
+    *) if test -d "$a" && test -f "$a/configure.ac"; then src=$(cd "$a" && pwd)
+       else names="$names $a"; fi ;;
+  esac
+done
+: "${MUTANT_FLAGS:=--quick --chaos}" "${MUTANT_TIMEOUT:=240}"
+TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1}
+export TSAN_OPTIONS
+
+
+# ---------------------------------------------------------------------------
+# The mutants.  mutant NAME FILE 'TEXT' 'REPLACEMENT' [OCCURRENCE] replaces
+# the OCCURRENCE-th (default: first) literal occurrence of TEXT in FILE.
+# Above each: the bug, and what is expected to catch it.  Mutants target
+# what the TSan build compiles (e.g. the deque's seq_cst-RMW form of its
+# Dekker pairs, not the fence form).
+# ---------------------------------------------------------------------------
+the_list() {
+# mpmc: the producer publishes the slot with a relaxed store: the consumer's
+# acquire no longer synchronises with the payload writes.  TSan: data race
+# on the item (every ring scenario).
+mutant mpmc-publish-relaxed src/mpmc.c \
+'atomic_store_explicit(&s->seq, full_of(t), memory_order_release);' \
+'atomic_store_explicit(&s->seq, full_of(t), memory_order_relaxed);'
+
+# mpmc: the consumer reads the slot's sequence number relaxed (pop_one).
+# TSan: data race on the item.
+mutant mpmc-pop-acquire-relaxed src/mpmc.c \
+'uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        int64_t d = (int64_t)(seq - full_of(h));' \
+'uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+        int64_t d = (int64_t)(seq - full_of(h));'
+
+# mpmc: off-by-one in the "closed and drained" test: a consumer returns
+# EPIPE while the last item is still in the ring.  Checker: items left in
+# the ring after EPIPE / accepted item never popped (mpmc-block, -close).
+mutant mpmc-drained-off-by-one src/mpmc.c \
+'return (t & CLOSED) != 0 && (int64_t)(h - (t & ~CLOSED)) >= 0;' \
+'return (t & CLOSED) != 0 && (int64_t)(h - (t & ~CLOSED)) >= -1;'
+
+# mpmc: a push wakes no parked consumer (missing notify).  Watchdog: the
+# consumers of mpmc-block sleep forever once the producers park on full.
+mutant mpmc-no-wake-consumers src/mpmc.c \
+'    weft_internal_ec_notify(not_empty(q), n);' \
+'    (void)n;'
+
+# mpmc: close wakes the consumers but not the producers parked on full.
+# Watchdog: mpmc-close's parked producers never return EPIPE.
+mutant mpmc-close-no-wake src/mpmc.c \
+'    weft_internal_ec_notify(not_full(q), INT_MAX);
+}' \
+'}'
+
+# spsc: the producer publishes tail relaxed.  TSan: race on the item.
+mutant spsc-publish-relaxed src/spsc.c \
+'atomic_store_explicit(&q->tail, t + 1, memory_order_release);' \
+'atomic_store_explicit(&q->tail, t + 1, memory_order_relaxed);'
+
+# spsc: the consumer reloads tail relaxed.  TSan: race on the item.
+mutant spsc-consume-acquire-relaxed src/spsc.c \
+'q->cons_tail_cache = atomic_load_explicit(&q->tail, memory_order_acquire);' \
+'q->cons_tail_cache = atomic_load_explicit(&q->tail, memory_order_relaxed);'
+
+# spsc: off-by-one in the full test (one slot more than there is): the
+# producer overwrites the oldest unconsumed item.  Checker: lost item and a
+# duplicate (spsc-* with capacity 1-8).
+mutant spsc-full-off-by-one src/spsc.c \
+'    size_t space = cap - (t - q->prod_head_cache);
+    if (UNLIKELY(space < want)) {' \
+'    size_t space = cap + 1 - (t - q->prod_head_cache);
+    if (UNLIKELY(space < want)) {'
+
+# spsc: a pop on a sealed ring reports EPIPE without waiting for a push
+# that is between its closed check and its publication.  Checker: an
+# accepted push is never popped (spsc-close, live rounds; the chaos point
+# inside push widens the window).
+mutant spsc-close-ignores-busy-push src/spsc.c \
+'if (atomic_load_explicit(&q->prod_busy, memory_order_acquire) == 0)' \
+'if (1)'
+
+# spsc: the consumer never wakes a producer parked on full.  Watchdog.
+mutant spsc-no-wake-producer src/spsc.c \
+'    weft_internal_ec_notify(ec_of(&q->not_full), 1);' \
+'    (void)0;'
+
+# deque: push publishes bottom relaxed.  TSan: race on the item in a thief.
+mutant deque-push-release-relaxed src/deque.c \
+'atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
+    return 0;' \
+'atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
+    return 0;'
+
+# deque: a thief reads bottom relaxed (the TSan build's seq_cst load in
+# dekker_thief): no acquire of the owner's push.  TSan: race on the item.
+mutant deque-steal-bottom-relaxed src/deque.c \
+'    *b = atomic_load_explicit(&d->bottom, memory_order_seq_cst);' \
+'    *b = atomic_load_explicit(&d->bottom, memory_order_relaxed);'
+
+# deque: off-by-one in pop: the owner takes the last item without racing
+# the thieves for it (t <= b instead of t < b).  Checker: duplicates
+# (deque-race, deque-steal).
+mutant deque-pop-last-off-by-one src/deque.c \
+'    if (LIKELY(t < b)) {' \
+'    if (LIKELY(t <= b)) {'
+
+# deque: the thief reads its slot AFTER the CAS on top (PITFALLS: the owner
+# may have refilled the slot by then).  Checker: duplicate/lost items with
+# small arrays (deque-steal/-race, capacity 2).  The chaos point moves with
+# the read, between the CAS and the read.
+mutant deque-steal-read-after-cas src/deque.c \
+'    void *x = atomic_load_explicit(&a->slots[(size_t)t & a->mask], memory_order_relaxed);
+    WEFT_CHAOS_POINT();
+    if (!claim(d, &t))
+        return WEFT_STEAL_RETRY;
+    *item = x;' \
+'    if (!claim(d, &t))
+        return WEFT_STEAL_RETRY;
+    WEFT_CHAOS_POINT();
+    *item = atomic_load_explicit(&a->slots[(size_t)t & a->mask], memory_order_relaxed);'
+
+# eventcount: the notify fast path misses a lone waiter (waiters > 1
+# instead of != 0): off-by-one that loses wake-ups.  Watchdog (spsc-block:
+# one consumer parks alone).
+mutant eventcount-lone-waiter src/eventcount_internal.h \
+'return atomic_load_explicit(&e->waiters, memory_order_relaxed) != 0;' \
+'return atomic_load_explicit(&e->waiters, memory_order_relaxed) > 1;'
+}
+
+# ---------------------------------------------------------------------------
+n=0 killed=0 survived=0 errors=0
+results=
+work=
+cleanup() { if test "$keep" = no && test -n "$work"; then rm -rf "$work"; fi; }
+
+selected() {
+  test -z "$names" && return 0
+  for x in $names; do test "$x" = "$1" && return 0; done
+  return 1
+}
+
+# replace FILE TEXT REPLACEMENT OCCURRENCE: exit 0 when replaced
+replace() {
+  perl -e '
+    my ($f, $from, $to, $n) = @ARGV;
+    open(my $in, "<", $f) or exit 2; local $/; my $s = <$in>; close $in;
+    my ($pos, $i) = (-1, 0);
+    while (($pos = index($s, $from, $pos + 1)) >= 0) {
+      if (++$i == $n) {
+        substr($s, $pos, length $from) = $to;
+        open(my $out, ">", $f) or exit 2; print $out $s; close $out; exit 0;
+      }
+    }
+    exit 1;' "$1" "$2" "$3" "$4"
+}
+
+mutant() {
+  name=$1 file=$2 from=$3 to=$4 occ=${5:-1}
+  selected "$name" || return 0
+  if test "$list" = yes; then printf '%-28s %s\n' "$name" "$file"; return 0; fi
+  n=$((n + 1))
+  cp "$work/orig/$file" "$work/src/$file"
+  if ! replace "$work/src/$file" "$from" "$to" "$occ" ||
+     cmp -s "$work/orig/$file" "$work/src/$file"; then
+    verdict="ERROR (patch did not apply: text not found in $file)"
+    errors=$((errors + 1))
+  elif ! (cd "$work/build" && make -s stress/weft-stress > "$work/log.$name" 2>&1); then
+    verdict="ERROR (does not build, see $work/log.$name)"
+    errors=$((errors + 1))
+  else
+    t0=$(date +%s)
+    timeout -k 10 "$MUTANT_TIMEOUT" "$work/build/stress/weft-stress" $MUTANT_FLAGS \
+      > "$work/run.$name" 2>&1
+    st=$?
+    t1=$(date +%s)
+    case $st in
+      0) verdict="survived"; survived=$((survived + 1)) ;;
+      1) verdict="killed (check failed: $(grep -m1 '^    FAIL' "$work/run.$name" | sed 's/^ *FAIL //' | cut -c1-90))" ;;
+      3) verdict="killed (watchdog: no progress)" ;;
+      66) verdict="killed (TSan: $(grep -m1 'WARNING: ThreadSanitizer' "$work/run.$name" | sed 's/.*ThreadSanitizer: //'))" ;;
+      124|137) verdict="killed (time-out after ${MUTANT_TIMEOUT} s)" ;;
+      *) verdict="killed (exit status $st)" ;;
+    esac
+    case $verdict in killed*) killed=$((killed + 1)) ;; esac
+    verdict="$verdict [$((t1 - t0)) s]"
+  fi
+  cp "$work/orig/$file" "$work/src/$file"
+  printf '%-28s %s\n' "$name" "$verdict"
+}
+
+if test "$list" = no; then
+  work=$(mktemp -d /tmp/weft-mutants.XXXXXX) || exit 99
+  trap cleanup EXIT
+  mkdir -p "$work/src" "$work/build"
+  if test -d "$src/.git" && git -C "$src" rev-parse HEAD > /dev/null 2>&1; then
+    echo "mutants: sources of $(git -C "$src" log -1 --format='%h %s' | cut -c1-70)"
+    git -C "$src" archive HEAD | tar -x -C "$work/src" || exit 99
+  else
+    echo "mutants: sources of $src (not a git checkout)"
+    (cd "$src" && tar -c --exclude=./.git --exclude='./build*' --exclude=./autom4te.cache .) |
+      tar -x -C "$work/src" || exit 99
+  fi
+  cp -R "$work/src" "$work/orig"
+  if ! test -x "$work/src/configure"; then
+    (cd "$work/src" && autoreconf -fi > "$work/log.autoreconf" 2>&1) ||
+      { echo "mutants: autoreconf failed (see $work/log.autoreconf)"; keep=yes; exit 99; }
+    rm -rf "$work/orig" && cp -R "$work/src" "$work/orig"
+  fi
+  echo "mutants: building the unmutated library with clang + TSan + chaos in $work/build"
+  (cd "$work/build" && "$work/src/configure" CC=clang CXX=clang++ --enable-sanitizer=thread \
+     --enable-chaos > "$work/log.configure" 2>&1 && make -j2 stress/weft-stress > "$work/log.build" 2>&1) ||
+    { echo "mutants: the unmutated build failed (see $work/log.configure, $work/log.build)"; keep=yes; exit 99; }
+  # The unmutated code must pass, or every kill below means nothing.
+  if ! timeout -k 10 "$MUTANT_TIMEOUT" "$work/build/stress/weft-stress" $MUTANT_FLAGS > "$work/run.baseline" 2>&1; then
+    echo "mutants: the UNMUTATED code fails weft-stress $MUTANT_FLAGS:"; tail -n 20 "$work/run.baseline"
+    keep=yes; exit 99
+  fi
+  echo "mutants: baseline passes ($(tail -n 1 "$work/run.baseline")); running weft-stress $MUTANT_FLAGS per mutant"
+fi
+
+the_list
+if test "$list" = no; then
+  echo "$killed/$n killed"
+  test "$keep" = yes && echo "mutants: files kept in $work"
+  test "$errors" -eq 0 && test "$survived" -eq 0
+fi
