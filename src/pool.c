@@ -78,7 +78,11 @@ enum {
     BATCH = 4,              /* items taken per steal / per injection pop */
     SPIN_ROUNDS = 64,       /* search sweeps with pauses before yielding */
     YIELD_ROUNDS = 8,       /* then sweeps with sched_yield before parking */
-    REDUCE_CHUNKS_PER_THREAD = 64
+    REDUCE_CHUNKS_PER_THREAD = 64,
+    /* grain 0 cuts a loop into this many chunks per worker: enough that
+     * the last chunk, which may run alone, is a small part of the loop
+     * (a fork-join costs tens of nanoseconds, a chunk usually far more) */
+    AUTO_CHUNKS_PER_THREAD = 32
 };
 
 /* A worker waiting for a group or a future is not woken for new work, so
@@ -873,7 +877,7 @@ static void pfor_rec(const struct pfor *pf, size_t b, size_t e)
 
 static size_t auto_grain(const weft_pool *p, size_t n)
 {
-    size_t g = n / (8 * (size_t)p->n);
+    size_t g = n / (AUTO_CHUNKS_PER_THREAD * (size_t)p->n);
     return g ? g : 1;
 }
 

@@ -529,9 +529,9 @@ static void parallel_for_with_automatic_grain_makes_several_chunks(void)
     REQUIRE(p != NULL);
     size_t max_len = 0;
     unsigned calls = cover_once(p, 0, RANGE, 0, &max_len);
-    /* grain 0: about range / (8 * threads) per chunk */
-    CHECK_GE(calls, 8 * NWORKERS);
-    CHECK_LE(max_len, RANGE / (8 * NWORKERS));
+    /* grain 0: about range / (32 * threads) per chunk */
+    CHECK_GE(calls, 32 * NWORKERS);
+    CHECK_LE(max_len, RANGE / (32 * NWORKERS));
     weft_pool_destroy(p);
 }
 

@@ -179,7 +179,7 @@ WEFT_API void weft_group_wait(weft_group *g);
 /* Call body(b, e, ctx) on sub-ranges [b, e) that partition [begin, end),
  * in parallel; return when all calls returned.  The range is split in
  * halves recursively (fork-join) down to chunks of at most grain indices;
- * grain 0 chooses (end - begin) / (8 * pool size), at least 1.  begin >= end
+ * grain 0 chooses (end - begin) / (32 * pool size), at least 1.  begin >= end
  * is an empty range: body is not called.  Allocates nothing.
  * Thread: any (from a task of the pool too: nested loops are fine).
  * Progress: blocks until done; runs chunks itself meanwhile.
