@@ -441,6 +441,44 @@ static void check_closed_ring(struct run *r, const struct ring_ops *ops, void *q
         stress_fail(r, "size is %zu on a drained ring", ops->size(q));
 }
 
+/* Before the threads start, on the empty ring, one thread: the full and
+ * empty edges and the time-outs (a timed call that never times out, or a
+ * full test off by one, fails here deterministically; a timed call that
+ * hangs is the watchdog's).  Dummy items are never dereferenced. */
+static void check_edges(struct run *r, const struct ring_ops *ops, void *q)
+{
+    static char dummy[64];
+    size_t cap = ops->capacity(q);
+    void *it;
+    int e;
+    if (ops->size(q) != 0 || ops->try_pop(q, &it))
+        stress_fail(r, "a new ring is not empty (size %zu)", ops->size(q));
+    if (ops->pop_timed && (e = ops->pop_timed(q, &it, 100000)) != ETIMEDOUT)
+        stress_fail(r, "pop_timed(100 us) on an empty ring returned %d, not ETIMEDOUT", e);
+    size_t n = 0;
+    while (n < cap + 1 && ops->try_push(q, &dummy[n % 64]))
+        n++;
+    if (n != cap)
+        stress_fail(r, "try_push accepted %zu items into a ring of capacity %zu", n, cap);
+    if (ops->size(q) != n)
+        stress_fail(r, "size is %zu with %zu items in the ring", ops->size(q), n);
+    if (ops->push_timed && (e = ops->push_timed(q, &dummy[0], 100000)) != ETIMEDOUT)
+        stress_fail(r, "push_timed(100 us) on a full ring returned %d, not ETIMEDOUT", e);
+    void *one[1] = { &dummy[0] };
+    if (ops->push_many && ops->push_many(q, one, 1) != 0)
+        stress_fail(r, "try_push_many pushed onto a full ring");
+    for (size_t i = 0; i < n; i++) {
+        if (!ops->try_pop(q, &it)) {
+            stress_fail(r, "try_pop found the ring empty after %zu of %zu items", i, n);
+            return;
+        }
+        if (it != &dummy[i % 64])
+            stress_fail(r, "item %zu of a single thread came out of order", i);
+    }
+    if (ops->size(q) != 0 || ops->try_pop(q, &it))
+        stress_fail(r, "the ring is not empty after popping all it held");
+}
+
 /* Drain what the consumers left (they must have left nothing: they stop
  * only on EPIPE, or on an empty try after every producer of the lane was
  * done).  Leftovers are verified like any item, then reported. */
@@ -500,6 +538,8 @@ static int run_flow(struct run *r)
     }
     for (unsigned p = 0; p < f.P; p++)
         f.lane_producers[p % f.nlanes]++;
+    for (unsigned l = 0; l < f.nlanes; l++)
+        check_edges(r, f.ops, f.q[l]);
     snprintf(r->setup, sizeof r->setup, "%s%uP%uC cap %zu%s", r->peer_ck ? "ck " : "", f.P, f.C,
              f.ops->capacity(f.q[0]), f.nlanes > 1 ? ".." : "");
     if (!team_init(&t, r, f.P + f.C))
@@ -742,6 +782,7 @@ static void close_round(struct run *r, struct closer *c, size_t cap)
         stress_fail(r, "%s create(%zu): %s", c->ops->name, cap, strerror(errno));
         return;
     }
+    check_edges(r, c->ops, c->q);
     atomic_store_explicit(&c->producers_out, 0, memory_order_relaxed);
     for (unsigned i = 0; i < c->P; i++) {
         c->accepted[i] = 0;

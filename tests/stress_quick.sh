@@ -11,8 +11,10 @@ if ! test -x "$prog"; then
 fi
 out=$(mktemp) || exit 99
 trap 'rm -f "$out"' EXIT
+t0=$(date +%s)
 "$prog" --quick ${WEFT_STRESS_FLAGS-} > "$out" 2>&1
 status=$?
+t1=$(date +%s)
 n=0
 while IFS= read -r line; do
   case $line in
@@ -22,6 +24,7 @@ while IFS= read -r line; do
     *) echo "# $line" ;;
   esac
 done < "$out"
+echo "# weft-stress --quick took $((t1 - t0)) s"
 n=$((n + 1))
 case $status in
   0) echo "ok $n - weft-stress --quick exited with status 0" ;;
