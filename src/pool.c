@@ -289,46 +289,54 @@ static void future_unref(struct weft_future *f)
         free(f);
 }
 
-/* The end of a group task: counted in local on the owner (fast mode),
- * else in pending.  local_mode is read only on the owner's thread. */
-static inline void group_task_done(struct group *g)
+/* The end of a group task run by worker w (NULL: an outside thread):
+ * counted in local on the owner in fast mode, else in pending.  local_mode
+ * is read only on the owner's thread. */
+static inline void group_task_done(struct worker *w, struct group *g)
 {
-    struct worker *w = tls_worker;
     if (LIKELY(w != NULL && w == g->owner && g->local_mode))
         g->local--;
     else
         group_task_done_shared(g);
 }
 
-static void run_task(struct task *t)
+/* Run a node (weft_pool_submit) or a future (weft_async). */
+static void run_node_or_future(struct task *t)
 {
-    if (LIKELY(t->kind == KIND_GROUP)) {
-        struct group *g = t->owner;
-        t->fn(t->arg);
-        group_task_done(g);
-    } else if (t->kind == KIND_NODE) {
-        weft_pool *p = t->owner;
+    weft_pool *p = t->owner;
+    if (t->kind == KIND_NODE) {
         void (*fn)(void *) = t->fn;
         void *arg = t->arg;
         free(t);
         fn(arg);
-        node_done(p);
     } else {
         struct weft_future *f = (struct weft_future *)(void *)t;
-        weft_pool *p = t->owner;
         f->value = f->fn(t->arg);
         /* release: publishes value and fn's writes; pairs with the acquire
          * loads in weft_future_done / weft_future_get */
         atomic_store_explicit(&f->done, 1, memory_order_release);
         weft_eventcount_notify_all(&f->ec);
         future_unref(f);
-        node_done(p);
+    }
+    node_done(p);
+}
+
+/* Run t on worker w (NULL: on an outside thread).  The group case, the
+ * fork-join hot path, is inline. */
+static inline void run_task(struct worker *w, struct task *t)
+{
+    if (LIKELY(t->kind == KIND_GROUP)) {
+        struct group *g = t->owner;
+        t->fn(t->arg);
+        group_task_done(w, g);
+    } else {
+        run_node_or_future(t);
     }
 }
 
 static inline void run_on_worker(struct worker *w, struct task *t)
 {
-    run_task(t);
+    run_task(w, t);
     count(&w->tasks_run, 1);
 }
 
@@ -336,7 +344,7 @@ static void run_outside(weft_pool *p, struct task *t)
 {
     weft_pool *saved = tls_helping;
     tls_helping = p;
-    run_task(t);
+    run_task(NULL, t);
     tls_helping = saved;
     /* relaxed: a statistic */
     atomic_fetch_add_explicit(&p->outside_runs, 1, memory_order_relaxed);
