@@ -716,7 +716,7 @@ static bool group_park(struct group *g, uint64_t timeout_ns)
 {
     uint32_t key = weft_eventcount_prepare(&g->ec);
     /* acq_rel: release publishes our announcement (prepare) to the task
-     * whose acquire fetch_sub sees PARKED (group_task_done); acquire pairs
+     * whose acquire fetch_sub sees PARKED (group_task_done_shared); acquire pairs
      * with the tasks' release decrements when we see the count at 0. */
     uint64_t old = atomic_fetch_or_explicit(&g->pending, PARKED, memory_order_acq_rel);
     if ((old & COUNT_MASK) == 0) {
@@ -1038,7 +1038,7 @@ weft_future *weft_async(weft_pool *p, void *(*fn)(void *), void *arg)
 bool weft_future_done(const weft_future *f)
 {
     assert(f != NULL);
-    /* acquire: pairs with the release store in run_task */
+    /* acquire: pairs with the release store in run_node_or_future */
     return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
 }
 
