@@ -35,8 +35,9 @@
  * Close without a read-modify-write on the push path.  A push that checked
  * "not closed" and is about to publish must still be delivered, so a pop may
  * report EPIPE only when no such push can be in flight.  The producer sets
- * prod.busy (its own cache line) before it reads closed, and clears it after
- * publishing; close sets closed, then fences, then sets sealed.  This is
+ * prod_busy (its own cache line) before it reads the gate word, and clears
+ * it after publishing; close sets the gate's CLOSED bit, then fences, then
+ * sets sealed.  This is
  * Dekker's pattern: with a fence between each side's store and load, either
  * the push sees closed (and fails), or close's fence comes after the push
  * set busy, so a pop that saw sealed (acquire) also sees busy set or its
@@ -46,11 +47,19 @@
  * close issues membarrier(2), which runs a full barrier on every CPU that
  * runs a thread of this process; process-shared rings (and the TSan build)
  * use a seq_cst fence on both sides.
+ *
+ * The fast path is kept short because at 1P1C a push or pop costs only a few
+ * nanoseconds: the gate word holds both the CLOSED bit and a FENCED bit (set
+ * at init when the light fence must be a real one), so one load and one
+ * branch decide "not closed, no fence needed" for the whole push, including
+ * its wake-up check.  Each side reads its own index back with a relaxed load
+ * (it is the only writer) instead of keeping a private copy.
  */
 #include "config.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/membarrier.h>
 #include <sched.h>
 #include <stdalign.h>
@@ -70,6 +79,10 @@
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* The fast paths are inlined into each public function even where the
+ * compiler would rather call them: at 1P1C a call is a sizeable part of
+ * an operation's cost. */
+#define HOT_INLINE inline __attribute__((always_inline))
 
 /* Bounded spinning before a blocking operation yields, and yielding before
  * it parks: short enough that an oversubscribed machine loses little, long
@@ -82,12 +95,17 @@ enum { SPIN_TRIES = 64, YIELD_TRIES = 16 };
  * alignment of the block modulo 128. */
 #define GROUP_SPACING (2 * WEFT_CACHELINE)
 
+/* Bits of the gate word; a push with gate == 0 takes the fast path. */
+#define GATE_CLOSED 1u /* weft_spsc_close was called */
+#define GATE_FENCED 2u /* the light fence must be a seq_cst fence */
+
 struct weft_spsc {
     /* Read by both sides on every operation, written only at init and once
      * by close: shared read-only in every cache in steady state. */
     alignas(WEFT_CACHELINE) size_t mask; /* capacity - 1 */
     unsigned flags;                      /* 0 or WEFT_SHARED */
-    atomic_uint closed; /* 1 after close; read by every push */
+    atomic_uint gate;   /* GATE_CLOSED | GATE_FENCED; read by every push */
+    unsigned fenced;    /* light fences are real fences (GATE_FENCED) */
     atomic_uint sealed; /* 1 once close has fenced; read by pops on empty */
     alignas(WEFT_CACHELINE) char pad_config[WEFT_CACHELINE];
 
@@ -99,8 +117,7 @@ struct weft_spsc {
 
     /* Written and read by the producer only (busy is also read by pops on
      * a sealed ring and by nobody else). */
-    alignas(WEFT_CACHELINE) size_t prod_tail; /* private copy of tail */
-    size_t prod_head_cache;                   /* last head the producer read */
+    alignas(WEFT_CACHELINE) size_t prod_head_cache; /* last head the producer read */
     atomic_uint prod_busy;                    /* 1 inside a push */
     alignas(WEFT_CACHELINE) char pad_prod[WEFT_CACHELINE];
 
@@ -113,8 +130,7 @@ struct weft_spsc {
     alignas(WEFT_CACHELINE) char pad_head[WEFT_CACHELINE];
 
     /* Written and read by the consumer only. */
-    alignas(WEFT_CACHELINE) size_t cons_head; /* private copy of head */
-    size_t cons_tail_cache;                   /* last tail the consumer read */
+    alignas(WEFT_CACHELINE) size_t cons_tail_cache; /* last tail the consumer read */
     alignas(WEFT_CACHELINE) char pad_cons[WEFT_CACHELINE];
 
     alignas(WEFT_CACHELINE) _Atomic(void *) slots[];
@@ -131,11 +147,11 @@ struct weft_spsc {
                            offsetof(struct weft_spsc, prev) + WEFT_CACHELINE,  \
                    #prev " .. " #last " and " #next " share a cache line pair")
 SPSC_OWN_LINE(mask, sealed, not_empty);
-SPSC_OWN_LINE(not_empty, not_full, prod_tail);
-SPSC_OWN_LINE(prod_tail, prod_busy, tail);
+SPSC_OWN_LINE(not_empty, not_full, prod_head_cache);
+SPSC_OWN_LINE(prod_head_cache, prod_busy, tail);
 SPSC_OWN_LINE(tail, tail, head);
-SPSC_OWN_LINE(head, head, cons_head);
-SPSC_OWN_LINE(cons_head, cons_tail_cache, slots);
+SPSC_OWN_LINE(head, head, cons_tail_cache);
+SPSC_OWN_LINE(cons_tail_cache, cons_tail_cache, slots);
 _Static_assert(sizeof(_Atomic(void *)) == sizeof(void *), "slots are plain pointers");
 
 static inline struct weft_internal_ec *ec_of(weft_eventcount *ec)
@@ -179,16 +195,18 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
     q->flags = flags;
     /* atomic_init: the ring is not shared yet; handing it over is the
      * caller's synchronisation */
-    atomic_init(&q->closed, 0);
     atomic_init(&q->sealed, 0);
     weft_eventcount_init(&q->not_empty, flags);
     weft_eventcount_init(&q->not_full, flags);
-    q->prod_tail = 0;
+    /* the eventcount knows whether waiters issue membarrier (asym); when
+     * they do not (process-shared, TSan, no membarrier), both the close
+     * Dekker pair and the wake-up check need real fences */
+    q->fenced = ec_of(&q->not_empty)->asym ? 0 : 1;
+    atomic_init(&q->gate, q->fenced ? GATE_FENCED : 0);
     q->prod_head_cache = 0;
     atomic_init(&q->prod_busy, 0);
     atomic_init(&q->tail, 0);
     atomic_init(&q->head, 0);
-    q->cons_head = 0;
     q->cons_tail_cache = 0;
     return q;
 }
@@ -241,55 +259,72 @@ bool weft_spsc_closed(const weft_spsc *q)
     struct weft_spsc *m = (struct weft_spsc *)q;
     /* acquire: pairs with nothing that carries data; a caller that sees 1
      * and then pushes from the same thread fails by coherence */
-    return atomic_load_explicit(&m->closed, memory_order_acquire) != 0;
+    return (atomic_load_explicit(&m->gate, memory_order_acquire) & GATE_CLOSED) != 0;
 }
 
 /* ---- the producer ------------------------------------------------------ */
 
-/* The light side of the close fence (see the file comment): a compiler
- * barrier when close uses membarrier, else a seq_cst fence.  The eventcount
- * decides in the same way, so its helper is reused. */
-static inline void close_fence_light(struct weft_spsc *q)
+/* Enter a push: mark busy, then read the gate.  Returns the gate (0 on the
+ * fast path: open, no fence needed), or UINT_MAX when closed (not busy). */
+static HOT_INLINE unsigned producer_enter(struct weft_spsc *q)
 {
-    /* pairs with close_fence_heavy in weft_spsc_close */
-    weft_internal_ec_fence_light(ec_of(&q->not_empty));
-}
-
-/* Enter a push: mark busy, then check closed.  false: closed (not busy). */
-static inline bool producer_enter(struct weft_spsc *q)
-{
-    /* relaxed: ordered before the load of closed by the fence below */
+    /* relaxed: ordered before the load of the gate by the fence below */
     atomic_store_explicit(&q->prod_busy, 1, memory_order_relaxed);
-    close_fence_light(q);
-    /* relaxed: the fence above makes this the load half of the Dekker pair
-     * with close's store of closed and its heavy fence */
-    if (UNLIKELY(atomic_load_explicit(&q->closed, memory_order_relaxed) != 0)) {
+    /* the light side of the close fence: a compiler barrier, enough when
+     * close issues membarrier (gate has no FENCED bit); pairs with
+     * close_fence_heavy */
+    atomic_signal_fence(memory_order_seq_cst);
+    /* relaxed: the load half of the Dekker pair with close's fetch_or of
+     * GATE_CLOSED and its heavy fence */
+    unsigned gate = atomic_load_explicit(&q->gate, memory_order_relaxed);
+    if (LIKELY(gate == 0))
+        return 0;
+    if (gate & GATE_FENCED) {
+        /* seq_cst: the real light fence (process-shared ring, TSan);
+         * pairs with the seq_cst fence in close_fence_heavy.  The gate is
+         * read again after it. */
+        atomic_thread_fence(memory_order_seq_cst);
+        /* relaxed: as above */
+        gate = atomic_load_explicit(&q->gate, memory_order_relaxed);
+    }
+    if (gate & GATE_CLOSED) {
         /* release: this push published nothing, but a pop that reads this
          * 0 must still see the tail of the pushes before it (pairs with the
          * acquire load of prod_busy in pop_slow; C11 release sequences no
          * longer carry a plain store, so say it here) */
         atomic_store_explicit(&q->prod_busy, 0, memory_order_release);
-        return false;
+        return UINT_MAX;
     }
-    return true;
+    return gate;
 }
 
-/* Leave a push that published tail t. */
-static inline void producer_leave(struct weft_spsc *q, size_t t)
+/* The notifier's fence between publishing an index and reading a waiter
+ * count: a compiler barrier when waiters issue membarrier, else seq_cst.
+ * Pairs with the fence in weft_eventcount_prepare. */
+static inline void notify_fence(unsigned fenced)
 {
-    q->prod_tail = t;
+    if (UNLIKELY(fenced))
+        atomic_thread_fence(memory_order_seq_cst); /* pairs with prepare's fence */
+    else
+        atomic_signal_fence(memory_order_seq_cst); /* pairs with prepare's membarrier */
+}
+
+/* Leave a push that published its items; gate as producer_enter returned. */
+static HOT_INLINE void producer_leave(struct weft_spsc *q, unsigned gate)
+{
     /* release: pairs with the acquire load of prod_busy in pop_slow; a pop
      * that sees 0 here also sees the tail just published */
     atomic_store_explicit(&q->prod_busy, 0, memory_order_release);
-    /* the consumer may be parked on empty: wake it (one relaxed load when
-     * not); the notify's light fence orders the tail store before its load
-     * of the waiter count, pairing with the fence in eventcount_prepare */
-    weft_internal_ec_notify(ec_of(&q->not_empty), 1);
+    /* the consumer may be parked on empty: wake it.  The fence orders the
+     * tail store before the load of the waiter count (one relaxed load when
+     * nobody waits) */
+    notify_fence(gate & GATE_FENCED);
+    weft_internal_ec_notify_fenced(ec_of(&q->not_empty), 1);
 }
 
 /* Free slots as the producer sees them at tail t, reloading head only when
  * the cached copy shows fewer than want. */
-static inline size_t producer_space(struct weft_spsc *q, size_t t, size_t want)
+static HOT_INLINE size_t producer_space(struct weft_spsc *q, size_t t, size_t want)
 {
     size_t cap = q->mask + 1;
     size_t space = cap - (t - q->prod_head_cache);
@@ -304,12 +339,20 @@ static inline size_t producer_space(struct weft_spsc *q, size_t t, size_t want)
 }
 
 /* 0 pushed, EAGAIN full, EPIPE closed. */
-static inline int push_one(struct weft_spsc *q, void *item)
+static inline size_t producer_tail(struct weft_spsc *q)
 {
-    size_t t = q->prod_tail;
+    /* relaxed: the producer is the only writer of tail; it reads its own
+     * last store */
+    return atomic_load_explicit(&q->tail, memory_order_relaxed);
+}
+
+static HOT_INLINE int push_one(struct weft_spsc *q, void *item)
+{
+    size_t t = producer_tail(q);
     if (UNLIKELY(producer_space(q, t, 1) == 0))
         return EAGAIN;
-    if (UNLIKELY(!producer_enter(q)))
+    unsigned gate = producer_enter(q);
+    if (UNLIKELY(gate == UINT_MAX))
         return EPIPE;
     /* relaxed: published by the release store of tail below */
     atomic_store_explicit(&q->slots[t & q->mask], item, memory_order_relaxed);
@@ -317,7 +360,7 @@ static inline int push_one(struct weft_spsc *q, void *item)
     /* release: pairs with the acquire load of tail in consumer_avail; the
      * slot and the caller's writes before the push are visible to the pop */
     atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-    producer_leave(q, t + 1);
+    producer_leave(q, gate);
     return 0;
 }
 
@@ -332,10 +375,13 @@ size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n)
     assert(q != NULL);
     if (n == 0)
         return 0;
-    size_t t = q->prod_tail;
+    size_t t = producer_tail(q);
     size_t space = producer_space(q, t, n);
     size_t k = n < space ? n : space;
-    if (k == 0 || !producer_enter(q))
+    if (k == 0)
+        return 0;
+    unsigned gate = producer_enter(q);
+    if (gate == UINT_MAX)
         return 0;
     for (size_t i = 0; i < k; i++) {
         /* relaxed: published by the release store of tail below */
@@ -344,7 +390,7 @@ size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n)
     WEFT_CHAOS_POINT();
     /* release: as in push_one; one store publishes the whole batch */
     atomic_store_explicit(&q->tail, t + k, memory_order_release);
-    producer_leave(q, t + k);
+    producer_leave(q, gate);
     return k;
 }
 
@@ -352,7 +398,7 @@ size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n)
 
 /* Items available to the consumer at head h, reloading tail only when the
  * cached copy shows fewer than want. */
-static inline size_t consumer_avail(struct weft_spsc *q, size_t h, size_t want)
+static HOT_INLINE size_t consumer_avail(struct weft_spsc *q, size_t h, size_t want)
 {
     size_t avail = q->cons_tail_cache - h;
     if (UNLIKELY(avail < want)) {
@@ -364,20 +410,27 @@ static inline size_t consumer_avail(struct weft_spsc *q, size_t h, size_t want)
     return avail;
 }
 
-static inline void consumer_publish(struct weft_spsc *q, size_t h)
+static inline size_t consumer_head(struct weft_spsc *q)
 {
-    q->cons_head = h;
+    /* relaxed: the consumer is the only writer of head; it reads its own
+     * last store */
+    return atomic_load_explicit(&q->head, memory_order_relaxed);
+}
+
+static HOT_INLINE void consumer_publish(struct weft_spsc *q, size_t h)
+{
     /* release: pairs with the acquire load of head in producer_space; our
      * reads of the freed slots happen before the producer refills them */
     atomic_store_explicit(&q->head, h, memory_order_release);
     /* the producer may be parked on full: wake it (one relaxed load when
-     * not); pairs with the fence in eventcount_prepare */
-    weft_internal_ec_notify(ec_of(&q->not_full), 1);
+     * not); the fence pairs with the one in eventcount_prepare */
+    notify_fence(q->fenced);
+    weft_internal_ec_notify_fenced(ec_of(&q->not_full), 1);
 }
 
-static inline bool pop_one(struct weft_spsc *q, void **item)
+static HOT_INLINE bool pop_one(struct weft_spsc *q, void **item)
 {
-    size_t h = q->cons_head;
+    size_t h = consumer_head(q);
     if (UNLIKELY(consumer_avail(q, h, 1) == 0))
         return false;
     /* relaxed: ordered by the acquire load of tail in consumer_avail */
@@ -397,7 +450,7 @@ size_t weft_spsc_try_pop_many(weft_spsc *q, void **items, size_t n)
     assert(q != NULL);
     if (n == 0)
         return 0;
-    size_t h = q->cons_head;
+    size_t h = consumer_head(q);
     size_t avail = consumer_avail(q, h, n);
     size_t k = n < avail ? n : avail;
     if (k == 0)
@@ -490,15 +543,15 @@ static bool producer_ready(struct weft_spsc *q)
 {
     /* acquire: pairs with close's relaxed store made visible by its fences;
      * only the value matters here (relaxed would do, acquire is free) */
-    return producer_space(q, q->prod_tail, 1) != 0 ||
-           atomic_load_explicit(&q->closed, memory_order_acquire) != 0;
+    return producer_space(q, producer_tail(q), 1) != 0 ||
+           (atomic_load_explicit(&q->gate, memory_order_acquire) & GATE_CLOSED) != 0;
 }
 
 /* The consumer may stop waiting: an item arrived, or the ring is sealed. */
 static bool consumer_ready(struct weft_spsc *q)
 {
     /* acquire: pairs with the release store of sealed in weft_spsc_close */
-    return consumer_avail(q, q->cons_head, 1) != 0 ||
+    return consumer_avail(q, consumer_head(q), 1) != 0 ||
            atomic_load_explicit(&q->sealed, memory_order_acquire) != 0;
 }
 
@@ -513,7 +566,7 @@ static __attribute__((noinline, cold)) int push_slow(struct weft_spsc *q, void *
             return rc;
         /* full: a closed ring stays full, so give up now.  relaxed: only
          * the value matters, nothing is read after it */
-        if (atomic_load_explicit(&q->closed, memory_order_relaxed) != 0)
+        if ((atomic_load_explicit(&q->gate, memory_order_relaxed) & GATE_CLOSED) != 0)
             return EPIPE;
         if (wait_step(q, &q->not_full, &round, &d, producer_ready) == ETIMEDOUT)
             return ETIMEDOUT;
@@ -577,7 +630,7 @@ int weft_spsc_pop_timed(weft_spsc *q, void **item, uint64_t timeout_ns)
 
 /* ---- close ---------------------------------------------------------------- */
 
-/* The heavy side of the close fence; pairs with close_fence_light in
+/* The heavy side of the close fence; pairs with the light one in
  * producer_enter.  membarrier(PRIVATE_EXPEDITED) makes every running thread
  * of this process execute a full barrier, which stands in for the fence the
  * producer skipped.  A fork()ed child inherits the ring but not the
@@ -585,7 +638,7 @@ int weft_spsc_pop_timed(weft_spsc *q, void **item, uint64_t timeout_ns)
 static void close_fence_heavy(struct weft_spsc *q)
 {
 #ifndef WEFT_TSAN
-    if (ec_of(&q->not_empty)->asym) {
+    if (!q->fenced) {
         if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
             return;
         (void)syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
@@ -596,7 +649,7 @@ static void close_fence_heavy(struct weft_spsc *q)
 #else
     (void)q;
 #endif
-    /* seq_cst: pairs with the seq_cst fence in close_fence_light for
+    /* seq_cst: pairs with the seq_cst fence in producer_enter for
      * process-shared rings and the TSan build */
     atomic_thread_fence(memory_order_seq_cst);
 }
@@ -605,8 +658,9 @@ void weft_spsc_close(weft_spsc *q)
 {
     assert(q != NULL);
     /* relaxed: the store half of the Dekker pair with producer_enter; the
-     * heavy fence below orders it against the producer's load of closed */
-    atomic_store_explicit(&q->closed, 1, memory_order_relaxed);
+     * heavy fence below orders it against the producer's load of the gate.
+     * An RMW keeps the FENCED bit when several threads close at once. */
+    atomic_fetch_or_explicit(&q->gate, GATE_CLOSED, memory_order_relaxed);
     close_fence_heavy(q);
     /* release: pairs with the acquire loads of sealed in pop_slow and
      * consumer_ready; a pop that sees it knows the fence above is done */
