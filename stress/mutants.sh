@@ -12,8 +12,9 @@
 #   survived   it passed: the suite missed the bug
 #   ERROR      the patch did not apply (the text is gone: the code changed)
 #              or the mutant did not build
-# The last line is "K/N killed" (ERRORs count in N: a mutant that cannot be
-# planted proves nothing).
+# Then "K/N killed" (ERRORs count in N: a mutant that cannot be planted
+# proves nothing).  Exit status 0 when every mutant was killed except the
+# expected survivors (EXPECTED_SURVIVORS, each explained in its comment).
 #
 # usage: stress/mutants.sh [SRCDIR] [--keep] [--list] [NAME...]
 #   SRCDIR   the weft source tree (default: the one holding this script)
@@ -90,11 +91,6 @@ mutant spsc-publish-relaxed src/spsc.c \
 'atomic_store_explicit(&q->tail, t + 1, memory_order_release);' \
 'atomic_store_explicit(&q->tail, t + 1, memory_order_relaxed);'
 
-# spsc: the consumer reloads tail relaxed.  TSan: race on the item.
-mutant spsc-consume-acquire-relaxed src/spsc.c \
-'q->cons_tail_cache = atomic_load_explicit(&q->tail, memory_order_acquire);' \
-'q->cons_tail_cache = atomic_load_explicit(&q->tail, memory_order_relaxed);'
-
 # spsc: off-by-one in the full test (one slot more than there is): the
 # producer overwrites the oldest unconsumed item.  Checker: lost item and a
 # duplicate (spsc-* with capacity 1-8).
@@ -152,16 +148,71 @@ mutant deque-steal-read-after-cas src/deque.c \
     WEFT_CHAOS_POINT();
     *item = atomic_load_explicit(&a->slots[(size_t)t & a->mask], memory_order_relaxed);'
 
+# deque: the owner's half of the Dekker pair in pop weakened: the TSan
+# build's seq_cst exchange of bottom becomes a plain release store, so the
+# owner's store of bottom and its load of top may be reordered (store
+# buffer) and owner and thief can both take the last-but-one item.
+# EXPECTED SURVIVOR, kept to show the limit of the method: TSan checks
+# happens-before, not sequential consistency, so it cannot see a missing
+# store->load order; the duplicate needs a hardware reordering inside a
+# window of tens of nanoseconds while two thieves and the owner race for
+# one item, i.e. three running threads, and this machine has two cores.
+# The fence form (sc_fence dropped in dekker_owner, non-TSan build) also
+# survived deque-race/-steal/-oversub for 5 s each and deque-race 10 s with
+# --chaos.  Only a model checker (GenMC, not in Debian) or a machine with
+# more cores could kill it; see stress/README.md.
+mutant deque-dekker-owner-weakened src/deque.c \
+'(void)atomic_exchange_explicit(&d->bottom, b, memory_order_seq_cst);' \
+'atomic_store_explicit(&d->bottom, b, memory_order_release);'
+
 # eventcount: the notify fast path misses a lone waiter (waiters > 1
 # instead of != 0): off-by-one that loses wake-ups.  Watchdog (spsc-block:
 # one consumer parks alone).
 mutant eventcount-lone-waiter src/eventcount_internal.h \
 'return atomic_load_explicit(&e->waiters, memory_order_relaxed) != 0;' \
 'return atomic_load_explicit(&e->waiters, memory_order_relaxed) > 1;'
+
+# eventcount: a notifier wakes the futex without bumping the epoch: a
+# waiter between prepare and its futex wait sleeps on an unchanged word and
+# misses the wake-up.  Watchdog (seen in pool-for: a parallel_for waiter).
+mutant eventcount-wake-without-bump src/eventcount.c \
+'    atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
+    syscall' \
+'    syscall'
+
+# pool: a stolen group task's completion is counted with a relaxed RMW:
+# the waiter's acquire of pending no longer sees the task's writes.  TSan:
+# race on the child's result in pool-nested (read after weft_group_wait).
+mutant pool-group-done-relaxed src/pool.c \
+'uint64_t old = atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel);' \
+'uint64_t old = atomic_fetch_sub_explicit(&g->pending, 1, memory_order_relaxed);'
+
+# pool: a future is marked done with a relaxed store.  TSan: race on the
+# future's value / the task's writes (pool-futures).
+mutant pool-future-done-relaxed src/pool.c \
+'atomic_store_explicit(&f->done, 1, memory_order_release);' \
+'atomic_store_explicit(&f->done, 1, memory_order_relaxed);'
+
+# pool: off-by-one in parallel_for's split (the right half starts at
+# mid + 1): index mid is never visited.  Checker: coverage (pool-for, and
+# the loops nested in pool-nested's tasks).
+mutant pool-for-split-off-by-one src/pool.c \
+'struct pfor_part right = { pf, mid, e };' \
+'struct pfor_part right = { pf, mid + 1, e };'
+
+# pool: new work never wakes a parked worker (missing notify).  Watchdog:
+# an outside thread waits forever for a tree whose root nobody runs.
+mutant pool-no-wake-for-new-work src/pool.c \
+'        weft_internal_ec_notify_fenced(e, 1);
+}' \
+'        (void)0;
+}'
 }
 
 # ---------------------------------------------------------------------------
-n=0 killed=0 survived=0 errors=0
+n=0 killed=0 survived=0 errors=0 expected=0
+# Survivors explained in the list (not counted as a failure of the run).
+EXPECTED_SURVIVORS="deque-dekker-owner-weakened"
 results=
 work=
 cleanup() { if test "$keep" = no && test -n "$work"; then rm -rf "$work"; fi; }
@@ -207,7 +258,11 @@ mutant() {
     st=$?
     t1=$(date +%s)
     case $st in
-      0) verdict="survived"; survived=$((survived + 1)) ;;
+      0) case " $EXPECTED_SURVIVORS " in
+           *" $name "*) verdict="survived (expected: beyond TSan and 2 cores, see its comment)"
+                        expected=$((expected + 1)) ;;
+           *) verdict="survived"; survived=$((survived + 1)) ;;
+         esac ;;
       1) verdict="killed (check failed: $(grep -m1 '^    FAIL' "$work/run.$name" | sed 's/^ *FAIL //' | cut -c1-90))" ;;
       3) verdict="killed (watchdog: no progress)" ;;
       66) verdict="killed (TSan: $(grep -m1 'WARNING: ThreadSanitizer' "$work/run.$name" | sed 's/.*ThreadSanitizer: //'))" ;;
@@ -254,6 +309,7 @@ fi
 the_list
 if test "$list" = no; then
   echo "$killed/$n killed"
+  test "$expected" -gt 0 && echo "mutants: $expected expected survivor(s), explained in the list: $EXPECTED_SURVIVORS"
   test "$keep" = yes && echo "mutants: files kept in $work"
   test "$errors" -eq 0 && test "$survived" -eq 0
 fi

@@ -391,8 +391,11 @@ static void node_fn(void *arg)
         unsigned char cnt[40] = { 0 };
         weft_parallel_for(P->pool, 0, 40, 3, loop_body_small, cnt);
         for (unsigned i = 0; i < 40; i++)
-            if (cnt[i] != 1)
-                stress_fail(P->r, "nested parallel_for covered index %u %u times", i, cnt[i]);
+            if (cnt[i] != 1) {
+                stress_fail(P->r, "nested parallel_for [0, 40) grain 3: index %u covered %u times",
+                            i, cnt[i]);
+                break;
+            }
     }
     weft_group_wait(&g);
     uint64_t sum = 1;
