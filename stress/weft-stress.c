@@ -301,6 +301,7 @@ static _Noreturn void usage(int status)
             "usage: weft-stress --list\n"
             "       weft-stress --quick | --all [options]\n"
             "       weft-stress NAME... [options]\n"
+            "       weft-stress --features     (chaos/ck/tsan: yes or no, one per line)\n"
             "options:\n"
             "  --seconds S       main phase of each scenario lasts S seconds\n"
             "  --threads P:C     producers:consumers (owners:thieves for the deque,\n"
@@ -366,6 +367,24 @@ int main(int argc, char **argv)
             opt.quick = true;
         } else if (!strcmp(a, "--all")) {
             opt.all = true;
+        } else if (!strcmp(a, "--features")) {
+            /* what this build can do, for scripts (tests/stress_quick.sh) */
+#ifdef WEFT_CHAOS
+            printf("chaos yes\n");
+#else
+            printf("chaos no\n");
+#endif
+#if defined(HAVE_CK) && !defined(WEFT_TSAN)
+            printf("ck yes\n");
+#else
+            printf("ck no\n");
+#endif
+#ifdef WEFT_TSAN
+            printf("tsan yes\n");
+#else
+            printf("tsan no\n");
+#endif
+            return 0;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(0);
         } else if (!strcmp(a, "--seconds") && val) {

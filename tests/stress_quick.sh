@@ -1,6 +1,7 @@
 #!/bin/sh
 # make check's run of the stress suite: weft-stress --quick (every scenario,
-# briefly; under a minute on 2 cores, also under TSan), turned into TAP:
+# briefly; under a minute on 2 cores, also under TSan; with --chaos when the
+# library has chaos points), turned into TAP:
 # one test per scenario line, failure details as comments.  A watchdog
 # timeout (status 3), a sanitizer report or a crash fails the last test.
 : "${top_builddir:=.}"
@@ -11,8 +12,18 @@ if ! test -x "$prog"; then
 fi
 out=$(mktemp) || exit 99
 trap 'rm -f "$out"' EXIT
+# Extra options: WEFT_STRESS_FLAGS when set; otherwise --chaos when the
+# library was configured with --enable-chaos (that is what it is for).
+if test "${WEFT_STRESS_FLAGS+set}" = set; then
+  flags=$WEFT_STRESS_FLAGS
+elif "$prog" --features 2>/dev/null | grep -q '^chaos yes'; then
+  flags=--chaos
+else
+  flags=
+fi
+echo "# $prog --quick $flags"
 t0=$(date +%s)
-"$prog" --quick ${WEFT_STRESS_FLAGS-} > "$out" 2>&1
+"$prog" --quick $flags > "$out" 2>&1
 status=$?
 t1=$(date +%s)
 n=0
