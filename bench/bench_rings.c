@@ -29,6 +29,9 @@
  * reused once its consumer marked it free), which bounds the items in
  * flight like a ring of capacity 1024 would.
  *
+ * The program links libweft statically (see mk/bench_rings.am): ck_ring's
+ * operations are inline functions in its header, weft's are library calls.
+ *
  * Usage: bench_rings [--runs N] [--seconds S] [--stall S] [--quick]
  *                    [--csv FILE] [--png FILE] [--only TEXT]
  */
