@@ -517,12 +517,12 @@ size_t weft_mpmc_try_pop_many(weft_mpmc *q, void **items, size_t n)
 void weft_mpmc_close(weft_mpmc *q)
 {
     assert(q != NULL);
-    /* acq_rel: release so that the closer's writes are visible to whoever
+    /* release: the closer's writes before close are visible to whoever
      * sees the mark (pairs with the acquire loads of the tail in
-     * weft_mpmc_closed and drained()); acquire is harmless.  Being an RMW it
-     * is ordered with every producer's claiming CAS in the tail's
-     * modification order, which is what freezes the tail position. */
-    atomic_fetch_or_explicit(&q->tail.v, CLOSED, memory_order_acq_rel);
+     * weft_mpmc_closed and drained()).  Being an RMW it is ordered with
+     * every producer's claiming CAS in the tail's modification order, which
+     * is what freezes the tail position (no ordering needed for that). */
+    atomic_fetch_or_explicit(&q->tail.v, CLOSED, memory_order_release);
     /* the fence inside notify orders the mark before the waiter counts;
      * pairs with the fence in weft_eventcount_prepare, so a thread about to
      * park either sees the mark in its re-check or is woken here */
@@ -558,7 +558,9 @@ void weft_mpmc_close(weft_mpmc *q)
  * EPIPE wakes all others too.  Producers do the same with free slots.  The
  * woken thread always holds this obligation: it read the epoch bump of the
  * notify that woke it (acquire), so it also sees every waiter the notifier
- * saw.
+ * saw.  (tests/test_mpmc.c: each_parked_consumer_gets_its_item and
+ * each_parked_producer_gets_its_slot hang without pass_on_* in a build with
+ * --enable-chaos.)
  */
 
 /* Before parking: SPIN_TRIES retries with a pause in between, then
