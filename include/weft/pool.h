@@ -161,11 +161,11 @@ WEFT_API void weft_spawn(weft_group *g, weft_task *t, void (*fn)(void *), void *
  * (usually the task it just spawned), then the injection ring, then steals;
  * when there is nothing to run it spins a little, then parks on g's
  * eventcount for a limited time (1 ms, doubling up to 32 ms while it finds
- * nothing) before it looks for work again.  On any other thread it runs nothing (it has no deque of its own,
- * so every task spawned under it would go through the injection ring, and
- * it could grab the root of a big computation before a worker woke up):
- * it spins briefly, then parks on g's eventcount until the last task wakes
- * it.
+ * nothing) before it looks for work again.  On any other thread it runs
+ * nothing (it has no deque of its own, so every task spawned under it
+ * would go through the injection ring, and it could grab the root of a big
+ * computation before a worker woke up): it spins briefly, then parks on
+ * g's eventcount until the last task wakes it.
  * Thread: the one that called weft_group_init(g) when that was a worker of
  *   the pool (asserted); otherwise any one thread at a time.
  * Progress: blocks until the tasks finished; never deadlocks by itself
