@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -764,6 +765,102 @@ static void parallel_reduce_of_an_empty_range_gives_the_identity(void)
     weft_pool_destroy(p);
 }
 
+/* ---- allocation failure ------------------------------------------------- */
+
+/* ASan and TSan reserve terabytes of address space: RLIMIT_AS cannot be
+ * used under them, so this test exists only without them. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED_ADDRESS_SPACE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED_ADDRESS_SPACE 1
+#endif
+#endif
+
+#ifndef SANITIZED_ADDRESS_SPACE
+static atomic_int enomem_ran;
+
+static void enomem_mark(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add_explicit(&enomem_ran, 1, memory_order_relaxed);
+}
+
+static void enomem_map(size_t b, size_t e, void *acc, void *ctx)
+{
+    (void)b, (void)e, (void)acc, (void)ctx;
+    atomic_fetch_add_explicit(&enomem_ran, 1, memory_order_relaxed);
+}
+
+static void enomem_combine(void *l, const void *r, void *ctx)
+{
+    (void)l, (void)r, (void)ctx;
+}
+
+/* In a child with its address space used up, every allocating call
+ * reports ENOMEM and runs nothing; exit status 0 when so. */
+static int enomem_child(void)
+{
+    weft_pool *p = weft_pool_create(1);
+    if (p == NULL)
+        return 10;
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%ld", &pages) != 1)
+        return 11;
+    fclose(f);
+    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
+    struct rlimit rl = { limit, limit };
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return 12;
+    void *hoard = NULL, *b; /* take every byte malloc can still give */
+    for (size_t size = (size_t)1 << 20; size >= sizeof(void *); size /= 2)
+        while ((b = malloc(size)) != NULL) {
+            *(void **)b = hoard;
+            hoard = b;
+        }
+    int rc = weft_pool_submit(p, enomem_mark, NULL);
+    errno = 0;
+    weft_future *fut = weft_async(p, identity_fn, NULL);
+    int async_errno = errno;
+    uint64_t acc = 0;
+    const uint64_t zero = 0;
+    int rrc = weft_parallel_reduce(p, 0, 1000, 10, &acc, &zero, sizeof acc, enomem_map,
+                                   enomem_combine, NULL);
+    while (hoard) {
+        b = *(void **)hoard;
+        free(hoard);
+        hoard = b;
+    }
+    weft_pool_destroy(p);
+    if (rc != ENOMEM)
+        return 20;
+    if (fut != NULL || async_errno != ENOMEM)
+        return 21;
+    if (rrc != ENOMEM)
+        return 22;
+    if (atomic_load_explicit(&enomem_ran, memory_order_relaxed) != 0)
+        return 23; /* nothing refused may run */
+    return 0;
+}
+
+static void allocation_failure_is_reported_as_enomem_and_runs_nothing(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0)
+        _exit(enomem_child());
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+}
+#define ENOMEM_CASES CASE(allocation_failure_is_reported_as_enomem_and_runs_nothing),
+#else
+#define ENOMEM_CASES
+#endif
+
 /* ---- pool lifetime, arguments, idle, statistics ------------------------- */
 
 static void pool_create_zero_starts_one_worker_per_online_cpu(void)
@@ -889,6 +986,7 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(parallel_reduce_sums_squares),
            CASE(parallel_reduce_combines_in_index_order),
            CASE(parallel_reduce_of_an_empty_range_gives_the_identity),
+           ENOMEM_CASES
            CASE(pool_create_zero_starts_one_worker_per_online_cpu),
            CASE(pool_create_with_too_many_threads_is_einval),
            CASE(worker_threads_are_named_weft_worker_n),
