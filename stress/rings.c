@@ -920,6 +920,276 @@ static int run_close(struct run *r)
     return 0;
 }
 
+/* ---- close racing pushes in flight, many times a second ------------------- */
+
+/* The same threads run thousands of tiny rounds: main builds a ring, opens
+ * the start barrier, closes the ring after 0-300 us, and waits at the end
+ * barrier; producers push until EPIPE, consumers pop until EPIPE.  What it
+ * hunts: a pop that reports "closed and drained" while a push that will
+ * succeed is still between claiming its slot and publishing it (the window
+ * is a few instructions, plus a chaos point), and a push that reports EPIPE
+ * but was enqueued.  Per round, nothing may be left in the ring after every
+ * consumer saw EPIPE; over the run, the items popped are exactly the pushes
+ * that reported success. */
+struct racer {
+    struct run *r;
+    const struct ring_ops *ops;
+    void *q;                       /* this round's ring, set before the barrier */
+    unsigned P, C;
+    pthread_barrier_t start, end;
+    atomic_bool quit;              /* read after the start barrier */
+    atomic_uint producers_out;     /* this round */
+    struct seen *seen, *accepted;
+    uint64_t *next_seq;            /* per producer, its own */
+    pthread_mutex_t lock;
+    struct item **refused;         /* freed by main between rounds */
+    size_t nrefused, cap_refused;
+    uint64_t rounds;
+};
+
+static void racer_describe(void *ctx, FILE *out)
+{
+    struct racer *c = ctx;
+    fprintf(out, "    close race: round %llu\n", (unsigned long long)c->rounds);
+}
+
+static void race_producer(struct worker *w)
+{
+    struct racer *c = w->ctx;
+    struct run *r = w->run;
+    uint64_t seq = 0;
+    for (;;) {
+        prog_op(w->prog, OP_IDLE);
+        pthread_barrier_wait(&c->start);
+        /* relaxed: ordered by the barrier */
+        if (atomic_load_explicit(&c->quit, memory_order_relaxed))
+            break;
+        for (;;) {
+            struct item *it;
+            if (!seen_prepare(c->seen, w->id, seq) || !seen_prepare(c->accepted, w->id, seq) ||
+                !(it = item_new(&w->rng, w->id, seq, 0))) {
+                stress_fail(r, "producer %u: out of memory", w->id);
+                break;
+            }
+            int e;
+            unsigned k = (unsigned)rng_below(&w->rng, 3);
+            if (k == 0) {
+                prog_op(w->prog, OP_PUSH);
+                e = c->ops->push(c->q, it);
+            } else if (k == 1) {
+                prog_op(w->prog, OP_PUSH_TIMED);
+                while ((e = c->ops->push_timed(c->q, it, pick_timeout(&w->rng))) == ETIMEDOUT) {
+                }
+            } else {
+                prog_op(w->prog, OP_TRY_PUSH);
+                unsigned spins = 0;
+                for (e = EPIPE; !c->ops->closed(c->q); stress_backoff(&spins))
+                    if (c->ops->try_push(c->q, it)) {
+                        e = 0;
+                        break;
+                    }
+            }
+            if (e == 0) {
+                seen_mark(c->accepted, w->id, seq);
+                seq++;
+                prog_done(w->prog, 1);
+                continue;
+            }
+            if (e != EPIPE)
+                stress_fail(r, "producer %u: push returned %d (%s)", w->id, e, strerror(e));
+            pthread_mutex_lock(&c->lock);
+            if (c->nrefused == c->cap_refused) {
+                size_t nc = c->cap_refused ? 2 * c->cap_refused : 64;
+                struct item **nv = realloc(c->refused, nc * sizeof *nv);
+                if (nv) {
+                    c->refused = nv;
+                    c->cap_refused = nc;
+                }
+            }
+            if (c->nrefused < c->cap_refused)
+                c->refused[c->nrefused++] = it; /* else leaked: never freed while poppable */
+            pthread_mutex_unlock(&c->lock);
+            seq++; /* a refused seq is never reused: popping it is a failure */
+            break;
+        }
+        /* release: pairs with the acquire in race_consumer */
+        atomic_fetch_add_explicit(&c->producers_out, 1, memory_order_release);
+        prog_op(w->prog, OP_IDLE);
+        pthread_barrier_wait(&c->end);
+    }
+    w->count[0] = seq;
+}
+
+static void race_consumer(struct worker *w)
+{
+    struct racer *c = w->ctx;
+    struct run *r = w->run;
+    struct receiver rc;
+    if (!receiver_init(&rc, r, c->seen, c->P, "consumer", w->id, 1, 0))
+        return; /* (the barrier counts would hang: reported, and the watchdog ends it) */
+    for (;;) {
+        prog_op(w->prog, OP_IDLE);
+        pthread_barrier_wait(&c->start);
+        /* relaxed: ordered by the barrier */
+        if (atomic_load_explicit(&c->quit, memory_order_relaxed))
+            break;
+        unsigned spins = 0;
+        for (;;) {
+            void *it;
+            int e;
+            unsigned k = (unsigned)rng_below(&w->rng, 3);
+            if (k == 0) {
+                prog_op(w->prog, OP_POP);
+                e = c->ops->pop(c->q, &it);
+            } else if (k == 1) {
+                prog_op(w->prog, OP_POP_TIMED);
+                if ((e = c->ops->pop_timed(c->q, &it, pick_timeout(&w->rng))) == ETIMEDOUT)
+                    continue;
+            } else {
+                prog_op(w->prog, OP_TRY_POP);
+                if (c->ops->try_pop(c->q, &it)) {
+                    e = 0;
+                } else {
+                    /* acquire: pairs with the release in race_producer */
+                    if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->P &&
+                        !c->ops->try_pop(c->q, &it))
+                        break;
+                    stress_backoff(&spins);
+                    continue;
+                }
+            }
+            if (e == EPIPE)
+                break;
+            if (e != 0) {
+                stress_fail(r, "consumer %u: pop returned %d (%s)", w->id, e, strerror(e));
+                break;
+            }
+            receive(&rc, it);
+            prog_done(w->prog, 1);
+        }
+        prog_op(w->prog, OP_IDLE);
+        pthread_barrier_wait(&c->end);
+    }
+    w->count[0] = rc.got;
+    free(rc.last);
+}
+
+static int run_close_race(struct run *r)
+{
+    const struct ring_arg *a = r->sc->arg;
+    struct racer c;
+    memset(&c, 0, sizeof c);
+    c.r = r;
+    if (!(c.ops = pick_ops(r, a, M_BLOCK)))
+        return STRESS_EXIT_SKIP;
+    if (!c.ops->multi)
+        r->p = r->c = 1;
+    c.P = r->p;
+    c.C = r->c;
+    struct rng g;
+    rng_seed(&g, r->seed, r->stream);
+    bool fixed = r->capacity != r->sc->def_cap;
+    snprintf(r->setup, sizeof r->setup, "%uP%uC cap %s", c.P, c.C, fixed ? "fixed" : "1,2,4");
+    if (fixed)
+        snprintf(r->setup, sizeof r->setup, "%uP%uC cap %zu", c.P, c.C, r->capacity);
+    c.seen = seen_new(c.P);
+    c.accepted = seen_new(c.P);
+    pthread_mutex_init(&c.lock, NULL);
+    struct team t;
+    memset(&t, 0, sizeof t);
+    if (!c.seen || !c.accepted || !team_init(&t, r, c.P + c.C)) {
+        stress_fail(r, "out of memory");
+        goto out;
+    }
+    pthread_barrier_init(&c.start, NULL, c.P + c.C + 1);
+    pthread_barrier_init(&c.end, NULL, c.P + c.C + 1);
+    for (unsigned i = 0; i < c.P; i++)
+        if (!team_add(&t, "producer", i, race_producer, &c))
+            goto out_barriers;
+    for (unsigned i = 0; i < c.C; i++)
+        if (!team_add(&t, "consumer", i, race_consumer, &c))
+            goto out_barriers;
+    stress_set_describe(racer_describe, &c);
+    double t0 = stress_now(), end = t0 + r->seconds;
+    if (!team_start(&t))
+        goto out_barriers; /* (a partial team would hang the barriers) */
+    uint64_t got = 0;
+    for (;;) {
+        bool last = stress_now() >= end || stress_failed(r);
+        size_t cap = fixed ? r->capacity : (size_t)1 << rng_below(&g, 3);
+        if (!last && !(c.q = c.ops->create(cap))) {
+            stress_fail(r, "%s create(%zu): %s", c.ops->name, cap, strerror(errno));
+            last = true;
+        }
+        /* relaxed: published to the workers by the barrier */
+        atomic_store_explicit(&c.quit, last, memory_order_relaxed);
+        atomic_store_explicit(&c.producers_out, 0, memory_order_relaxed);
+        prog_done(stress_main_progress, 1);
+        pthread_barrier_wait(&c.start);
+        if (last)
+            break;
+        unsigned delay = (unsigned)rng_below(&g, 300);
+        if (rng_below(&g, 2))
+            stress_sleep_us(delay);
+        else
+            for (unsigned i = 0; i < delay; i++)
+                stress_chaos(); /* a short, schedule-dependent spin */
+        prog_op(stress_main_progress, OP_CLOSE);
+        c.ops->close(c.q);
+        prog_op(stress_main_progress, OP_JOIN);
+        pthread_barrier_wait(&c.end);
+        prog_op(stress_main_progress, OP_CHECK);
+        struct receiver left;
+        if (receiver_init(&left, r, c.seen, c.P, "main (drain)", 0, 1, 0)) {
+            drain_leftovers(r, c.ops, c.q, &left, "every consumer saw EPIPE");
+            got += left.got;
+            free(left.last);
+        }
+        c.ops->destroy(c.q);
+        c.q = NULL;
+        for (size_t i = 0; i < c.nrefused; i++)
+            item_free(c.refused[i]);
+        c.nrefused = 0;
+        c.rounds++;
+    }
+    team_join(&t, NULL);
+    r->elapsed = stress_now() - t0;
+    for (unsigned i = 0; i < t.n; i++) {
+        struct worker *w = &t.w[i];
+        if (!strcmp(w->role, "consumer")) {
+            got += w->count[0];
+            continue;
+        }
+        /* popped exactly the accepted pushes (refused seqs never popped) */
+        uint64_t bad = 0, first = 0;
+        for (uint64_t q = 0; q < w->count[0]; q++)
+            if (seen_test(c.seen, w->id, q) != seen_test(c.accepted, w->id, q) && bad++ == 0)
+                first = q;
+        if (bad)
+            stress_fail(r, "producer %u: %llu items whose push result disagrees with what was "
+                        "popped (first seq %llu: push %s, %spopped)", w->id,
+                        (unsigned long long)bad, (unsigned long long)first,
+                        seen_test(c.accepted, w->id, first) ? "succeeded" : "failed",
+                        seen_test(c.seen, w->id, first) ? "" : "never ");
+    }
+    snprintf(r->setup + strlen(r->setup), sizeof r->setup - strlen(r->setup), ", %llu closes",
+             (unsigned long long)c.rounds);
+    r->ops = got;
+out_barriers:
+    pthread_barrier_destroy(&c.start);
+    pthread_barrier_destroy(&c.end);
+out:
+    stress_set_describe(NULL, NULL);
+    team_free(&t);
+    pthread_mutex_destroy(&c.lock);
+    for (size_t i = 0; i < c.nrefused; i++)
+        item_free(c.refused[i]);
+    free(c.refused);
+    seen_free(c.seen, c.P);
+    seen_free(c.accepted, c.P);
+    return 0;
+}
+
 /* ---- a ring shared by fork()ed processes ----------------------------------------- */
 
 /* Items cannot be heap pointers across processes: a producer writes its
@@ -1250,6 +1520,8 @@ const struct scenario stress_ring_scenarios[] = {
       run_flow, &a_mpmc_timed, 4, 4, 2, 1 },
     { "mpmc-close", "close with producers parked on full / consumers parked on empty / live",
       run_close, &a_mpmc_block, 3, 3, 0, 2 },
+    { "mpmc-close-race", "thousands of closes racing pushes and pops in flight, 3P2C, capacity 1,2,4",
+      run_close_race, &a_mpmc_block, 3, 2, 0, 1 },
     { "mpmc-shared", "WEFT_SHARED ring in mmap(MAP_SHARED) between fork()ed processes, 2P2C",
       run_shared, &a_mpmc_block, 2, 2, 4, 1 },
     { "mpmc-oversub", "8P8C on a capacity-2 ring, every operation kind mixed",
@@ -1264,6 +1536,8 @@ const struct scenario stress_ring_scenarios[] = {
       run_flow, &a_spsc_timed, 1, 1, 2, 1 },
     { "spsc-close", "close with the producer parked on full / consumer parked on empty / live",
       run_close, &a_spsc_block, 1, 1, 0, 1 },
+    { "spsc-close-race", "thousands of closes racing the producer's push in flight",
+      run_close_race, &a_spsc_block, 1, 1, 0, 1 },
     { "spsc-shared", "WEFT_SHARED ring between a producer and a consumer process",
       run_shared, &a_spsc_block, 1, 1, 4, 1 },
     { "spsc-oversub", "8 rings (capacity 1, 2, 4) with 8 producer/consumer pairs, ops mixed",

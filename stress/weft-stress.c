@@ -281,11 +281,11 @@ static int run_one(const struct scenario *sc, double seconds)
     if (rc != STRESS_EXIT_SKIP && r.elapsed > 0)
         snprintf(rate, sizeof rate, "%.0f", (double)r.ops / r.elapsed);
     if (rc == STRESS_EXIT_SKIP && errors == 0) {
-        printf("%-20s %-22s %14s ops/s  SKIP (%s)\n", sc->name, r.setup, "-", r.skip);
+        printf("%-20s %-30s %12s ops/s  SKIP (%s)\n", sc->name, r.setup, "-", r.skip);
         fflush(stdout);
         return V_SKIP;
     }
-    printf("%-20s %-22s %14s ops/s  %s\n", sc->name, r.setup, rate, errors ? "FAIL" : "PASS");
+    printf("%-20s %-30s %12s ops/s  %s\n", sc->name, r.setup, rate, errors ? "FAIL" : "PASS");
     if (errors) {
         printf("    %u failed checks in %.2f s\n", errors, t1 - t0);
         print_replay(stdout, &r);
