@@ -17,12 +17,6 @@
 #define CHECK_TIMEOUT_S 120
 #include "check.h"
 
-#ifdef WEFT_TSAN
-enum { SCALE = 4 }; /* TSan runs several times slower: fewer items */
-#else
-enum { SCALE = 1 };
-#endif
-
 static void *ptr(uintptr_t v)
 {
     return (void *)v;
@@ -859,38 +853,38 @@ static void run_mt(unsigned producers, unsigned consumers, size_t capacity,
 
 static void try_ops_4p4c_deliver_each_item_once_in_producer_order(void)
 {
-    run_mt(4, 4, 8, MODE_TRY, 40000 / SCALE);
+    run_mt(4, 4, 8, MODE_TRY, 40000);
 }
 
 static void blocking_ops_4p4c_deliver_each_item_once_in_producer_order(void)
 {
-    run_mt(4, 4, 8, MODE_BLOCKING, 40000 / SCALE);
+    run_mt(4, 4, 8, MODE_BLOCKING, 40000);
 }
 
 static void blocking_ops_8p8c_on_a_tiny_ring_lose_no_wake_up(void)
 {
-    run_mt(8, 8, 2, MODE_BLOCKING, 20000 / SCALE);
+    run_mt(8, 8, 2, MODE_BLOCKING, 20000);
 }
 
 static void timed_ops_8p8c_deliver_each_item_once(void)
 {
-    run_mt(8, 8, 4, MODE_TIMED, 10000 / SCALE);
+    run_mt(8, 8, 4, MODE_TIMED, 10000);
 }
 
 static void batches_8p8c_deliver_each_item_once_in_producer_order(void)
 {
-    run_mt(8, 8, 16, MODE_BATCH, 20000 / SCALE);
+    run_mt(8, 8, 16, MODE_BATCH, 20000);
 }
 
 static void mixed_ops_8p8c_deliver_each_item_once_in_producer_order(void)
 {
-    run_mt(8, 8, 8, MODE_MIXED, 20000 / SCALE);
+    run_mt(8, 8, 8, MODE_MIXED, 20000);
 }
 
 static void uneven_1p8c_and_8p1c_deliver_each_item_once(void)
 {
-    run_mt(1, 8, 4, MODE_BLOCKING, 40000 / SCALE);
-    run_mt(8, 1, 4, MODE_BLOCKING, 5000 / SCALE);
+    run_mt(1, 8, 4, MODE_BLOCKING, 40000);
+    run_mt(8, 1, 4, MODE_BLOCKING, 5000);
 }
 
 /* Consumers that each wait for exactly one item, and producers that push
@@ -943,7 +937,7 @@ static void *pop_two_items(void *arg)
 static unsigned long one_each_rounds(void *(*wait_fn)(void *), void *(*act_fn)(void *),
                                      bool start_full)
 {
-    enum { WAITERS = 8, ACTORS = 4, ROUNDS = 300 / SCALE };
+    enum { WAITERS = 8, ACTORS = 4, ROUNDS = 300 };
     unsigned long stuck = 0;
     for (int round = 0; round < ROUNDS && stuck == 0; round++) {
         struct one_each o;
@@ -995,7 +989,7 @@ struct shared_result {
 
 static void shared_ring_carries_items_between_forked_processes(void)
 {
-    enum { ITEMS = 50000 / SCALE };
+    enum { ITEMS = 50000 };
     size_t bytes = weft_mpmc_footprint(4) + sizeof(struct shared_result);
     void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     REQUIRE(mem != MAP_FAILED);
