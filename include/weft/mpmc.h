@@ -56,8 +56,11 @@
  * - No operation allocates, takes a lock or makes a system call, except
  *   create (allocates), and the blocking forms once they park (futex), and
  *   any operation that must wake a parked thread (one futex wake-up).
- *   When nobody is parked, a push or pop touches the ring's counter and slot
- *   and reads one read-mostly word of the eventcount (no extra write).
+ *   When nobody is parked, a push or pop writes only the ring's counter and
+ *   its slot, and reads the other side's eventcount line, which stays
+ *   read-mostly: no extra write, and no fence for process-private rings
+ *   on kernels with membarrier(2) (WEFT_SHARED rings pay one seq_cst fence
+ *   per successful operation; see weft/eventcount.h).
  *
  * Ordering: everything a producer wrote before pushing an item
  * happens-before the return of the pop that takes that item; everything a
@@ -212,8 +215,9 @@ WEFT_API int weft_mpmc_pop(weft_mpmc *q, void **item);
 WEFT_API int weft_mpmc_push_timed(weft_mpmc *q, void *item, uint64_t timeout_ns);
 
 /* As weft_mpmc_pop, waiting at most timeout_ns nanoseconds (as push_timed).
- * Returns: 0 with *item set; ETIMEDOUT when still empty (and not closed) at
- *   the deadline; EPIPE when closed and drained. */
+ * Returns: 0 with *item set; ETIMEDOUT when no item could be popped by the
+ *   deadline; EPIPE when the ring is closed and drained.  A pop that can
+ *   succeed succeeds, even past the deadline. */
 WEFT_API int weft_mpmc_pop_timed(weft_mpmc *q, void **item, uint64_t timeout_ns);
 
 /* Close the ring: later pushes fail, pops drain what is left and then return
