@@ -21,13 +21,21 @@
  *   destroy                                        alone: no other call on
  *                                                  the ring runs or can start
  *
- * Linearizability: push, pop, try_push, try_pop and close are linearizable
- * operations of a FIFO queue with a closed flag.  Each pushed item is popped
- * exactly once, unless it is still in the ring when the ring is destroyed or
- * its memory is reused.  Two items pushed by one thread (in program order)
- * are popped in that order by any single consumer.  A batch
- * (try_push_many / try_pop_many) takes consecutive positions in one atomic
- * step, so its items stay adjacent and in order.
+ * Order and linearizability: items leave the ring in the order in which
+ * their pushes claimed positions (one atomic step on the tail), and each
+ * pushed item is popped exactly once, unless it is still in the ring when
+ * the ring is destroyed or its memory is reused.  So two items pushed by one
+ * thread (in program order) are popped in that order, by any single
+ * consumer and overall.  A batch (try_push_many / try_pop_many) takes
+ * consecutive positions in one atomic step, so its items stay adjacent and
+ * in order.  Successful pushes and pops, and close, are linearizable as a
+ * FIFO queue with a closed flag.  The one exception, inherent in Vyukov's
+ * design and the price of producers never waiting for each other: a pop
+ * may find the ring empty while the push of the oldest item is still in
+ * progress (claimed, not yet published), even if pushes of later items have
+ * already returned; likewise a push may find the ring full while the pop
+ * of the oldest item is still in progress.  Blocking forms then wait for
+ * that hand-off; try_ forms return false.
  *
  * Progress, exactly:
  * - Producers never wait for each other.  A push claims its slot with one
@@ -40,19 +48,20 @@
  *   (and back, one lap later) by the slot's sequence number.  A producer
  *   stopped between its claim and its publish (a window of a few
  *   instructions) makes consumers see the ring as empty at that slot until it
- *   resumes: items pushed after it are not popped before it, as FIFO order
- *   requires.  Likewise a consumer stopped between its claim and its release
+ *   resumes: items pushed after it are not popped before it, as the order
+ *   of the claims requires.  Likewise a consumer stopped between its claim and its release
  *   makes producers see the ring as full at that slot one lap later.  The
  *   try_ forms then return false (they never wait); the blocking forms spin,
  *   yield and park until the slot is handed over (so the stopped thread gets
  *   the CPU).  Nothing spins waiting for another thread's turn, which is why
  *   the ring keeps moving with many more threads than cores.
  * - So, formally: try_ operations are lock-free in the sense above and
- *   never block; the ring as a whole is not lock-free (no practical bounded
- *   FIFO with per-slot hand-off is), and a thread that dies between claim and
- *   publish/release leaves its slot unusable: the items behind it can never
- *   be popped (process-shared rings: a process killed inside a push or pop
- *   strands the ring; pop_timed/push_timed then return ETIMEDOUT).
+ *   never block; the ring as a whole is not lock-free (a stopped thread
+ *   holds up the other side at its slot, as in every queue of this
+ *   family), and a thread that dies between claim and publish/release
+ *   leaves its slot unusable: the items behind it can never be popped
+ *   (process-shared rings: a process killed inside a push or pop strands
+ *   the ring; pop_timed/push_timed then return ETIMEDOUT).
  * - No operation allocates, takes a lock or makes a system call, except
  *   create (allocates), and the blocking forms once they park (futex), and
  *   any operation that must wake a parked thread (one futex wake-up).
