@@ -49,8 +49,9 @@
  *   stopped between its claim and its publish (a window of a few
  *   instructions) makes consumers see the ring as empty at that slot until it
  *   resumes: items pushed after it are not popped before it, as the order
- *   of the claims requires.  Likewise a consumer stopped between its claim and its release
- *   makes producers see the ring as full at that slot one lap later.  The
+ *   of the claims requires.  Likewise a consumer stopped between its claim
+ *   and its release makes producers see the ring as full at that slot one
+ *   lap later.  The
  *   try_ forms then return false (they never wait); the blocking forms spin,
  *   yield and park until the slot is handed over (so the stopped thread gets
  *   the CPU).  Nothing spins waiting for another thread's turn, which is why
@@ -174,7 +175,7 @@ WEFT_API size_t weft_mpmc_size(const weft_mpmc *q);
  * Ordering: release; the caller's writes before the push happen-before the
  *   return of the pop that takes item.
  * Returns: true when pushed; false when the ring was full (or the slot at
- *   the tail still being released by a stopped consumer) or closed. */
+ *   the tail still being released by a consumer inside its pop) or closed. */
 WEFT_API bool weft_mpmc_try_push(weft_mpmc *q, void *item);
 
 /* Pop the item at the head into *item, if there is one.
@@ -183,8 +184,8 @@ WEFT_API bool weft_mpmc_try_push(weft_mpmc *q, void *item);
  * Ordering: acquire; the producer's writes before it pushed the item are
  *   visible after the return.
  * Returns: true with *item set; false when the ring was empty (or the slot at
- *   the head not yet published by a stopped producer), *item unchanged.
- *   A closed ring still gives its remaining items. */
+ *   the head not yet published by a producer inside its push), *item
+ *   unchanged.  A closed ring still gives its remaining items. */
 WEFT_API bool weft_mpmc_try_pop(weft_mpmc *q, void **item);
 
 /* Push up to n items from items[0..n-1], in order, at consecutive positions
