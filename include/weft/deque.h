@@ -101,8 +101,10 @@ WEFT_API int weft_deque_push(weft_deque *d, void *item);
 
 /* Pop the newest item from the bottom (LIFO) into *item.
  * Thread: the owner only.
- * Progress: wait-free: at most one compare-and-swap (only when one item is
- *   left and thieves may want it too).
+ * Progress: wait-free, no loop: one seq_cst read-modify-write or fence
+ *   (Chase-Lev's ordering of the owner against thieves), or, when the item
+ *   is the last one, a single compare-and-swap raced with the thieves.
+ *   Popping an empty deque usually costs no atomic read-modify-write.
  * Ordering: seq_cst against concurrent steals: when the owner and thieves
  *   race for the last item, exactly one of them gets it.
  * Returns: true and the item in *item; false when the deque is empty (or the
