@@ -940,7 +940,11 @@ struct racer {
     atomic_bool quit;              /* read after the start barrier */
     atomic_uint producers_out;     /* this round */
     struct seen *seen, *accepted;
-    uint64_t *next_seq;            /* per producer, its own */
+    uint64_t round_first[16], round_next[16]; /* per producer: this round's seqs */
+    unsigned char how[16][4096];   /* per producer: how each seq of the round was pushed */
+    int consumer_end[16];          /* per consumer: the call that ended its round */
+    size_t cap;
+    unsigned delay_us;
     pthread_mutex_t lock;
     struct item **refused;         /* freed by main between rounds */
     size_t nrefused, cap_refused;
@@ -964,6 +968,7 @@ static void race_producer(struct worker *w)
         /* relaxed: ordered by the barrier */
         if (atomic_load_explicit(&c->quit, memory_order_relaxed))
             break;
+        c->round_first[w->id] = seq;
         for (;;) {
             struct item *it;
             if (!seen_prepare(c->seen, w->id, seq) || !seen_prepare(c->accepted, w->id, seq) ||
@@ -973,6 +978,8 @@ static void race_producer(struct worker *w)
             }
             int e;
             unsigned k = (unsigned)rng_below(&w->rng, 3);
+            if (seq - c->round_first[w->id] < sizeof c->how[0])
+                c->how[w->id][seq - c->round_first[w->id]] = (unsigned char)k;
             if (k == 0) {
                 prog_op(w->prog, OP_PUSH);
                 e = c->ops->push(c->q, it);
@@ -1012,6 +1019,7 @@ static void race_producer(struct worker *w)
             seq++; /* a refused seq is never reused: popping it is a failure */
             break;
         }
+        c->round_next[w->id] = seq;
         /* release: pairs with the acquire in race_consumer */
         atomic_fetch_add_explicit(&c->producers_out, 1, memory_order_release);
         prog_op(w->prog, OP_IDLE);
@@ -1052,14 +1060,18 @@ static void race_consumer(struct worker *w)
                 } else {
                     /* acquire: pairs with the release in race_producer */
                     if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->P &&
-                        !c->ops->try_pop(c->q, &it))
+                        !c->ops->try_pop(c->q, &it)) {
+                        c->consumer_end[w->id] = 2;
                         break;
+                    }
                     stress_backoff(&spins);
                     continue;
                 }
             }
-            if (e == EPIPE)
+            if (e == EPIPE) {
+                c->consumer_end[w->id] = (int)k;
                 break;
+            }
             if (e != 0) {
                 stress_fail(r, "consumer %u: pop returned %d (%s)", w->id, e, strerror(e));
                 break;
@@ -1074,6 +1086,35 @@ static void race_consumer(struct worker *w)
     free(rc.last);
 }
 
+/* After a round (threads at the end barrier, leftovers drained): the
+ * round's pushes that succeeded are exactly the ones popped.  Reports the
+ * first mismatch with what the threads did, for whoever debugs it. */
+static void race_round_check(struct run *r, struct racer *c)
+{
+    static const char *push_how[] = { "push", "push_timed", "try_push" };
+    static const char *pop_how[] = { "EPIPE from pop", "EPIPE from pop_timed",
+                                     "try_pop empty after every producer saw EPIPE" };
+    for (unsigned p = 0; p < c->P; p++)
+        for (uint64_t q = c->round_first[p]; q < c->round_next[p]; q++) {
+            bool acc = seen_test(c->accepted, p, q), got = seen_test(c->seen, p, q);
+            if (acc == got)
+                continue;
+            uint64_t i = q - c->round_first[p];
+            char ends[200] = "";
+            for (unsigned k = 0; k < c->C; k++)
+                snprintf(ends + strlen(ends), sizeof ends - strlen(ends), "%s%s",
+                         k ? "; " : "", pop_how[c->consumer_end[k] % 3]);
+            stress_fail(r, "round %llu (capacity %zu, close after %u us): producer %u seq %llu "
+                        "(push %llu of %llu in the round, by %s) %s but was %s; consumers "
+                        "ended with: %s", (unsigned long long)c->rounds, c->cap, c->delay_us, p,
+                        (unsigned long long)q, (unsigned long long)i + 1,
+                        (unsigned long long)(c->round_next[p] - c->round_first[p]),
+                        i < sizeof c->how[0] ? push_how[c->how[p][i] % 3] : "?",
+                        acc ? "succeeded" : "failed", got ? "popped" : "never popped", ends);
+            return;
+        }
+}
+
 static int run_close_race(struct run *r)
 {
     const struct ring_arg *a = r->sc->arg;
@@ -1084,6 +1125,10 @@ static int run_close_race(struct run *r)
         return STRESS_EXIT_SKIP;
     if (!c.ops->multi)
         r->p = r->c = 1;
+    if (r->p > 16)
+        r->p = 16;
+    if (r->c > 16)
+        r->c = 16;
     c.P = r->p;
     c.C = r->c;
     struct rng g;
@@ -1129,6 +1174,8 @@ static int run_close_race(struct run *r)
         if (last)
             break;
         unsigned delay = (unsigned)rng_below(&g, 300);
+        c.cap = cap;
+        c.delay_us = delay;
         if (rng_below(&g, 2))
             stress_sleep_us(delay);
         else
@@ -1141,10 +1188,14 @@ static int run_close_race(struct run *r)
         prog_op(stress_main_progress, OP_CHECK);
         struct receiver left;
         if (receiver_init(&left, r, c.seen, c.P, "main (drain)", 0, 1, 0)) {
-            drain_leftovers(r, c.ops, c.q, &left, "every consumer saw EPIPE");
+            char why[160];
+            snprintf(why, sizeof why, "every consumer saw EPIPE (round %llu, capacity %zu, "
+                     "close after %u us)", (unsigned long long)c.rounds, c.cap, c.delay_us);
+            drain_leftovers(r, c.ops, c.q, &left, why);
             got += left.got;
             free(left.last);
         }
+        race_round_check(r, &c);
         c.ops->destroy(c.q);
         c.q = NULL;
         for (size_t i = 0; i < c.nrefused; i++)
