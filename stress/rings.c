@@ -943,6 +943,9 @@ struct racer {
     uint64_t round_first[16], round_next[16]; /* per producer: this round's seqs */
     unsigned char how[16][4096];   /* per producer: how each seq of the round was pushed */
     int consumer_end[16];          /* per consumer: the call that ended its round */
+    uint64_t consumer_got[16];     /* per consumer: items popped this round */
+    uint64_t consumer_last[16];    /* per consumer: last seq popped + 1 (0: none) */
+    size_t size_after;             /* size() after the round, before the drain */
     size_t cap;
     unsigned delay_us;
     pthread_mutex_t lock;
@@ -1042,6 +1045,8 @@ static void race_consumer(struct worker *w)
         if (atomic_load_explicit(&c->quit, memory_order_relaxed))
             break;
         unsigned spins = 0;
+        uint64_t got_before = rc.got;
+        c->consumer_last[w->id] = 0;
         for (;;) {
             void *it;
             int e;
@@ -1076,9 +1081,12 @@ static void race_consumer(struct worker *w)
                 stress_fail(r, "consumer %u: pop returned %d (%s)", w->id, e, strerror(e));
                 break;
             }
+            if (it && ((struct item *)it)->magic != 0)
+                c->consumer_last[w->id] = ((struct item *)it)->seq + 1;
             receive(&rc, it);
             prog_done(w->prog, 1);
         }
+        c->consumer_got[w->id] = rc.got - got_before;
         prog_op(w->prog, OP_IDLE);
         pthread_barrier_wait(&c->end);
     }
@@ -1100,17 +1108,20 @@ static void race_round_check(struct run *r, struct racer *c)
             if (acc == got)
                 continue;
             uint64_t i = q - c->round_first[p];
-            char ends[200] = "";
+            char ends[400] = "";
             for (unsigned k = 0; k < c->C; k++)
-                snprintf(ends + strlen(ends), sizeof ends - strlen(ends), "%s%s",
-                         k ? "; " : "", pop_how[c->consumer_end[k] % 3]);
+                snprintf(ends + strlen(ends), sizeof ends - strlen(ends),
+                         "%s%s after %llu items, the last seq %lld", k ? "; " : "",
+                         pop_how[c->consumer_end[k] % 3], (unsigned long long)c->consumer_got[k],
+                         (long long)c->consumer_last[k] - 1);
             stress_fail(r, "round %llu (capacity %zu, close after %u us): producer %u seq %llu "
                         "(push %llu of %llu in the round, by %s) %s but was %s; consumers "
-                        "ended with: %s", (unsigned long long)c->rounds, c->cap, c->delay_us, p,
+                        "ended with: %s; size() before the drain %zu", (unsigned long long)c->rounds, c->cap, c->delay_us, p,
                         (unsigned long long)q, (unsigned long long)i + 1,
                         (unsigned long long)(c->round_next[p] - c->round_first[p]),
                         i < sizeof c->how[0] ? push_how[c->how[p][i] % 3] : "?",
-                        acc ? "succeeded" : "failed", got ? "popped" : "never popped", ends);
+                        acc ? "succeeded" : "failed", got ? "popped" : "never popped", ends,
+                        c->size_after);
             return;
         }
 }
@@ -1186,6 +1197,7 @@ static int run_close_race(struct run *r)
         prog_op(stress_main_progress, OP_JOIN);
         pthread_barrier_wait(&c.end);
         prog_op(stress_main_progress, OP_CHECK);
+        c.size_after = c.ops->size(c.q);
         struct receiver left;
         if (receiver_init(&left, r, c.seen, c.P, "main (drain)", 0, 1, 0)) {
             char why[160];
