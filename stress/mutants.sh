@@ -16,10 +16,11 @@
 # proves nothing).  Exit status 0 when every mutant was killed except the
 # expected survivors (EXPECTED_SURVIVORS, each explained in its comment).
 #
-# usage: stress/mutants.sh [SRCDIR] [--keep] [--list] [NAME...]
+# usage: stress/mutants.sh [SRCDIR] [--keep] [--list] [--dry-run] [NAME...]
 #   SRCDIR   the weft source tree (default: the one holding this script)
 #   --keep   keep the temporary directory (printed)
 #   --list   print the mutants and exit
+#   --dry-run only check that every patch still applies to HEAD
 #   NAME     run only these mutants
 # Environment: MUTANT_FLAGS (default "--quick --chaos"), MUTANT_TIMEOUT
 # (seconds per run, default 240), TSAN_OPTIONS (default halt_on_error=1).
@@ -28,11 +29,12 @@
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
-keep=no list=no names=
+keep=no list=no dry=no names=
 for a in "$@"; do
   case $a in
     --keep) keep=yes ;;
     --list) list=yes ;;
+    --dry-run) dry=yes ;;
     -*) echo "usage: $0 [SRCDIR] [--keep] [--list] [NAME...]" >&2; exit 99 ;;
     *) if test -d "$a" && test -f "$a/configure.ac"; then src=$(cd "$a" && pwd)
        else names="$names $a"; fi ;;
@@ -110,7 +112,7 @@ mutant spsc-close-ignores-busy-push src/spsc.c \
 
 # spsc: the consumer never wakes a producer parked on full.  Watchdog.
 mutant spsc-no-wake-producer src/spsc.c \
-'    weft_internal_ec_notify(ec_of(&q->not_full), 1);' \
+'    weft_internal_ec_notify_fenced(ec_of(&q->not_full), 1);' \
 '    (void)0;'
 
 # deque: push publishes bottom relaxed.  TSan: race on the item in a thief.
@@ -242,6 +244,13 @@ mutant() {
   name=$1 file=$2 from=$3 to=$4 occ=${5:-1}
   selected "$name" || return 0
   if test "$list" = yes; then printf '%-28s %s\n' "$name" "$file"; return 0; fi
+  if test "$dry" = yes; then
+    tmpf=$(mktemp) && git -C "$src" show "HEAD:$file" > "$tmpf" 2>/dev/null &&
+      replace "$tmpf" "$from" "$to" "$occ" && ok=applies || ok="ERROR: does not apply"
+    rm -f "$tmpf"
+    printf '%-28s %s\n' "$name" "$ok"
+    return 0
+  fi
   n=$((n + 1))
   cp "$work/orig/$file" "$work/src/$file"
   if ! replace "$work/src/$file" "$from" "$to" "$occ" ||
@@ -276,7 +285,7 @@ mutant() {
   printf '%-28s %s\n' "$name" "$verdict"
 }
 
-if test "$list" = no; then
+if test "$list" = no && test "$dry" = no; then
   work=$(mktemp -d /tmp/weft-mutants.XXXXXX) || exit 99
   trap cleanup EXIT
   mkdir -p "$work/src" "$work/build"
@@ -307,7 +316,7 @@ if test "$list" = no; then
 fi
 
 the_list
-if test "$list" = no; then
+if test "$list" = no && test "$dry" = no; then
   echo "$killed/$n killed"
   test "$expected" -gt 0 && echo "mutants: $expected expected survivor(s), explained in the list: $EXPECTED_SURVIVORS"
   test "$keep" = yes && echo "mutants: files kept in $work"

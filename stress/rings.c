@@ -391,9 +391,11 @@ static void flow_consumer(struct worker *w)
             if (e == EPIPE)
                 break;
             if (e == ETIMEDOUT) {
-                if (lane_finished(f, lane) && !f->ops->try_pop(q, &it))
-                    break;
+                /* after every producer of the lane is done, an empty try_pop
+                 * means drained; an item found now is delivered */
                 if (lane_finished(f, lane)) {
+                    if (!f->ops->try_pop(q, &it))
+                        break;
                     receive(&rc, it);
                     prog_done(w->prog, 1);
                 }
@@ -720,12 +722,18 @@ static void close_consumer(struct worker *w)
             if (c->ops->try_pop(c->q, &it)) {
                 e = 0;
             } else {
-                /* acquire: pairs with the release in close_producer */
+                /* acquire: pairs with the release in close_producer.  Once
+                 * every producer saw the ring closed, an empty try_pop means
+                 * drained; one that finds an item must deliver it. */
                 if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->np &&
-                    c->ops->closed(c->q) && !c->ops->try_pop(c->q, &it))
-                    break;
-                stress_backoff(&spins);
-                continue;
+                    c->ops->closed(c->q)) {
+                    if (!c->ops->try_pop(c->q, &it))
+                        break;
+                    e = 0;
+                } else {
+                    stress_backoff(&spins);
+                    continue;
+                }
             }
         }
         if (e == EPIPE)
@@ -1063,14 +1071,18 @@ static void race_consumer(struct worker *w)
                 if (c->ops->try_pop(c->q, &it)) {
                     e = 0;
                 } else {
-                    /* acquire: pairs with the release in race_producer */
-                    if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->P &&
-                        !c->ops->try_pop(c->q, &it)) {
-                        c->consumer_end[w->id] = 2;
-                        break;
+                    /* acquire: pairs with the release in race_producer (as in
+                     * close_consumer: an item found now is delivered) */
+                    if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->P) {
+                        if (!c->ops->try_pop(c->q, &it)) {
+                            c->consumer_end[w->id] = 2;
+                            break;
+                        }
+                        e = 0;
+                    } else {
+                        stress_backoff(&spins);
+                        continue;
                     }
-                    stress_backoff(&spins);
-                    continue;
                 }
             }
             if (e == EPIPE) {
