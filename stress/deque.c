@@ -298,8 +298,8 @@ out:
 
 static int run_deque(struct run *r)
 {
-    if (r->peer_ck) {
-        snprintf(r->skip, sizeof r->skip, "no ck peer for the deque");
+    if (r->peer_ck || r->peer_mutex) {
+        snprintf(r->skip, sizeof r->skip, "no peer for the deque");
         return STRESS_EXIT_SKIP;
     }
     struct dq q;

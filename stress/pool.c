@@ -79,8 +79,8 @@ static void main_wait(struct run *r, double seconds)
 static bool pool_begin(struct run *r, struct pctx *c, unsigned workers, unsigned nseen)
 {
     memset(c, 0, sizeof *c);
-    if (r->peer_ck) {
-        snprintf(r->skip, sizeof r->skip, "no ck peer for the pool");
+    if (r->peer_ck || r->peer_mutex) {
+        snprintf(r->skip, sizeof r->skip, "no peer for the pool");
         return false;
     }
     c->r = r;

@@ -97,6 +97,8 @@ struct ring_arg {
 /* Pick the ring under test; NULL (with r->skip set) when it cannot run. */
 static const struct ring_ops *pick_ops(struct run *r, const struct ring_arg *a, unsigned modes)
 {
+    if (r->peer_mutex)
+        return stress_mutex_ops(a->multi);
     if (!r->peer_ck)
         return a->multi ? &mpmc_ops : &spsc_ops;
     const struct ring_ops *ck = stress_ck_ops(a->multi, r->skip, sizeof r->skip);
@@ -542,7 +544,8 @@ static int run_flow(struct run *r)
         f.lane_producers[p % f.nlanes]++;
     for (unsigned l = 0; l < f.nlanes; l++)
         check_edges(r, f.ops, f.q[l]);
-    snprintf(r->setup, sizeof r->setup, "%s%uP%uC cap %zu%s", r->peer_ck ? "ck " : "", f.P, f.C,
+    snprintf(r->setup, sizeof r->setup, "%s%uP%uC cap %zu%s",
+             r->peer_ck ? "ck " : r->peer_mutex ? "mutex " : "", f.P, f.C,
              f.ops->capacity(f.q[0]), f.nlanes > 1 ? ".." : "");
     if (!team_init(&t, r, f.P + f.C))
         goto out;

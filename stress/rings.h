@@ -38,4 +38,8 @@ struct ring_ops {
  * report races on the payload that are not there). */
 const struct ring_ops *stress_ck_ops(bool multi, char *why, size_t whylen);
 
+/* A ring behind a mutex with the whole interface (weft-stress --peer
+ * mutex): a trusted reference for every ring scenario. */
+const struct ring_ops *stress_mutex_ops(bool multi);
+
 #endif /* WEFT_STRESS_RINGS_H */

@@ -75,6 +75,7 @@ struct run {
     unsigned permille;   /* chaos probability per point, when chaos */
     bool chaos;          /* chaos points active */
     bool peer_ck;        /* ring scenarios use ck_ring */
+    bool peer_mutex;     /* ring scenarios use the mutex ring (tests the checker) */
     bool quick;
     unsigned ncpu;
     /* results */

@@ -55,6 +55,7 @@ static struct {
     bool chaos;
     unsigned permille;
     bool peer_ck;
+    bool peer_mutex;
     double watchdog_s;
     bool quick, all, list;
 } opt = { .watchdog_s = 10.0, .permille = DEFAULT_PERMILLE };
@@ -238,6 +239,7 @@ static int run_one(const struct scenario *sc, double seconds)
     r.chaos = opt.chaos;
     r.permille = opt.permille;
     r.peer_ck = opt.peer_ck;
+    r.peer_mutex = opt.peer_mutex;
     r.quick = opt.quick;
     int len = snprintf(replay_line, sizeof replay_line,
                        "\n    (while running %s) seed %#llx; replay: weft-stress %s --seconds %g",
@@ -312,6 +314,7 @@ static _Noreturn void usage(int status)
             "                    points with probability PM per mille (default %d);\n"
             "                    needs a library configured with --enable-chaos\n"
             "  --peer ck         run the ring scenarios against ck_ring instead\n"
+            "  --peer mutex      ... against a mutex-protected ring (tests the checker)\n"
             "  --watchdog S      exit with status %d after S seconds without progress\n"
             "                    (default 10)\n"
             "exit status: 0 passed, 1 failed, %d watchdog (hang), %d skipped, %d error\n",
@@ -424,11 +427,14 @@ int main(int argc, char **argv)
             opt.chaos = true;
             opt.permille = (unsigned)parse_ull(a + 8, "--chaos", 1000);
         } else if (!strcmp(a, "--peer") && val) {
-            if (strcmp(val, "ck") != 0) {
-                fprintf(stderr, "weft-stress: the only peer is ck\n");
+            if (!strcmp(val, "ck")) {
+                opt.peer_ck = true;
+            } else if (!strcmp(val, "mutex")) {
+                opt.peer_mutex = true;
+            } else {
+                fprintf(stderr, "weft-stress: --peer ck or --peer mutex\n");
                 return STRESS_EXIT_HARD;
             }
-            opt.peer_ck = true;
             i++;
         } else if (a[0] == '-') {
             fprintf(stderr, "weft-stress: unknown option '%s'\n", a);
@@ -487,6 +493,8 @@ int main(int argc, char **argv)
                                 opt.permille);
     if (opt.peer_ck)
         len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --peer ck");
+    if (opt.peer_mutex)
+        len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --peer mutex");
     if (opt.watchdog_s != 10.0)
         snprintf(replay_args + len, sizeof replay_args - len, " --watchdog %g", opt.watchdog_s);
 
@@ -509,7 +517,7 @@ int main(int argc, char **argv)
     }
     printf("weft-stress: seed %#llx, chaos %s, watchdog %g s%s\n",
            (unsigned long long)opt.seed, opt.chaos ? "on" : "off", opt.watchdog_s,
-           opt.peer_ck ? ", peer ck_ring" : "");
+           opt.peer_ck ? ", peer ck_ring" : opt.peer_mutex ? ", peer mutex ring" : "");
 
     unsigned passed = 0, failed = 0, skipped = 0;
     for (size_t k = 0; k < ntable; k++) {
