@@ -251,6 +251,7 @@ static void dq_round(struct run *r, struct dq *q, unsigned thieves, size_t cap)
         stress_fail(r, "weft_deque_create(%zu): %s", cap, strerror(errno));
         goto out;
     }
+    /* relaxed: no worker of this round exists yet (pthread_create orders) */
     atomic_store_explicit(&q->stop, false, memory_order_relaxed);
     atomic_store_explicit(&q->owner_done, false, memory_order_relaxed);
     q->pushed = 0;

@@ -126,6 +126,7 @@ struct progress *stress_progress_claim(const char *role, unsigned id)
             continue;
         snprintf(p->role, sizeof p->role, "%s", role);
         p->id = id;
+        /* relaxed: published by the release store of used below */
         atomic_store_explicit(&p->ops, 0, memory_order_relaxed);
         atomic_store_explicit(&p->op, OP_IDLE, memory_order_relaxed);
         /* release: pairs with the acquire in the watchdog, which then reads
@@ -401,6 +402,7 @@ uint64_t seen_check(struct run *r, struct seen *s, unsigned producer, uint64_t n
         if (base >= n && !words)
             break;
         for (uint64_t i = 0; i < SEEN_WORDS; i++) {
+            /* relaxed: every receiver was joined */
             uint64_t w = words ? atomic_load_explicit(&words[i], memory_order_relaxed) : 0;
             uint64_t lo = base + i * 64;
             uint64_t want;

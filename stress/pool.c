@@ -274,6 +274,7 @@ static int run_submit(struct run *r)
             weft_pool_destroy(c.pool);
             break;
         }
+        /* relaxed: the round's threads do not exist yet */
         atomic_store_explicit(&c.stop, false, memory_order_relaxed);
         atomic_store_explicit(&c.destroying, false, memory_order_relaxed);
         atomic_store_explicit(&c.deadlk_tested, false, memory_order_relaxed);
@@ -281,12 +282,14 @@ static int run_submit(struct run *r)
         seen_free(c.accepted, c.S + 1);
         c.ran = seen_new(c.S + 1);
         c.accepted = seen_new(c.S + 1);
+        /* relaxed: as above */
         atomic_store_explicit(&c.inner_seq, 0, memory_order_relaxed);
         bool ok = c.ran && c.accepted;
         for (unsigned i = 0; ok && i < c.S; i++)
             ok = team_add(&t, "submitter", i, submitter, &c) != NULL;
         if (ok && team_start(&t))
             main_wait(r, round_s);
+        /* relaxed: a time-out flag (see submitter) */
         atomic_store_explicit(&c.stop, true, memory_order_relaxed);
         prog_op(stress_main_progress, OP_JOIN);
         team_join(&t, NULL);
@@ -300,6 +303,7 @@ static int run_submit(struct run *r)
             seen_check(r, c.ran, i, t.w[i].count[0], "submitted tasks that ran");
             total += t.w[i].count[0];
         }
+        /* relaxed: destroy returned, every task is done */
         uint64_t inner = atomic_load_explicit(&c.inner_seq, memory_order_relaxed);
         compare_sets(r, c.accepted, c.ran, c.S, inner, "tasks submitted by tasks");
         total += inner;
@@ -668,6 +672,7 @@ static int run_mix(struct run *r)
         ok = team_add(&t, "outside", i, mixer, &c) != NULL;
     if (ok && team_start(&t))
         main_wait(r, r->seconds);
+    /* relaxed: a time-out flag (see mixer) */
     atomic_store_explicit(&c.stop, true, memory_order_relaxed);
     prog_op(stress_main_progress, OP_JOIN);
     team_join(&t, NULL);
@@ -683,6 +688,7 @@ static int run_mix(struct run *r)
         compare_sets(r, c.accepted, c.ran, i, t.w[i].count[1], "futures");
         r->ops += t.w[i].count[0];
     }
+    /* relaxed: destroy returned, every task is done */
     uint64_t inner = atomic_load_explicit(&c.inner_seq, memory_order_relaxed);
     /* inner seqs: tree payloads (ran, never "accepted") and submissions */
     uint64_t missing = 0;

@@ -794,6 +794,7 @@ static void close_round(struct run *r, struct closer *c, size_t cap)
         return;
     }
     check_edges(r, c->ops, c->q);
+    /* relaxed: the round's threads do not exist yet */
     atomic_store_explicit(&c->producers_out, 0, memory_order_relaxed);
     for (unsigned i = 0; i < c->P; i++) {
         c->accepted[i] = 0;
@@ -1536,6 +1537,7 @@ static int run_shared(struct run *r)
         stress_progress_release(progs[i]);
     r->elapsed = stress_now() - t0;
     prog_op(stress_main_progress, OP_CHECK);
+    /* relaxed: every child was reaped (waitpid orders) */
     unsigned child_errors = atomic_load_explicit(&s.hdr->errors, memory_order_relaxed);
     if (child_errors)
         stress_fail(r, "%u failed checks in the child processes (printed above)", child_errors);
@@ -1552,6 +1554,7 @@ static int run_shared(struct run *r)
             pushed += s.hdr->pushed[i];
             uint64_t missing = 0, first = 0;
             for (uint64_t q = 0; q < s.hdr->pushed[i]; q++) {
+                /* relaxed: as above */
                 uint64_t w = atomic_load_explicit(&s.bits[(size_t)i * (SH_MAX_SEQ / 64) + q / 64],
                                                   memory_order_relaxed);
                 if (!((w >> (q & 63)) & 1) && missing++ == 0)

@@ -270,6 +270,7 @@ static int run_one(const struct scenario *sc, double seconds)
     double t0 = stress_now();
     int rc = sc->fn(&r);
     double t1 = stress_now();
+    /* relaxed: see watchdog_main */
     atomic_store_explicit(&watch_active, 0, memory_order_relaxed);
     stress_set_describe(NULL, NULL);
 #ifdef WEFT_CHAOS
@@ -278,6 +279,7 @@ static int run_one(const struct scenario *sc, double seconds)
     if (r.elapsed <= 0)
         r.elapsed = t1 - t0;
 
+    /* relaxed: every thread of the run was joined */
     unsigned errors = atomic_load_explicit(&r.errors, memory_order_relaxed);
     char rate[32] = "-";
     if (rc != STRESS_EXIT_SKIP && r.elapsed > 0)
