@@ -74,6 +74,7 @@
 #include <weft/mpmc.h>
 
 #include "chaos.h"
+#include "spin.h"
 #include "eventcount_internal.h"
 
 /* Distance between fields written by different sides: two cache lines, so
@@ -581,20 +582,6 @@ void weft_mpmc_close(weft_mpmc *q)
  *   CPU before it parks. */
 #define SPIN_TRIES 8
 #define YIELD_TRIES 64
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t deadline_after(uint64_t timeout_ns)
 {

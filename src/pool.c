@@ -67,6 +67,7 @@
 #include <weft/pool.h>
 
 #include "chaos.h"
+#include "spin.h"
 #include "eventcount_internal.h"
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -91,13 +92,6 @@ enum {
  * (so a long wait costs ~30 wake-ups a second, not a thousand). */
 #define WAITER_PARK_NS 1000000u
 #define WAITER_PARK_MAX_NS 32000000u
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 /* ---- layouts ------------------------------------------------------------ */
 

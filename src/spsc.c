@@ -75,6 +75,7 @@
 #include <weft/spsc.h>
 
 #include "chaos.h"
+#include "spin.h"
 #include "eventcount_internal.h"
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -464,20 +465,6 @@ size_t weft_spsc_try_pop_many(weft_spsc *q, void **items, size_t n)
 }
 
 /* ---- blocking ------------------------------------------------------------ */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* A wait's deadline; forever: timed is false. */
 struct deadline {

@@ -1,0 +1,30 @@
+/*
+ * spin.h - the two helpers every blocking path of weft shares (internal, not
+ * installed): a CPU pause for spin loops, and the monotonic clock that
+ * deadlines of the _timed calls are measured on.
+ */
+#ifndef WEFT_SPIN_H
+#define WEFT_SPIN_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* One polite spin-loop iteration: tells the core (and its hyperthread
+ * sibling) that we are waiting.  The only inline assembly weft allows. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* CLOCK_MONOTONIC in nanoseconds (the clock FUTEX_WAIT's relative timeouts
+ * use too). */
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#endif /* WEFT_SPIN_H */
