@@ -39,22 +39,11 @@
 
 #include <weft/deque.h>
 
+#include "spin.h" /* cpu_relax, now_ns */
+
 #define BACKLOG 1024 /* as in bench/crossbeam_deque/src/main.rs */
 #define MAX_REPS 64
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 /* Spin-wait politely: pause, and yield now and then (2 cores, more threads
  * than cores).  The same policy as backoff() in the Rust peer. */

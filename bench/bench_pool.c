@@ -32,16 +32,12 @@
 
 #include <weft/pool.h>
 
+#include "spin.h" /* now_ns */
+
 #ifdef HAVE_OPENMP_BENCH
 #include <omp.h>
 #endif
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void sleep_ms(unsigned ms)
 {

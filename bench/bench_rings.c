@@ -58,6 +58,8 @@
 #include <weft/mpmc.h>
 #include <weft/spsc.h>
 
+#include "spin.h" /* cpu_relax, now_ns */
+
 #ifdef HAVE_CK
 #include <ck_ring.h>
 #endif
@@ -78,19 +80,6 @@ enum {
 
 #define SEQ_MASK (((uintptr_t)1 << SEQ_BITS) - 1)
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 /* The one back-off every try loop uses: pause a few times, then yield. */
 static ALWAYS_INLINE void backoff(unsigned *fails)

@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CHECK_TIMEOUT_S
@@ -118,6 +120,46 @@ static void check_fail_header(const char *file, int line, const char *expr)
     } while (0)
 
 #define CASE(fn) { #fn, fn }
+
+/* ---- helpers shared by the test files ------------------------------------ */
+
+/* CLOCK_MONOTONIC in nanoseconds (to check that a timed wait lasted at least
+ * its time-out; never used as an upper bound). */
+static inline uint64_t check_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CHECK_SANITIZED_ADDRESS_SPACE is defined under ASan and TSan, whose
+ * shadow memory makes an RLIMIT_AS limit meaningless (out-of-memory tests
+ * are compiled out there). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CHECK_SANITIZED_ADDRESS_SPACE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CHECK_SANITIZED_ADDRESS_SPACE 1
+#endif
+#endif
+
+/* For out-of-memory tests, in a child process: limit the address space to
+ * what the process maps now plus headroom bytes.  Returns 0, or 11/12 (the
+ * child's exit status) when the limit could not be read or set. */
+static inline int check_limit_address_space(size_t headroom)
+{
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 11;
+    int got = fscanf(f, "%ld", &pages);
+    fclose(f);
+    if (got != 1)
+        return 11;
+    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (rlim_t)headroom;
+    struct rlimit rl = { limit, limit };
+    return setrlimit(RLIMIT_AS, &rl) == 0 ? 0 : 12;
+}
 
 /* Run one test function; REQUIRE longjmps back here. */
 static void check_run_one(void (*fn)(void))

@@ -297,15 +297,7 @@ static void create_reports_enomem_when_memory_is_short(void)
 
 /* ASan and TSan reserve terabytes of address space: RLIMIT_AS cannot be
  * used under them, so this test exists only without them. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED_ADDRESS_SPACE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED_ADDRESS_SPACE 1
-#endif
-#endif
-
-#ifndef SANITIZED_ADDRESS_SPACE
+#ifndef CHECK_SANITIZED_ADDRESS_SPACE
 
 /* In a child process with little address space left, push until growth
  * fails; exit status 0 when push said ENOMEM and lost nothing. */
@@ -314,15 +306,9 @@ static int enomem_child(void)
     weft_deque *d = weft_deque_create(1024);
     if (d == NULL)
         return 10;
-    long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL || fscanf(f, "%ld", &pages) != 1)
-        return 11;
-    fclose(f);
-    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (64u << 20);
-    struct rlimit rl = { limit, limit };
-    if (setrlimit(RLIMIT_AS, &rl) != 0)
-        return 12;
+    int limited = check_limit_address_space((size_t)64u << 20);
+    if (limited != 0)
+        return limited;
     uintptr_t n = 0;
     int rc;
     while ((rc = weft_deque_push(d, ITEM(n))) == 0)

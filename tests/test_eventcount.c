@@ -12,13 +12,6 @@
 
 #include "check.h"
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void notify_without_waiters_leaves_the_epoch_alone(void)
 {
     weft_eventcount ec;
@@ -56,10 +49,10 @@ static void wait_timed_times_out_without_notify(void)
 {
     weft_eventcount ec;
     weft_eventcount_init(&ec, 0);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = check_now_ns();
     uint32_t k = weft_eventcount_prepare(&ec);
     int rc = weft_eventcount_wait_timed(&ec, k, 20 * 1000000u);
-    uint64_t waited = now_ns() - t0;
+    uint64_t waited = check_now_ns() - t0;
     CHECK_ERRNO(rc, ETIMEDOUT);
     CHECK_GE(waited, 20 * 1000000u); /* never early: the timeout is a minimum */
     /* the timed-out waiter withdrew: a later notify has nobody to bump for */

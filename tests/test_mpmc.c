@@ -28,13 +28,6 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- single-threaded behaviour ------------------------------------------ */
 
 static void new_ring_is_empty_and_open(void)
@@ -385,9 +378,9 @@ static void pop_timed_times_out_on_an_empty_ring(void)
     REQUIRE(q != NULL);
     void *item = ptr(5);
     CHECK_ERRNO(weft_mpmc_pop_timed(q, &item, 0), ETIMEDOUT);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = check_now_ns();
     CHECK_ERRNO(weft_mpmc_pop_timed(q, &item, 20 * 1000000u), ETIMEDOUT);
-    CHECK_GE(now_ns() - t0, 20 * 1000000u); /* the timeout is a minimum */
+    CHECK_GE(check_now_ns() - t0, 20 * 1000000u); /* the timeout is a minimum */
     CHECK_PTR_EQ(item, ptr(5));
     weft_mpmc_destroy(q);
 }
@@ -399,9 +392,9 @@ static void push_timed_times_out_on_a_full_ring(void)
     CHECK(weft_mpmc_try_push(q, ptr(1)));
     CHECK(weft_mpmc_try_push(q, ptr(2)));
     CHECK_ERRNO(weft_mpmc_push_timed(q, ptr(3), 0), ETIMEDOUT);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = check_now_ns();
     CHECK_ERRNO(weft_mpmc_push_timed(q, ptr(3), 20 * 1000000u), ETIMEDOUT);
-    CHECK_GE(now_ns() - t0, 20 * 1000000u);
+    CHECK_GE(check_now_ns() - t0, 20 * 1000000u);
     CHECK_EQ(weft_mpmc_size(q), 2);
     weft_mpmc_destroy(q);
 }
@@ -957,8 +950,8 @@ static unsigned long one_each_rounds(void *(*wait_fn)(void *), void *(*act_fn)(v
             pthread_join(ta[i], NULL);
         /* a watchdog, not a performance bound: what the waiters wait for is
          * there; 10 s without it means a waiter was never woken */
-        uint64_t give_up = now_ns() + 10ull * 1000000000u;
-        while (atomic_load(&o.done) < WAITERS && now_ns() < give_up)
+        uint64_t give_up = check_now_ns() + 10ull * 1000000000u;
+        while (atomic_load(&o.done) < WAITERS && check_now_ns() < give_up)
             sleep_ms(1);
         stuck += WAITERS - atomic_load(&o.done);
         weft_mpmc_close(o.q); /* releases stuck waiters, if any */

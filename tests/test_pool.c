@@ -769,15 +769,7 @@ static void parallel_reduce_of_an_empty_range_gives_the_identity(void)
 
 /* ASan and TSan reserve terabytes of address space: RLIMIT_AS cannot be
  * used under them, so this test exists only without them. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED_ADDRESS_SPACE 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED_ADDRESS_SPACE 1
-#endif
-#endif
-
-#ifndef SANITIZED_ADDRESS_SPACE
+#ifndef CHECK_SANITIZED_ADDRESS_SPACE
 static atomic_int enomem_ran;
 
 static void enomem_mark(void *arg)
@@ -804,15 +796,9 @@ static int enomem_child(void)
     weft_pool *p = weft_pool_create(1);
     if (p == NULL)
         return 10;
-    long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL || fscanf(f, "%ld", &pages) != 1)
-        return 11;
-    fclose(f);
-    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (32u << 20);
-    struct rlimit rl = { limit, limit };
-    if (setrlimit(RLIMIT_AS, &rl) != 0)
-        return 12;
+    int limited = check_limit_address_space((size_t)32u << 20);
+    if (limited != 0)
+        return limited;
     void *hoard = NULL, *b; /* take every byte malloc can still give */
     for (size_t size = (size_t)1 << 20; size >= sizeof(void *); size /= 2)
         while ((b = malloc(size)) != NULL) {
