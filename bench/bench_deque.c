@@ -3,7 +3,11 @@
  *
  * Usage: bench_deque [--quick] [--peer PATH] [PAIRS ITEMS REPS]
  *
- * Three measurements, each repeated REPS times (median reported):
+ * The measurements below, each run once per round for weft, the mutex
+ * deque and the crossbeam peer, in REPS rounds; the median over the rounds
+ * is reported (rounds rather than REPS runs in a row per implementation, so
+ * that load from other processes on the shared machine falls on every
+ * column alike):
  *   pushpop_ns       the owner pushes one item and pops it again, PAIRS
  *                    times; nanoseconds per push+pop pair (no thieves)
  *   transfer_<T>_ns  the owner pushes ITEMS items (never letting more than
@@ -19,8 +23,9 @@
  * The transfers check that the thieves' sum of items is exact.
  *
  * PATH is the crossbeam peer (bench/crossbeam_deque, built by `make
- * bench-deque`); it runs the same measurements with the same arguments and
- * prints rows in the same format ("<impl> <measure> <median> <min> <max>").
+ * bench-deque`); it runs the same measurements with the same loops and is
+ * started once per round with REPS = 1.  Rows have one format for all:
+ * "<impl> <measure> <median> <min> <max>".
  * Without --peer (or if it fails) the crossbeam column shows "-".
  * The machine this runs on is shared: run it under
  * `flock /tmp/weft-bench.lock`, as the make targets do.
@@ -336,7 +341,9 @@ static const char *const measure_label[NMEASURES] = {
 };
 static const char *const impl_name[NIMPLS] = { "weft", "crossbeam", "mutex" };
 
-static double result[NIMPLS][NMEASURES]; /* medians; 0 = not measured */
+static double result[NIMPLS][NMEASURES];         /* medians; 0 = not measured */
+static double runs[NIMPLS][NMEASURES][MAX_REPS]; /* one sample per round */
+static size_t nruns[NIMPLS][NMEASURES];
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -344,33 +351,37 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Record the median of runs[0..n) and print the row in the shared format. */
-static void report(int impl, int m, double *runs, size_t n)
+static void sample(int impl, int m, double ns)
 {
-    qsort(runs, n, sizeof *runs, cmp_double);
-    double median = n % 2 ? runs[n / 2] : (runs[n / 2 - 1] + runs[n / 2]) / 2;
-    result[impl][m] = median;
-    printf("%s %s %.2f %.2f %.2f\n", impl_name[impl], measure_key[m], median, runs[0],
-           runs[n - 1]);
-    fflush(stdout);
+    if (nruns[impl][m] < MAX_REPS)
+        runs[impl][m][nruns[impl][m]++] = ns;
 }
 
-#define MEASURE(impl, m, expr)                                                           \
-    do {                                                                                 \
-        double runs[MAX_REPS];                                                           \
-        for (size_t r = 0; r < reps; r++)                                                \
-            runs[r] = (expr);                                                            \
-        report(impl, m, runs, reps);                                                     \
-    } while (0)
+/* Record the median of the samples of (impl, m) and print its row in the
+ * shared format. */
+static void report(int impl, int m)
+{
+    size_t n = nruns[impl][m];
+    double *v = runs[impl][m];
+    if (n == 0)
+        return;
+    qsort(v, n, sizeof *v, cmp_double);
+    double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    result[impl][m] = median;
+    printf("%s %s %.2f %.2f %.2f\n", impl_name[impl], measure_key[m], median, v[0], v[n - 1]);
+}
 
-static void run_peer(const char *path, size_t pairs, size_t items, size_t reps)
+/* One round of the peer: it runs every measurement once (REPS = 1) and
+ * prints one row per measurement (whose median is that one run).
+ * Returns false if the peer failed. */
+static bool run_peer(const char *path, size_t pairs, size_t items)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' %zu %zu %zu", path, pairs, items, reps);
+    snprintf(cmd, sizeof cmd, "'%s' %zu %zu 1", path, pairs, items);
     FILE *p = popen(cmd, "r");
     if (p == NULL) {
         perror("popen");
-        return;
+        return false;
     }
     char line[256];
     while (fgets(line, sizeof line, p) != NULL) {
@@ -380,11 +391,13 @@ static void run_peer(const char *path, size_t pairs, size_t items, size_t reps)
             continue;
         for (int m = 0; m < NMEASURES; m++)
             if (strcmp(key, measure_key[m]) == 0)
-                result[I_XBEAM][m] = median;
-        fputs(line, stdout);
+                sample(I_XBEAM, m, median);
     }
-    if (pclose(p) != 0)
+    if (pclose(p) != 0) {
         fprintf(stderr, "bench_deque: the crossbeam peer failed (%s)\n", path);
+        return false;
+    }
+    return true;
 }
 
 static void cell(double v)
@@ -429,18 +442,29 @@ int main(int argc, char **argv)
     printf("# bench_deque: pairs=%zu items=%zu reps=%zu (median min max, ns)\n", pairs, items,
            reps);
 
-    MEASURE(I_WEFT, M_PUSHPOP, weft_pushpop(pairs));
-    MEASURE(I_MUTEX, M_PUSHPOP, mutex_pushpop(pairs));
-    for (int t = 1; t <= 3; t++) {
-        MEASURE(I_WEFT, M_T1 + t - 1, weft_transfer(items, t, false));
-        MEASURE(I_MUTEX, M_T1 + t - 1, mutex_transfer(items, t, false));
+    /* Rounds: each round runs every measurement once for every
+     * implementation, the crossbeam peer included (one process per round),
+     * so that a change of load on the shared machine hits all columns alike
+     * instead of one column's whole series. */
+    for (size_t r = 0; r < reps; r++) {
+        sample(I_WEFT, M_PUSHPOP, weft_pushpop(pairs));
+        sample(I_MUTEX, M_PUSHPOP, mutex_pushpop(pairs));
+        for (int t = 1; t <= 3; t++) {
+            sample(I_WEFT, M_T1 + t - 1, weft_transfer(items, t, false));
+            sample(I_MUTEX, M_T1 + t - 1, mutex_transfer(items, t, false));
+        }
+        sample(I_WEFT, M_B3, weft_transfer(items, 3, true));
+        sample(I_MUTEX, M_B3, mutex_transfer(items, 3, true));
+        sample(I_WEFT, M_STEAL, weft_steal_latency(items));
+        sample(I_MUTEX, M_STEAL, mutex_steal_latency(items));
+        if (peer != NULL && !run_peer(peer, pairs, items)) {
+            peer = NULL; /* no more rounds of a failing peer, and no column */
+            memset(nruns[I_XBEAM], 0, sizeof nruns[I_XBEAM]);
+        }
     }
-    MEASURE(I_WEFT, M_B3, weft_transfer(items, 3, true));
-    MEASURE(I_MUTEX, M_B3, mutex_transfer(items, 3, true));
-    MEASURE(I_WEFT, M_STEAL, weft_steal_latency(items));
-    MEASURE(I_MUTEX, M_STEAL, mutex_steal_latency(items));
-    if (peer != NULL)
-        run_peer(peer, pairs, items, reps);
+    for (int i = 0; i < NIMPLS; i++)
+        for (int m = 0; m < NMEASURES; m++)
+            report(i, m);
 
     printf("\n%-32s %10s %10s %10s %12s %12s\n", "median of runs (ns)", "weft", "crossbeam",
            "mutex", "weft/xbeam", "weft/mutex");

@@ -11,6 +11,10 @@
 //!     batch_3_ns     the same, 3 thieves with steal_batch_and_pop (batches
 //!                    of at most 32, crossbeam's limit) into a local Worker
 //!     steal_ns       one thief steals ITEMS pre-pushed items, per steal
+//!
+//! bench_deque starts it once per round with REPS = 1, so that its runs
+//! interleave with weft's on the shared machine; run by hand it does REPS
+//! runs of each measurement in a row.
 
 use crossbeam_deque::{Steal, Worker};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
