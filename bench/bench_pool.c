@@ -12,7 +12,12 @@
  * 3. Wake-up latency from parked: an idle pool (its workers parked, checked
  *    with the park counter) gets one task; time from submit to the task's
  *    first instruction, median, in microseconds.
- * 4. Idle CPU: CPU time used by an idle pool of one worker per CPU over
+ * 4. Wake-up latency of a worker parked in weft_group_wait: in a pool of
+ *    2 workers one worker waits for a group whose task blocks the other
+ *    worker; once the waiter parked, a task submitted from outside can only
+ *    run on the waiter.  Time from submit to the task's first instruction,
+ *    median, in microseconds.
+ * 5. Idle CPU: CPU time used by an idle pool of one worker per CPU over
  *    the wall time, in % of one core.
  * Then a table with ratios against rayon and TBB.
  */
@@ -251,6 +256,70 @@ static double wake_latency_us(int samples, unsigned *parked_ok)
     return median(t, samples);
 }
 
+/* ---- a worker parked in weft_group_wait, woken for new work -------------- */
+
+static atomic_int blocker_started, blocker_go, root_done;
+
+static void blocker(void *arg)
+{
+    (void)arg;
+    /* release/acquire: start-line handshakes with the root and with
+     * note_start_and_go */
+    atomic_store_explicit(&blocker_started, 1, memory_order_release);
+    while (!atomic_load_explicit(&blocker_go, memory_order_acquire))
+        sched_yield();
+}
+
+static void waiting_root(void *arg)
+{
+    weft_pool *p = arg;
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &t, blocker, NULL);
+    /* the other worker steals the blocker (the spawn woke it) */
+    while (!atomic_load_explicit(&blocker_started, memory_order_acquire))
+        sched_yield();
+    weft_group_wait(&g); /* nothing to run here: park */
+    atomic_store_explicit(&root_done, 1, memory_order_release);
+}
+
+static void note_start_and_go(void *arg)
+{
+    note_start(arg);
+    atomic_store_explicit(&blocker_go, 1, memory_order_release);
+}
+
+static double waiter_wake_latency_us(int samples)
+{
+    weft_pool *p = weft_pool_create(2);
+    if (!p)
+        exit(99);
+    double t[256];
+    for (int i = 0; i < samples; i++) {
+        atomic_store(&blocker_started, 0);
+        atomic_store(&blocker_go, 0);
+        atomic_store(&root_done, 0);
+        atomic_store(&started_at, 0);
+        if (weft_pool_submit(p, waiting_root, p) != 0)
+            exit(99);
+        while (!atomic_load_explicit(&blocker_started, memory_order_acquire))
+            sched_yield();
+        sleep_ms(10); /* long past the waiter's spinning phase: it parks */
+        uint64_t t0 = now_ns();
+        if (weft_pool_submit(p, note_start_and_go, NULL) != 0)
+            exit(99);
+        uint64_t s;
+        while ((s = atomic_load_explicit(&started_at, memory_order_acquire)) == 0)
+            sched_yield();
+        t[i] = (double)(s - t0) / 1e3;
+        while (!atomic_load_explicit(&root_done, memory_order_acquire))
+            sched_yield();
+    }
+    weft_pool_destroy(p);
+    return median(t, samples);
+}
+
 /* ---- idle CPU ----------------------------------------------------------- */
 
 static double idle_cpu_percent(unsigned ms)
@@ -345,6 +414,8 @@ int main(int argc, char **argv)
     unsigned parked_ok = 0;
     int samples = quick ? 20 : 100;
     double wake = wake_latency_us(samples, &parked_ok);
+    int wsamples = quick ? 10 : 40;
+    double wwake = waiter_wake_latency_us(wsamples);
     double idle = idle_cpu_percent(quick ? 300 : 1000);
     free(pf_out);
 
@@ -357,6 +428,9 @@ int main(int argc, char **argv)
     printf("| %-50s | %9.2fx |\n", "parallel_for speedup, 2 workers vs 1", p1 / p2);
     snprintf(label, sizeof label, "wake-up latency from parked, median of %d", samples);
     printf("| %-50s | %7.1f us |\n", label, wake);
+    snprintf(label, sizeof label, "group_wait waiter woken for new work, median of %d",
+             wsamples);
+    printf("| %-50s | %7.1f us |\n", label, wwake);
     snprintf(label, sizeof label, "idle pool of %ld workers, CPU in %% of one core",
              sysconf(_SC_NPROCESSORS_ONLN));
     printf("| %-50s | %8.3f %% |\n", label, idle);

@@ -86,12 +86,6 @@ enum {
     AUTO_CHUNKS_PER_THREAD = 32
 };
 
-/* A worker waiting for a group or a future is not woken for new work, so
- * it parks for a limited time before it looks for other work again: first
- * WAITER_PARK_NS, doubling up to WAITER_PARK_MAX_NS while it finds none
- * (so a long wait costs ~30 wake-ups a second, not a thousand). */
-#define WAITER_PARK_NS 1000000u
-#define WAITER_PARK_MAX_NS 32000000u
 
 /* ---- layouts ------------------------------------------------------------ */
 
@@ -158,6 +152,7 @@ struct weft_future {
     void *value;          /* written by the runner before done */
     atomic_int done;      /* 0 -> 1 once, by the runner */
     atomic_int refs;      /* 2 at start: the runner's and the user's */
+    atomic_int on_pool;   /* 1 once a worker parked for it on the pool's ec */
     weft_eventcount ec;   /* outside waiters of get park here */
 };
 
@@ -246,6 +241,12 @@ static inline void wake_for_new_work(weft_pool *p)
 
 static void group_wake_waiter(struct group *g)
 {
+    /* A group initialised on a worker is waited for by that worker, which
+     * parks on the pool's eventcount (group_park_worker); wake everybody
+     * there, as we cannot pick it out.  g->ec is for outside waiters (a
+     * load and nothing more when nobody parked on it). */
+    if (g->owner != NULL)
+        weft_eventcount_notify_all(&g->pool->ec);
     weft_eventcount_notify_all(&g->ec);
     /* release: the waiter returns (and may free g) only after it read
      * pending == 0 with acquire (pairs with the loads in group_wait_*), so
@@ -309,6 +310,16 @@ static void run_node_or_future(struct task *t)
         /* release: publishes value and fn's writes; pairs with the acquire
          * loads in weft_future_done / weft_future_get */
         atomic_store_explicit(&f->done, 1, memory_order_release);
+        /* A worker waiting in weft_future_get parks on the pool's
+         * eventcount (it sets on_pool first); the pair done / on_pool is a
+         * Dekker pair: our fence orders the store of done before the load
+         * of on_pool, and pairs with the fence of weft_eventcount_prepare
+         * that the waiter issues between its store of on_pool and its load
+         * of done.  Either we see on_pool, or the waiter sees done. */
+        weft_internal_ec_fence_light(weft_internal_ec(&p->ec));
+        /* relaxed: ordered by the fence above (pairs with prepare's) */
+        if (atomic_load_explicit(&f->on_pool, memory_order_relaxed))
+            weft_eventcount_notify_all(&p->ec);
         weft_eventcount_notify_all(&f->ec);
         future_unref(f);
     }
@@ -704,31 +715,70 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
     }
 }
 
-/* Park on g->ec until pending might have reached 0.  timeout_ns 0: no
- * timeout.  Returns true when pending is 0 (the caller may return). */
-static bool group_park(struct group *g, uint64_t timeout_ns)
+/* Announce a parked waiter in pending (see "Counting a group's tasks").
+ * Returns the count it had: 0 when the tasks are done, in which case
+ * *done tells whether the caller may return (it set PARKED and cleared it
+ * itself) or must wait for a finishing task that is clearing it. */
+static uint64_t group_announce(struct group *g, bool *done)
+{
+    /* acq_rel: release publishes our announcement on the eventcount (made
+     * before, by prepare) to the task whose acquire fetch_sub sees PARKED
+     * (group_task_done_shared); acquire pairs with the tasks' release
+     * decrements when we see the count at 0. */
+    uint64_t old = atomic_fetch_or_explicit(&g->pending, PARKED, memory_order_acq_rel);
+    *done = false;
+    if ((old & COUNT_MASK) == 0 && !(old & PARKED)) {
+        /* we set the flag and no task is left to clear it: clear it
+         * ourselves (relaxed: nobody else reads it any more) */
+        atomic_fetch_and_explicit(&g->pending, COUNT_MASK, memory_order_relaxed);
+        *done = true;
+    }
+    return old & COUNT_MASK;
+}
+
+/* An outside thread parks on g->ec until pending might have reached 0.
+ * Returns true when pending is 0 (the caller may return). */
+static bool group_park(struct group *g)
 {
     uint32_t key = weft_eventcount_prepare(&g->ec);
-    /* acq_rel: release publishes our announcement (prepare) to the task
-     * whose acquire fetch_sub sees PARKED (group_task_done_shared); acquire pairs
-     * with the tasks' release decrements when we see the count at 0. */
-    uint64_t old = atomic_fetch_or_explicit(&g->pending, PARKED, memory_order_acq_rel);
-    if ((old & COUNT_MASK) == 0) {
+    bool done;
+    if (group_announce(g, &done) == 0) {
         weft_eventcount_cancel(&g->ec);
-        if (!(old & PARKED)) {
-            /* we set the flag and no task is left to clear it: clear it
-             * ourselves (relaxed: nobody else reads it any more) */
-            atomic_fetch_and_explicit(&g->pending, COUNT_MASK, memory_order_relaxed);
-            return true;
-        }
-        return false; /* a finishing task is clearing it: go round */
+        return done; /* not done: a finishing task is clearing PARKED */
     }
     WEFT_CHAOS_POINT();
-    if (timeout_ns)
-        (void)weft_eventcount_wait_timed(&g->ec, key, timeout_ns);
-    else
-        weft_eventcount_wait(&g->ec, key);
+    weft_eventcount_wait(&g->ec, key);
     return false;
+}
+
+/* A worker waiting for g parks on the pool's eventcount, beside the idle
+ * workers: new work wakes it as it wakes them (wake_for_new_work), and the
+ * task that ends g wakes everybody there (group_wake_waiter; g->owner !=
+ * NULL tells it that the waiter is a worker).  After announcing, the worker
+ * looks for work once more: prepare's fence pairs with the light fence in
+ * wake_for_new_work, so either that look finds a task made visible before,
+ * or its producer sees us announced.  Returns a task found then (the
+ * caller runs it), else NULL, with *done set when pending is 0. */
+static struct task *group_park_worker(struct worker *w, struct group *g, bool *done)
+{
+    weft_pool *p = w->pool;
+    uint32_t key = weft_eventcount_prepare(&p->ec);
+    if (group_announce(g, done) == 0) {
+        weft_eventcount_cancel(&p->ec);
+        return NULL;
+    }
+    /* PARKED stays set if we go back to work: the task that ends g clears
+     * it after a spurious notify, which costs nothing else */
+    bool contended = false;
+    struct task *t = worker_take(w, &contended);
+    if (t || contended) {
+        weft_eventcount_cancel(&p->ec);
+        return t;
+    }
+    WEFT_CHAOS_POINT();
+    count(&w->parks, 1);
+    weft_eventcount_wait(&p->ec, key);
+    return NULL;
 }
 
 static inline uint64_t group_pending(struct group *g)
@@ -742,7 +792,6 @@ static inline uint64_t group_pending(struct group *g)
 static void group_wait_worker_slow(struct worker *w, struct group *g)
 {
     unsigned round = 0;
-    uint64_t park_ns = WAITER_PARK_NS;
     for (;;) {
         uint64_t v = group_pending(g);
         if (v == 0)
@@ -758,20 +807,20 @@ static void group_wait_worker_slow(struct worker *w, struct group *g)
             t = item;
         else
             t = worker_take(w, &contended);
+        if (!t && !contended && round >= SPIN_ROUNDS + YIELD_ROUNDS) {
+            bool done;
+            t = group_park_worker(w, g, &done);
+            if (done)
+                return;
+            round = 0;
+        }
         if (t) {
             run_on_worker(w, t);
             round = 0;
-            park_ns = WAITER_PARK_NS;
             continue;
         }
-        if (contended || round < SPIN_ROUNDS + YIELD_ROUNDS) {
+        if (contended || round < SPIN_ROUNDS + YIELD_ROUNDS)
             backoff(round++);
-            continue;
-        }
-        if (group_park(g, park_ns))
-            return;
-        if (park_ns < WAITER_PARK_MAX_NS)
-            park_ns *= 2;
     }
 }
 
@@ -790,7 +839,7 @@ static void group_wait_outside(struct group *g)
             backoff(round < SPIN_ROUNDS ? round++ : round);
             continue;
         }
-        if (group_park(g, 0))
+        if (group_park(g))
             return;
     }
 }
@@ -1019,6 +1068,7 @@ weft_future *weft_async(weft_pool *p, void *(*fn)(void *), void *arg)
     /* relaxed: not shared yet; the push in submit_task publishes it */
     atomic_init(&f->done, 0);
     atomic_init(&f->refs, 2);
+    atomic_init(&f->on_pool, 0);
     weft_eventcount_init(&f->ec, 0);
     int rc = submit_task(p, &f->task);
     if (rc) {
@@ -1036,13 +1086,40 @@ bool weft_future_done(const weft_future *f)
     return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
 }
 
+/* A worker waiting for f parks on the pool's eventcount, as in
+ * group_park_worker: new work wakes it, and so does the runner of f, which
+ * reads on_pool after publishing done (the Dekker pair is described in
+ * run_node_or_future).  Returns a task found on the re-check after
+ * announcing (the caller runs it), else NULL. */
+static struct task *future_park_worker(struct worker *w, struct weft_future *f)
+{
+    weft_pool *p = w->pool;
+    /* relaxed: the store half of the Dekker pair with the runner; the
+     * fence in prepare below orders it before our load of done */
+    atomic_store_explicit(&f->on_pool, 1, memory_order_relaxed);
+    uint32_t key = weft_eventcount_prepare(&p->ec);
+    if (weft_future_done(f)) {
+        weft_eventcount_cancel(&p->ec);
+        return NULL;
+    }
+    bool contended = false;
+    struct task *t = worker_take(w, &contended);
+    if (t || contended) {
+        weft_eventcount_cancel(&p->ec);
+        return t;
+    }
+    WEFT_CHAOS_POINT();
+    count(&w->parks, 1);
+    weft_eventcount_wait(&p->ec, key);
+    return NULL;
+}
+
 void *weft_future_get(weft_future *f)
 {
     assert(f != NULL);
     weft_pool *p = f->task.owner;
     struct worker *w = worker_of(p);
     unsigned round = 0;
-    uint64_t park_ns = WAITER_PARK_NS;
     while (!weft_future_done(f)) {
         /* on a worker: run other tasks meanwhile (own deque first, where
          * the future's task usually is); outside: only wait, as in
@@ -1055,11 +1132,17 @@ void *weft_future_get(weft_future *f)
         if (t) {
             run_on_worker(w, t);
             round = 0;
-            park_ns = WAITER_PARK_NS;
             continue;
         }
         if (contended || round < SPIN_ROUNDS + (w ? YIELD_ROUNDS : 0)) {
             backoff(round++);
+            continue;
+        }
+        if (w) {
+            t = future_park_worker(w, f);
+            if (t)
+                run_on_worker(w, t);
+            round = 0;
             continue;
         }
         uint32_t key = weft_eventcount_prepare(&f->ec);
@@ -1068,13 +1151,7 @@ void *weft_future_get(weft_future *f)
             break;
         }
         WEFT_CHAOS_POINT();
-        if (w) {
-            (void)weft_eventcount_wait_timed(&f->ec, key, park_ns);
-            if (park_ns < WAITER_PARK_MAX_NS)
-                park_ns *= 2;
-        } else {
-            weft_eventcount_wait(&f->ec, key);
-        }
+        weft_eventcount_wait(&f->ec, key);
     }
     return f->value;
 }

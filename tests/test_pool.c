@@ -799,8 +799,12 @@ static int enomem_child(void)
     int limited = check_limit_address_space((size_t)32u << 20);
     if (limited != 0)
         return limited;
-    void *hoard = NULL, *b; /* take every byte malloc can still give */
-    for (size_t size = (size_t)1 << 20; size >= sizeof(void *); size /= 2)
+    /* take every byte malloc can still give: halving sizes, then every
+     * small size one by one (glibc keeps freed small chunks in bins of one
+     * exact size, which a request of another size never drains) */
+    void *hoard = NULL, *b;
+    for (size_t size = (size_t)1 << 20; size >= sizeof(void *);
+         size = size > 1024 ? size / 2 : size - sizeof(void *))
         while ((b = malloc(size)) != NULL) {
             *(void **)b = hoard;
             hoard = b;

@@ -159,9 +159,9 @@ WEFT_API void weft_spawn(weft_group *g, weft_task *t, void (*fn)(void *), void *
 /* Wait until every task spawned on g so far has finished.  On a worker of
  * the pool the caller runs tasks while it waits: its own deque first
  * (usually the task it just spawned), then the injection ring, then steals;
- * when there is nothing to run it spins a little, then parks on g's
- * eventcount for a limited time (1 ms, doubling up to 32 ms while it finds
- * nothing) before it looks for work again.  On any other thread it runs
+ * when there is nothing to run it spins a little, then parks beside the
+ * idle workers, so that it is woken both by new work in the pool and by the
+ * end of the last task of g.  On any other thread it runs
  * nothing (it has no deque of its own, so every task spawned under it
  * would go through the injection ring, and it could grab the root of a big
  * computation before a worker woke up): it spins briefly, then parks on
@@ -236,8 +236,9 @@ WEFT_API weft_future *weft_async(weft_pool *p, void *(*fn)(void *), void *arg);
 
 /* Wait for the value and return it (it can be read any number of times).
  * On a worker of the pool it runs other tasks while it waits (its own deque
- * first, where the future's task usually is); elsewhere it spins briefly,
- * then parks until the task has run.
+ * first, where the future's task usually is) and, when there are none,
+ * parks beside the idle workers (new work or the task's end wake it);
+ * elsewhere it spins briefly, then parks until the task has run.
  * Thread: any, until the future is released.  Progress: blocks until done.
  * Ordering: acquire: fn's writes happen-before the return.
  * Returns: the value fn returned. */
