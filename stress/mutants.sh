@@ -209,6 +209,21 @@ mutant pool-no-wake-for-new-work src/pool.c \
 }' \
 '        (void)0;
 }'
+
+# pool: the end of a group does not wake its waiter when that is a worker
+# parked beside the idle workers.  Watchdog: the waiter sleeps until some
+# new work happens to wake it; once the submitters stop, never.
+mutant pool-no-wake-group-waiter src/pool.c \
+'    if (g->owner != NULL)
+        weft_eventcount_notify_all(&g->pool->ec);' \
+'    (void)0;'
+
+# pool: the runner of a future does not wake a worker parked for it on the
+# pool's eventcount.  Watchdog, as above (pool-futures).
+mutant pool-no-wake-future-waiter src/pool.c \
+'        if (atomic_load_explicit(&f->on_pool, memory_order_relaxed))
+            weft_eventcount_notify_all(&p->ec);' \
+'        (void)0;'
 }
 
 # ---------------------------------------------------------------------------
