@@ -394,10 +394,10 @@ int weft_deque_push(weft_deque *d, void *item)
     }
     /* relaxed: published by the release store of bottom below */
     atomic_store_explicit(&a->slots[(size_t)b & a->mask], item, memory_order_relaxed);
+    d->own_bottom = b + 1;
     /* release: publishes the slot (and the caller's writes to the item);
      * pairs with the acquire (or seq_cst) loads of bottom in the thieves */
     atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
-    d->own_bottom = b + 1;
     return 0;
 }
 
