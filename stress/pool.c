@@ -20,9 +20,10 @@
  *                 (non-commutative) combine.  Check: each index covered
  *                 exactly once and nothing outside, chunks non-empty and
  *                 within grain, reduce combines adjacent ranges in order.
- *   pool-futures  weft_async from outside and from inside tasks; get,
- *                 done-polling and early release.  Check: values, every
- *                 async'd function ran exactly once (also when released).
+ *   pool-futures  weft_async from outside and from inside future tasks
+ *                 (whose get then runs on a worker); get, done-polling and
+ *                 early release.  Check: values, every async'd function
+ *                 ran exactly once (also when released).
  *   pool-oversub  16 workers on 2 cores, trees and loops and submissions
  *                 together.
  */
@@ -558,6 +559,30 @@ static uint64_t run_loops(struct worker *w)
 
 /* ---- pool-futures ------------------------------------------------------------------ */
 
+static void *inner_future_fn(void *arg)
+{
+    task_progress();
+    stress_chaos();
+    return (void *)(stress_mix((uintptr_t)arg) | 1);
+}
+
+/* Half of the future tasks wait for a future of their own: weft_future_get
+ * on a worker, which runs other tasks meanwhile and parks beside the idle
+ * workers when there are none (woken by the inner task's end). */
+static void inner_future(uint64_t seq)
+{
+    weft_future *g = weft_async(P->pool, inner_future_fn, (void *)(uintptr_t)seq);
+    if (g == NULL) {
+        if (errno != ESHUTDOWN) /* destroy has started: refused, fine */
+            stress_fail(P->r, "weft_async from a task: %s", strerror(errno));
+        return;
+    }
+    void *v = weft_future_get(g);
+    if (v != (void *)(uintptr_t)(stress_mix(seq) | 1))
+        stress_fail(P->r, "inner future %llu returned %p", (unsigned long long)seq, v);
+    weft_future_release(g);
+}
+
 static void *future_fn(void *arg)
 {
     struct item *it = arg;
@@ -566,6 +591,8 @@ static void *future_fn(void *arg)
     task_progress();
     if (!item_receive(P->r, P->ran, P->S + 1, it, "future task", &prod, &seq, NULL))
         return NULL;
+    if (seq % 2 == 0)
+        inner_future(seq);
     return (void *)(uintptr_t)(stress_mix(seq) | 1);
 }
 
