@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stress.h"
 
@@ -561,9 +562,16 @@ static uint64_t run_loops(struct worker *w)
 
 static void *inner_future_fn(void *arg)
 {
+    uint64_t seq = (uintptr_t)arg;
     task_progress();
+    /* now and then long enough that a waiter that does not run it itself
+     * finds nothing else to do and parks */
+    if (seq % 16 == 0) {
+        struct timespec ts = { 0, 500000 };
+        nanosleep(&ts, NULL);
+    }
     stress_chaos();
-    return (void *)(stress_mix((uintptr_t)arg) | 1);
+    return (void *)(stress_mix(seq) | 1);
 }
 
 /* Half of the future tasks wait for a future of their own: weft_future_get
