@@ -46,7 +46,11 @@
  *    seq_cst loads are plain loads, so thieves then pay no fence at all and
  *    the owner's pop pays one locked exchange.
  *  - steal_batch: not in either paper; it claims its items one CAS each (see
- *    the header for why one CAS over a range is unsafe).
+ *    the header for why one CAS over a range is unsafe), and stops at the
+ *    first lost race, so that what it returns is still one linearizable
+ *    removal (at its first CAS: every item after it was below the bottom
+ *    read before, and the Dekker re-check before each further CAS keeps the
+ *    owner's CAS-free pops out of the batch).
  *  - The owner caches the last value of top it read (top only grows, so the
  *    cache is a lower bound): push reads the thieves' cache line only when
  *    the cache says the array may be full; pop answers "empty" without any

@@ -43,8 +43,8 @@
  * different thieves are not ordered with each other beyond that.
  *
  * Linearizability: push, pop and single steals are linearizable as a deque
- * (owner at one end, thieves at the other).  A steal_batch is a sequence of
- * single steals of consecutive items (see weft_deque_steal_batch).
+ * (owner at one end, thieves at the other), and so is steal_batch, as one
+ * removal of the items it returns (see weft_deque_steal_batch).
  */
 #ifndef WEFT_DEQUE_H
 #define WEFT_DEQUE_H
@@ -127,19 +127,23 @@ WEFT_API weft_steal_result weft_deque_steal(weft_deque *d, void **item);
  * the items it saw in the deque, and at most max: a single item can be
  * batch-stolen, and the owner always keeps the newer half.
  *
- * DEVIATION from "all-or-nothing": the items are claimed one atomic step
- * each, oldest first, and the call stops at the first step that loses a
- * race; so it may return fewer items than it aimed for (a FIFO prefix of
- * them).  Every item returned is taken exactly once.  The reason: claiming a
- * whole range [top, top+k) with one compare-and-swap on top is not safe
- * against the owner's pop, which takes items from the bottom without any
- * atomic read-modify-write while at least two items are left.  A thief that
- * read bottom and was then preempted can still see its CAS succeed after the
- * owner popped down into the range, and both would return the same items;
- * the memory fences of Chase-Lev cannot help because the CAS may come
- * arbitrarily late.  Making it safe would cost the owner a CAS on every pop.
- * crossbeam-deque's LIFO flavour steals its batches one item per CAS for the
- * same reason.
+ * All-or-nothing: a call takes either nothing (EMPTY or RETRY) or a batch
+ * that is linearizable as ONE removal of the oldest *stolen items, at the
+ * moment of its first claim: every item it returns was pushed before the
+ * call read bottom and was still in the deque at that moment, and no other
+ * thread takes any of them afterwards.  The items are claimed one atomic
+ * step each, oldest first, and the call stops at the first step that loses
+ * a race, so the batch can be shorter than the call aimed for (a thread
+ * that takes an item the batch aimed at took it after the batch's moment,
+ * or the batch ends before it; the aim itself is not observable).  Why not
+ * one compare-and-swap of top over the whole range: the owner's pop takes
+ * items from the bottom without any atomic read-modify-write while at least
+ * two items are left, so a thief that read bottom and was then preempted
+ * could see its CAS succeed after the owner popped down into its range (and
+ * pushed again), and both would return the same items; the fences of
+ * Chase-Lev cannot help, as the CAS may come arbitrarily late.  Making that
+ * safe would cost the owner a CAS on every pop.  crossbeam-deque's LIFO
+ * flavour steals its batches one item per CAS for the same reason.
  *
  * Thread: any.
  * Progress: wait-free: at most min(max, half of what it saw) iterations of
