@@ -62,7 +62,10 @@ static void footprint_grows_with_the_rounded_capacity(void)
     size_t f1 = weft_spsc_footprint(1), f3 = weft_spsc_footprint(3);
     CHECK_GT(f1, 0);
     CHECK_EQ(f3, weft_spsc_footprint(4));
-    CHECK_EQ(f3 - f1, 3 * sizeof(void *));
+    /* the same header, and two slots per unit of capacity (see
+     * SLOTS_PER_ITEM in spsc.c) */
+    CHECK_EQ(f3 - f1, 2 * 3 * sizeof(void *));
+    CHECK_EQ(weft_spsc_footprint(64) - f1, 2 * 63 * sizeof(void *));
 }
 
 static void init_rejects_bad_arguments(void)
@@ -190,10 +193,14 @@ static void push_many_fills_up_to_capacity_across_the_end(void)
     void *in[12], *out[12];
     for (uintptr_t i = 0; i < 12; i++)
         in[i] = item_of(100 + i);
-    /* move the indices to 5 so the batch wraps */
+    /* move the positions to 13 so that the batch (13..20) crosses the end
+     * of the array, with 8 slots (slots 5..7, 0..4) or with 16 (13..15,
+     * 0..4: spsc.c keeps two slots per unit of capacity) */
     CHECK_EQ(weft_spsc_try_push_many(q, in, 5), 5);
     CHECK_EQ(weft_spsc_try_pop_many(q, out, 5), 5);
-    CHECK_EQ(weft_spsc_try_push_many(q, in, 12), 8); /* slots 5..7, 0..4 */
+    CHECK_EQ(weft_spsc_try_push_many(q, in, 8), 8);
+    CHECK_EQ(weft_spsc_try_pop_many(q, out, 8), 8);
+    CHECK_EQ(weft_spsc_try_push_many(q, in, 12), 8);
     CHECK_EQ(weft_spsc_try_push_many(q, in, 1), 0);
     CHECK_EQ(weft_spsc_size(q), 8);
     CHECK_EQ(weft_spsc_try_pop_many(q, out, 12), 8);

@@ -52,6 +52,11 @@
  * the other); pass WEFT_SHARED then, so that parked threads of the other
  * process are woken.  If the producer process dies inside a push, pops after
  * close wait for it forever (yielding); items it pushed before are intact.
+ * The block holds two slots per unit of capacity (weft_spsc_footprint says
+ * how many bytes in all): a full ring's producer then refills slots half an
+ * array away from where the consumer reads, instead of the slot the
+ * consumer has just emptied (which shares a cache line with the ones it
+ * reads next).
  *
  * Minimal use:
  *
