@@ -751,24 +751,16 @@ static bool group_park(struct group *g)
     return false;
 }
 
-/* A worker waiting for g parks on the pool's eventcount, beside the idle
- * workers: new work wakes it as it wakes them (wake_for_new_work), and the
- * task that ends g wakes everybody there (group_wake_waiter; g->owner !=
- * NULL tells it that the waiter is a worker).  After announcing, the worker
- * looks for work once more: prepare's fence pairs with the light fence in
- * wake_for_new_work, so either that look finds a task made visible before,
- * or its producer sees us announced.  Returns a task found then (the
- * caller runs it), else NULL, with *done set when pending is 0. */
-static struct task *group_park_worker(struct worker *w, struct group *g, bool *done)
+/* The end of the park of a worker that waits for a group or a future on
+ * the pool's eventcount, beside the idle workers, once it has announced
+ * itself there (key) and found its wait not over: look for work once more
+ * (prepare's fence pairs with the light fence in wake_for_new_work, so
+ * either this look finds a task made visible before, or its producer sees
+ * us announced), then sleep until new work or the end of the wait wakes
+ * us.  Returns the task found (the caller runs it), or NULL. */
+static struct task *waiter_park(struct worker *w, uint32_t key)
 {
     weft_pool *p = w->pool;
-    uint32_t key = weft_eventcount_prepare(&p->ec);
-    if (group_announce(g, done) == 0) {
-        weft_eventcount_cancel(&p->ec);
-        return NULL;
-    }
-    /* PARKED stays set if we go back to work: the task that ends g clears
-     * it after a spurious notify, which costs nothing else */
     bool contended = false;
     struct task *t = worker_take(w, &contended);
     if (t || contended) {
@@ -779,6 +771,23 @@ static struct task *group_park_worker(struct worker *w, struct group *g, bool *d
     count(&w->parks, 1);
     weft_eventcount_wait(&p->ec, key);
     return NULL;
+}
+
+/* A worker waiting for g parks beside the idle workers (waiter_park); the
+ * task that ends g wakes everybody there (group_wake_waiter: g->owner !=
+ * NULL tells it that the waiter is a worker).  Returns a task to run, or
+ * NULL, with *done set when pending is 0. */
+static struct task *group_park_worker(struct worker *w, struct group *g, bool *done)
+{
+    weft_pool *p = w->pool;
+    uint32_t key = weft_eventcount_prepare(&p->ec);
+    if (group_announce(g, done) == 0) {
+        weft_eventcount_cancel(&p->ec);
+        return NULL;
+    }
+    /* PARKED stays set if we go back to work: the task that ends g clears
+     * it after a spurious notify, which costs nothing else */
+    return waiter_park(w, key);
 }
 
 static inline uint64_t group_pending(struct group *g)
@@ -1086,11 +1095,10 @@ bool weft_future_done(const weft_future *f)
     return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
 }
 
-/* A worker waiting for f parks on the pool's eventcount, as in
- * group_park_worker: new work wakes it, and so does the runner of f, which
- * reads on_pool after publishing done (the Dekker pair is described in
- * run_node_or_future).  Returns a task found on the re-check after
- * announcing (the caller runs it), else NULL. */
+/* A worker waiting for f parks beside the idle workers (waiter_park); the
+ * runner of f wakes everybody there when it reads on_pool after publishing
+ * done (the Dekker pair is described in run_node_or_future).  Returns a
+ * task to run, or NULL. */
 static struct task *future_park_worker(struct worker *w, struct weft_future *f)
 {
     weft_pool *p = w->pool;
@@ -1102,16 +1110,7 @@ static struct task *future_park_worker(struct worker *w, struct weft_future *f)
         weft_eventcount_cancel(&p->ec);
         return NULL;
     }
-    bool contended = false;
-    struct task *t = worker_take(w, &contended);
-    if (t || contended) {
-        weft_eventcount_cancel(&p->ec);
-        return t;
-    }
-    WEFT_CHAOS_POINT();
-    count(&w->parks, 1);
-    weft_eventcount_wait(&p->ec, key);
-    return NULL;
+    return waiter_park(w, key);
 }
 
 void *weft_future_get(weft_future *f)
