@@ -37,7 +37,10 @@
  * both), re-checks every source of work and only then sleeps; a producer
  * publishes its task, fences (weft_internal_ec_fence_light, the eventcount's
  * own notify fence), then reads the searcher count and the waiter count.
- * One of the two sees the other.
+ * One of the two sees the other.  A worker that waits in weft_group_wait or
+ * weft_future_get and has nothing to run parks on the same eventcount, so
+ * that new work wakes it too; the end of its wait wakes everybody parked
+ * there (it cannot be picked out), which happens only when it had parked.
  *
  * Task kinds: a group task (caller storage, weft_spawn), a node (malloc'ed
  * by weft_pool_submit, freed when run) and a future (weft_async).  Nodes and
