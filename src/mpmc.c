@@ -18,9 +18,10 @@
  * producer of the next lap by storing seq = p + capacity.  A producer reads
  * the tail t, checks that slot t says seq == t, claims position t with a CAS
  * tail: t -> t+1, then writes the item and publishes it with a release store
- * seq = t+1 (weft_mpmc_try_push: push_one).  A consumer mirrors this on the
+ * seq = t+1 (claim_run and fill_slot).  A consumer mirrors this on the
  * head with seq == h+1 and hands the slot back with seq = h + capacity
- * (pop_one).  A slot whose seq is behind the position means full (producer)
+ * (claim_run and empty_slot).  A batch claims the longest ready run with
+ * one CAS.  A slot whose seq is behind the position means full (producer)
  * or empty (consumer); ahead means our copy of the counter is stale.  All
  * comparisons are signed differences of 64-bit values, so they never suffer
  * from wrap-around.  No thread ever waits for another thread's *turn*: a
@@ -302,48 +303,118 @@ bool weft_mpmc_closed(const weft_mpmc *q)
 
 /* ---- the non-blocking core ----------------------------------------------- */
 
+static inline struct slot *slot_of(weft_mpmc *q, uint64_t p)
+{
+    return &q->slots[p & q->ro.v.mask];
+}
+
+/* Which slot state an end of the ring waits for at position p: free for a
+ * producer, full for a consumer. */
+static inline uint64_t ready_for(bool producer, uint64_t p)
+{
+    return producer ? free_for(p) : full_of(p);
+}
+
+/* Claim a run of up to n (>= 1) consecutive positions at one end of the
+ * ring, the tail for a producer or the head for a consumer: the longest run
+ * of slots ready for this end, from the index on, with one CAS of the index.
+ * Returns the run's length, its first position in *at and that position's
+ * slot in *first (the caller needs not compute it again); or 0 when the slot
+ * at the index is not ready (the ring is full for a producer, empty for a
+ * consumer; *at is that position) or, for a producer, when the ring is
+ * closed (*at has CLOSED set).  Inlined with a constant end, so each caller
+ * gets its own copy of the loop. */
+static inline __attribute__((always_inline)) size_t claim_run(weft_mpmc *q, bool producer,
+                                                              size_t n, uint64_t *at,
+                                                              struct slot **first)
+{
+    atomic_uint_least64_t *index = producer ? &q->tail.v : &q->head.v;
+    /* relaxed: only a guess of the position; the slots' seq (acquire below)
+     * and the CAS decide */
+    uint64_t p = atomic_load_explicit(index, memory_order_relaxed);
+    for (;;) {
+        if (producer && __builtin_expect((p & CLOSED) != 0, 0)) {
+            *at = p;
+            return 0;
+        }
+        size_t m;
+        uint64_t seq = 0;
+        *first = slot_of(q, p);
+        for (m = 0; m < n; m++) {
+            /* acquire: a producer's pairs with the release store of seq in
+             * empty_slot (the previous lap's consumer finished reading the
+             * item before we overwrite it); a consumer's pairs with the
+             * release store of seq in fill_slot (the item, and all the
+             * producer wrote before pushing it, is visible) */
+            seq = atomic_load_explicit(&slot_of(q, p + m)->seq, memory_order_acquire);
+            if (seq != ready_for(producer, p + m))
+                break;
+        }
+        if (m == 0) {
+            if ((int64_t)(seq - ready_for(producer, p)) < 0) {
+                /* behind: the previous lap is not popped yet (full) or the
+                 * item not published yet (empty) */
+                *at = p;
+                return 0;
+            }
+            /* ahead: somebody claimed p already, our index is stale;
+             * relaxed as above */
+            p = atomic_load_explicit(index, memory_order_relaxed);
+            continue;
+        }
+        WEFT_CHAOS_POINT();
+        /* relaxed: the CAS only decides who owns positions p .. p+m-1 (a
+         * total order on the index is all we need; the data hand-off is
+         * ordered by seq); success proves nobody claimed them since our
+         * scan.  A producer's fails also once close set the mark. */
+        if (atomic_compare_exchange_weak_explicit(index, &p, p + m, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *at = p;
+            return m;
+        }
+    }
+}
+
+/* Write the item of claimed position t into its slot s and publish it to
+ * its consumer. */
+static inline void fill_slot(struct slot *s, uint64_t t, uintptr_t item)
+{
+    /* relaxed: published by the release store of seq just below */
+    atomic_store_explicit(&s->item, item, memory_order_relaxed);
+    /* release: pairs with a consumer's acquire load of seq in claim_run;
+     * the item (and all the caller wrote before) becomes visible to the
+     * consumer that sees seq == full_of(t) */
+    atomic_store_explicit(&s->seq, full_of(t), memory_order_release);
+}
+
+/* Take the item of claimed position h and hand the slot to the producer of
+ * the next lap. */
+static inline uintptr_t empty_slot(weft_mpmc *q, struct slot *s, uint64_t h)
+{
+    /* relaxed: ordered after the acquire load of seq in claim_run */
+    uintptr_t item = atomic_load_explicit(&s->item, memory_order_relaxed);
+    /* release: pairs with a producer's acquire load of seq in claim_run:
+     * our read of the item happens-before the next lap's producer
+     * overwrites it */
+    atomic_store_explicit(&s->seq, free_for(h + q->ro.v.mask + 1), memory_order_release);
+    return item;
+}
+
 /* Claim the position at the tail and publish item there.
  * Returns OP_OK, OP_WOULD_BLOCK (full: *seen is the tail position whose slot
  * was not free) or OP_CLOSED. */
 static inline int push_one(weft_mpmc *q, uintptr_t item, uint64_t *seen)
 {
+    uint64_t t;
     struct slot *s;
-    /* relaxed: only a guess of the position; the slot's seq (acquire below)
-     * and the CAS decide */
-    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
-    for (;;) {
-        if (__builtin_expect((t & CLOSED) != 0, 0))
+    if (claim_run(q, true, 1, &t, &s) == 0) {
+        if (t & CLOSED)
             return OP_CLOSED;
-        s = &q->slots[t & q->ro.v.mask];
-        /* acquire: pairs with the release store seq = p + capacity in
-         * pop_one/try_pop_many: the previous lap's consumer has finished
-         * reading the item before we overwrite it */
-        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-        int64_t d = (int64_t)(seq - free_for(t));
-        if (d == 0) {
-            WEFT_CHAOS_POINT();
-            /* relaxed: the CAS only decides who owns position t (a total
-             * order on the tail is all we need); the data hand-off is
-             * ordered by seq.  Fails also once close set the mark. */
-            if (atomic_compare_exchange_weak_explicit(&q->tail.v, &t, t + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed))
-                break;
-        } else if (d < 0) {
-            *seen = t; /* previous lap not popped yet: full */
-            return OP_WOULD_BLOCK;
-        } else {
-            /* somebody claimed t already: our tail is stale; relaxed as above */
-            t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
-        }
+        *seen = t;
+        return OP_WOULD_BLOCK;
     }
     WEFT_CHAOS_POINT(); /* claimed, not yet published */
-    /* relaxed: published by the release store of seq just below */
-    atomic_store_explicit(&s->item, item, memory_order_relaxed);
-    /* release: pairs with the acquire load of seq in pop_one and
-     * try_pop_many; the item (and all the caller wrote before) becomes
-     * visible to the consumer that sees seq == t + 1 */
-    atomic_store_explicit(&s->seq, full_of(t), memory_order_release);
+    fill_slot(s, t, item);
     return OP_OK;
 }
 
@@ -352,37 +423,14 @@ static inline int push_one(weft_mpmc *q, uintptr_t item, uint64_t *seen)
  * position whose slot was not published). */
 static inline int pop_one(weft_mpmc *q, void **item, uint64_t *seen)
 {
+    uint64_t h;
     struct slot *s;
-    /* relaxed: a guess, as in push_one */
-    uint64_t h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
-    for (;;) {
-        s = &q->slots[h & q->ro.v.mask];
-        /* acquire: pairs with the release store seq = p + 1 in push_one and
-         * try_push_many: the producer's item and earlier writes are visible */
-        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-        int64_t d = (int64_t)(seq - full_of(h));
-        if (d == 0) {
-            WEFT_CHAOS_POINT();
-            /* relaxed: decides who owns position h; data ordered by seq */
-            if (atomic_compare_exchange_weak_explicit(&q->head.v, &h, h + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed))
-                break;
-        } else if (d < 0) {
-            *seen = h; /* not published yet: empty */
-            return OP_WOULD_BLOCK;
-        } else {
-            /* relaxed: our head was stale (see above) */
-            h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
-        }
+    if (claim_run(q, false, 1, &h, &s) == 0) {
+        *seen = h;
+        return OP_WOULD_BLOCK;
     }
     WEFT_CHAOS_POINT(); /* claimed, not yet released */
-    /* relaxed: ordered after the acquire load of seq above */
-    *item = (void *)atomic_load_explicit(&s->item, memory_order_relaxed);
-    /* release: pairs with the acquire load of seq in push_one and
-     * try_push_many: our read of the item happens-before the next lap's
-     * producer overwrites it */
-    atomic_store_explicit(&s->seq, free_for(h + q->ro.v.mask + 1), memory_order_release);
+    *item = (void *)empty_slot(q, s, h);
     return OP_OK;
 }
 
@@ -426,44 +474,14 @@ size_t weft_mpmc_try_push_many(weft_mpmc *q, void *const *items, size_t n)
     assert(q != NULL && (items != NULL || n == 0));
     if (n == 0)
         return 0;
-    /* relaxed: a guess, as in push_one */
-    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
-    size_t m;
-    for (;;) {
-        if (__builtin_expect((t & CLOSED) != 0, 0))
-            return 0;
-        uint64_t seq = 0;
-        for (m = 0; m < n; m++) {
-            /* acquire: as in push_one, for each slot we are about to claim */
-            seq = atomic_load_explicit(&q->slots[(t + m) & q->ro.v.mask].seq,
-                                       memory_order_acquire);
-            if (seq != free_for(t + m))
-                break;
-        }
-        if (m == 0) {
-            if ((int64_t)(seq - free_for(t)) < 0)
-                return 0; /* full */
-            /* relaxed: stale tail, as in push_one */
-            t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
-            continue;
-        }
-        WEFT_CHAOS_POINT();
-        /* relaxed: as in push_one; success proves nobody claimed t..t+m-1
-         * since our scan (the tail did not move) */
-        if (atomic_compare_exchange_weak_explicit(&q->tail.v, &t, t + m,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed))
-            break;
-    }
+    uint64_t t;
+    struct slot *first;
+    size_t m = claim_run(q, true, n, &t, &first);
+    if (m == 0)
+        return 0; /* full or closed */
     WEFT_CHAOS_POINT(); /* claimed, not yet published */
-    for (size_t i = 0; i < m; i++) {
-        struct slot *s = &q->slots[(t + i) & q->ro.v.mask];
-        /* relaxed: published by the release store just below */
-        atomic_store_explicit(&s->item, (uintptr_t)items[i], memory_order_relaxed);
-        /* release: pairs with the acquire loads of seq in pop_one and
-         * try_pop_many, as in push_one */
-        atomic_store_explicit(&s->seq, full_of(t + i), memory_order_release);
-    }
+    for (size_t i = 0; i < m; i++)
+        fill_slot(slot_of(q, t + i), t + i, (uintptr_t)items[i]);
     notify_consumers(q, clamp_int(m));
     return m;
 }
@@ -473,42 +491,14 @@ size_t weft_mpmc_try_pop_many(weft_mpmc *q, void **items, size_t n)
     assert(q != NULL && (items != NULL || n == 0));
     if (n == 0)
         return 0;
-    /* relaxed: a guess, as in pop_one */
-    uint64_t h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
-    size_t m;
-    for (;;) {
-        uint64_t seq = 0;
-        for (m = 0; m < n; m++) {
-            /* acquire: as in pop_one, for each slot we are about to claim */
-            seq = atomic_load_explicit(&q->slots[(h + m) & q->ro.v.mask].seq,
-                                       memory_order_acquire);
-            if (seq != full_of(h + m))
-                break;
-        }
-        if (m == 0) {
-            if ((int64_t)(seq - full_of(h)) < 0)
-                return 0; /* empty */
-            /* relaxed: stale head, as in pop_one */
-            h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
-            continue;
-        }
-        WEFT_CHAOS_POINT();
-        /* relaxed: as in pop_one; success proves nobody claimed h..h+m-1 */
-        if (atomic_compare_exchange_weak_explicit(&q->head.v, &h, h + m,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed))
-            break;
-    }
+    uint64_t h;
+    struct slot *first;
+    size_t m = claim_run(q, false, n, &h, &first);
+    if (m == 0)
+        return 0; /* empty */
     WEFT_CHAOS_POINT(); /* claimed, not yet released */
-    for (size_t i = 0; i < m; i++) {
-        struct slot *s = &q->slots[(h + i) & q->ro.v.mask];
-        /* relaxed: ordered after the acquire scan of this slot's seq */
-        items[i] = (void *)atomic_load_explicit(&s->item, memory_order_relaxed);
-        /* release: pairs with the acquire loads of seq in push_one and
-         * try_push_many, as in pop_one */
-        atomic_store_explicit(&s->seq, free_for(h + i + q->ro.v.mask + 1),
-                              memory_order_release);
-    }
+    for (size_t i = 0; i < m; i++)
+        items[i] = (void *)empty_slot(q, slot_of(q, h + i), h + i);
     notify_producers(q, clamp_int(m));
     return m;
 }
@@ -605,7 +595,7 @@ static void pass_on_consumers(weft_mpmc *q)
      * re-checks everything itself */
     uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
     uint64_t h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
-    uint64_t seq = atomic_load_explicit(&q->slots[h & q->ro.v.mask].seq,
+    uint64_t seq = atomic_load_explicit(&slot_of(q, h)->seq,
                                         memory_order_relaxed);
     if (t & CLOSED)
         notify_consumers(q, INT_MAX);
@@ -619,7 +609,7 @@ static void pass_on_producers(weft_mpmc *q)
     uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
     if (t & CLOSED)
         return; /* close woke every producer; none may push any more */
-    uint64_t seq = atomic_load_explicit(&q->slots[t & q->ro.v.mask].seq,
+    uint64_t seq = atomic_load_explicit(&slot_of(q, t)->seq,
                                         memory_order_relaxed);
     if (seq == free_for(t))
         notify_producers(q, 1);

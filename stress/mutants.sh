@@ -60,13 +60,11 @@ mutant mpmc-publish-relaxed src/mpmc.c \
 'atomic_store_explicit(&s->seq, full_of(t), memory_order_release);' \
 'atomic_store_explicit(&s->seq, full_of(t), memory_order_relaxed);'
 
-# mpmc: the consumer reads the slot's sequence number relaxed (pop_one).
-# TSan: data race on the item.
-mutant mpmc-pop-acquire-relaxed src/mpmc.c \
-'uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-        int64_t d = (int64_t)(seq - full_of(h));' \
-'uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
-        int64_t d = (int64_t)(seq - full_of(h));'
+# mpmc: claim_run reads the slots' sequence numbers relaxed (consumers
+# and producers alike).  TSan: data race on the item.
+mutant mpmc-claim-acquire-relaxed src/mpmc.c \
+'seq = atomic_load_explicit(&slot_of(q, p + m)->seq, memory_order_acquire);' \
+'seq = atomic_load_explicit(&slot_of(q, p + m)->seq, memory_order_relaxed);'
 
 # mpmc: off-by-one in the "closed and drained" test: a consumer returns
 # EPIPE while the last item is still in the ring.  Checker: items left in
