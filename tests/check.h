@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,6 +160,24 @@ static inline int check_limit_address_space(size_t headroom)
     rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (rlim_t)headroom;
     struct rlimit rl = { limit, limit };
     return setrlimit(RLIMIT_AS, &rl) == 0 ? 0 : 12;
+}
+
+/* Run fn in a fork()ed child and return its exit status (what fn
+ * returned), or -1 when the fork failed or the child did not exit normally
+ * (a signal, an abort).  For tests that must change the process (its
+ * resource limits, its heap) without harming the others. */
+static inline int check_in_child(int (*fn)(void))
+{
+    fflush(stdout); /* the child must not print the parent's buffer again */
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0)
+        _exit(fn());
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
 }
 
 /* Run one test function; REQUIRE longjmps back here. */

@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 
 #include <weft/deque.h>
 
@@ -333,15 +332,7 @@ static int enomem_child(void)
 
 static void push_reports_enomem_and_loses_nothing_when_growth_fails(void)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0)
-        _exit(enomem_child());
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status));
-    CHECK_EQ(WEXITSTATUS(status), 0); /* see enomem_child for the codes */
+    CHECK_EQ_I(check_in_child(enomem_child), 0); /* see enomem_child for the codes */
 }
 #define RLIMIT_CASES CASE(push_reports_enomem_and_loses_nothing_when_growth_fails),
 #else

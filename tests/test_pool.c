@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -836,15 +835,7 @@ static int enomem_child(void)
 
 static void allocation_failure_is_reported_as_enomem_and_runs_nothing(void)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0)
-        _exit(enomem_child());
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status));
-    CHECK_EQ(WEXITSTATUS(status), 0);
+    CHECK_EQ_I(check_in_child(enomem_child), 0); /* see enomem_child for the codes */
 }
 #define ENOMEM_CASES CASE(allocation_failure_is_reported_as_enomem_and_runs_nothing),
 #else
