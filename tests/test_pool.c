@@ -181,6 +181,17 @@ static void destroy_from_a_task_of_the_pool_is_refused_with_edeadlk(void)
 
 /* ---- fork-join ---------------------------------------------------------- */
 
+/* Run fn(arg) as one task of p, spawned from this (outside) thread, and
+ * wait until it and everything it spawned into the group finished. */
+static void run_as_task(weft_pool *p, void (*fn)(void *), void *arg)
+{
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &t, fn, arg);
+    weft_group_wait(&g);
+}
+
 struct chain {
     weft_pool *p;
     unsigned depth;
@@ -215,11 +226,7 @@ static void nested_groups_of_depth_64_complete(void)
     REQUIRE(p != NULL);
     atomic_uint leaves = 0;
     struct chain c = { p, 64, &leaves };
-    weft_group g;
-    weft_task t;
-    weft_group_init(&g, p);
-    weft_spawn(&g, &t, chain_level, &c);
-    weft_group_wait(&g);
+    run_as_task(p, chain_level, &c);
     CHECK_EQ(atomic_load(&leaves), 65);
     weft_pool_destroy(p);
 }
@@ -252,11 +259,7 @@ static void fib_with_a_spawn_per_call_is_correct(void)
     weft_pool *p = weft_pool_create(NWORKERS);
     REQUIRE(p != NULL);
     struct fib f = { p, 22, 0 };
-    weft_group g;
-    weft_task t;
-    weft_group_init(&g, p);
-    weft_spawn(&g, &t, fib_task, &f);
-    weft_group_wait(&g);
+    run_as_task(p, fib_task, &f);
     CHECK_EQ(f.r, 17711);
     weft_pool_destroy(p);
 }
@@ -317,11 +320,7 @@ static void tasks_spawning_into_their_own_group_are_all_waited_for(void)
         atomic_store(&tree.next, 0);
         atomic_store(&tree.ran, 0);
         struct tree_root r = { p };
-        weft_group g;
-        weft_task t;
-        weft_group_init(&g, p);
-        weft_spawn(&g, &t, tree_owner, &r);
-        weft_group_wait(&g);
+        run_as_task(p, tree_owner, &r);
         CHECK_EQ(tree.seen_at_wait, TREE_TASKS);
     }
     weft_pool_destroy(p);
@@ -332,11 +331,7 @@ static void fib_on_a_single_worker_is_correct(void)
     weft_pool *p = weft_pool_create(1);
     REQUIRE(p != NULL);
     struct fib f = { p, 18, 0 };
-    weft_group g;
-    weft_task t;
-    weft_group_init(&g, p);
-    weft_spawn(&g, &t, fib_task, &f);
-    weft_group_wait(&g);
+    run_as_task(p, fib_task, &f);
     CHECK_EQ(f.r, 2584);
     weft_pool_destroy(p);
 }
@@ -379,11 +374,7 @@ static void waiting_for_a_stolen_task_parks_and_is_woken(void)
     REQUIRE(p != NULL);
     for (int round = 0; round < 3; round++) {
         struct stolen st = { p, 0, 0, 0 };
-        weft_group g;
-        weft_task t;
-        weft_group_init(&g, p);
-        weft_spawn(&g, &t, owner_of_stolen_task, &st);
-        weft_group_wait(&g);
+        run_as_task(p, owner_of_stolen_task, &st);
         CHECK_EQ(st.finished_at_wait, 1);
     }
     weft_pool_destroy(p);
@@ -922,11 +913,7 @@ static void statistics_count_tasks_steals_and_parks(void)
     weft_pool_stats before, after;
     weft_pool_read_stats(p, &before);
     struct fib f = { p, 18, 0 };
-    weft_group g;
-    weft_task t;
-    weft_group_init(&g, p);
-    weft_spawn(&g, &t, fib_task, &f);
-    weft_group_wait(&g);
+    run_as_task(p, fib_task, &f);
     /* a worker bumps its counter just after the task returns, and parks a
      * little after it ran dry: poll (for at most 10 s) */
     for (int i = 0; i < 10000; i++) {
