@@ -78,15 +78,22 @@ static void main_wait(struct run *r, double seconds)
         stress_sleep_us(5000);
 }
 
-static bool pool_begin(struct run *r, struct pctx *c, unsigned workers, unsigned nseen)
+static void pool_end(struct pctx *c);
+static void pool_describe(void *ctx, FILE *out);
+
+/* Set up the context of a pool scenario: r->p outside threads, r->c
+ * workers.  On failure (skipped: r->skip says why; or out of memory) it
+ * has cleaned up and returns false. */
+static bool pool_begin(struct run *r, struct pctx *c)
 {
     memset(c, 0, sizeof *c);
     if (r->peer_ck || r->peer_mutex) {
         snprintf(r->skip, sizeof r->skip, "no peer for the pool");
         return false;
     }
+    unsigned nseen = r->p + 1; /* the outside threads and the tasks */
     c->r = r;
-    c->workers = workers;
+    c->workers = r->c;
     c->S = r->p;
     pthread_mutex_init(&c->refused_lock, NULL);
     c->tasks = stress_progress_claim("pool tasks", 0);
@@ -94,16 +101,21 @@ static bool pool_begin(struct run *r, struct pctx *c, unsigned workers, unsigned
     c->accepted = seen_new(nseen);
     if (!c->tasks || !c->ran || !c->accepted) {
         stress_fail(r, "out of memory");
+        pool_end(c);
         return false;
     }
     P = c;
+    snprintf(r->setup, sizeof r->setup, "%u outside, %u workers", c->S, c->workers);
+    stress_set_describe(pool_describe, c);
     return true;
 }
 
-static void pool_end(struct pctx *c, unsigned nseen)
+static void pool_end(struct pctx *c)
 {
     if (!c->r)
         return;
+    unsigned nseen = c->S + 1;
+    stress_set_describe(NULL, NULL);
     seen_free(c->ran, nseen);
     seen_free(c->accepted, nseen);
     for (size_t i = 0; i < c->nrefused; i++)
@@ -258,13 +270,8 @@ static void submitter(struct worker *w)
 static int run_submit(struct run *r)
 {
     struct pctx c;
-    unsigned workers = r->c;
-    if (!pool_begin(r, &c, workers, r->p + 1)) {
-        pool_end(&c, r->p + 1);
+    if (!pool_begin(r, &c))
         return r->skip[0] ? STRESS_EXIT_SKIP : 0;
-    }
-    snprintf(r->setup, sizeof r->setup, "%u outside, %u workers", c.S, workers);
-    stress_set_describe(pool_describe, &c);
     double t0 = stress_now(), round_s = r->seconds < 0.6 ? r->seconds / 3 : 0.2;
     uint64_t total = 0;
     unsigned rounds = 0;
@@ -314,8 +321,7 @@ static int run_submit(struct run *r)
     }
     r->elapsed = stress_now() - t0;
     r->ops = total;
-    stress_set_describe(NULL, NULL);
-    pool_end(&c, r->p + 1);
+    pool_end(&c);
     return 0;
 }
 
@@ -690,13 +696,8 @@ static void mixer(struct worker *w)
 static int run_mix(struct run *r)
 {
     struct pctx c;
-    unsigned workers = r->c;
-    if (!pool_begin(r, &c, workers, r->p + 1)) {
-        pool_end(&c, r->p + 1);
+    if (!pool_begin(r, &c))
         return r->skip[0] ? STRESS_EXIT_SKIP : 0;
-    }
-    snprintf(r->setup, sizeof r->setup, "%u outside, %u workers", c.S, workers);
-    stress_set_describe(pool_describe, &c);
     double t0 = stress_now();
     struct team t;
     memset(&t, 0, sizeof t);
@@ -734,8 +735,7 @@ static int run_mix(struct run *r)
         stress_fail(r, "%llu accepted submissions never ran", (unsigned long long)missing);
     team_free(&t);
 out:
-    stress_set_describe(NULL, NULL);
-    pool_end(&c, r->p + 1);
+    pool_end(&c);
     return 0;
 }
 
