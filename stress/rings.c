@@ -94,8 +94,8 @@ struct ring_arg {
     bool lanes;      /* one ring per producer/consumer pair (spsc oversub) */
 };
 
-/* Pick the ring under test; NULL (with r->skip set) when it cannot run. */
-static const struct ring_ops *pick_ops(struct run *r, const struct ring_arg *a, unsigned modes)
+/* The ring under test, before the thread counts are fitted to it. */
+static const struct ring_ops *choose_ops(struct run *r, const struct ring_arg *a, unsigned modes)
 {
     if (r->peer_mutex)
         return stress_mutex_ops(a->multi);
@@ -116,6 +116,21 @@ static const struct ring_ops *pick_ops(struct run *r, const struct ring_arg *a, 
     if (r->c > half)
         r->c = half;
     return ck;
+}
+
+/* Pick the ring under test; NULL (with r->skip set) when it cannot run.
+ * A single-producer ring runs one producer and one consumer, or, with
+ * lanes, one consumer per producer (each pair on its own ring). */
+static const struct ring_ops *pick_ops(struct run *r, const struct ring_arg *a, unsigned modes)
+{
+    const struct ring_ops *ops = choose_ops(r, a, modes);
+    if (ops && !ops->multi) {
+        if (a->lanes)
+            r->c = r->p;
+        else
+            r->p = r->c = 1;
+    }
+    return ops;
 }
 
 static uint64_t pick_timeout(struct rng *g)
@@ -509,12 +524,6 @@ static int run_flow(struct run *r)
     f.modes = a->modes;
     if (!(f.ops = pick_ops(r, a, a->modes)))
         return STRESS_EXIT_SKIP;
-    if (!f.ops->multi) {
-        if (!a->lanes)
-            r->p = r->c = 1;
-        else
-            r->c = r->p;
-    }
     f.P = r->p;
     f.C = r->c;
     f.nlanes = a->lanes ? r->p : 1;
@@ -886,8 +895,6 @@ static int run_close(struct run *r)
     c.r = r;
     if (!(c.ops = pick_ops(r, a, M_BLOCK)))
         return STRESS_EXIT_SKIP;
-    if (!c.ops->multi)
-        r->p = r->c = 1;
     c.P = r->p;
     c.C = r->c;
     c.accepted = calloc(c.P, sizeof *c.accepted);
@@ -1150,8 +1157,6 @@ static int run_close_race(struct run *r)
     c.r = r;
     if (!(c.ops = pick_ops(r, a, M_BLOCK)))
         return STRESS_EXIT_SKIP;
-    if (!c.ops->multi)
-        r->p = r->c = 1;
     if (r->p > 16)
         r->p = 16;
     if (r->c > 16)
@@ -1445,8 +1450,6 @@ static int run_shared(struct run *r)
     const struct ring_ops *ops = pick_ops(r, a, M_BLOCK);
     if (!ops)
         return STRESS_EXIT_SKIP;
-    if (!ops->multi)
-        r->p = r->c = 1;
     unsigned P = r->p > SH_MAX_PROCS ? SH_MAX_PROCS : r->p;
     unsigned C = r->c > SH_MAX_PROCS ? SH_MAX_PROCS : r->c;
     r->p = P;
