@@ -754,6 +754,17 @@ static bool group_park(struct group *g)
     return false;
 }
 
+/* A task for a worker that waits for a group or a future: from its own
+ * deque first (usually the task it waits for, or what that spawned), then
+ * as an idle worker would find one (worker_take). */
+static struct task *waiter_take(struct worker *w, bool *contended)
+{
+    void *item;
+    if (weft_deque_pop(w->dq, &item))
+        return item;
+    return worker_take(w, contended);
+}
+
 /* The end of the park of a worker that waits for a group or a future on
  * the pool's eventcount, beside the idle workers, once it has announced
  * itself there (key) and found its wait not over: look for work once more
@@ -812,13 +823,8 @@ static void group_wait_worker_slow(struct worker *w, struct group *g)
             backoff(round < SPIN_ROUNDS ? round++ : round);
             continue;
         }
-        void *item;
         bool contended = false;
-        struct task *t = NULL;
-        if (weft_deque_pop(w->dq, &item))
-            t = item;
-        else
-            t = worker_take(w, &contended);
+        struct task *t = waiter_take(w, &contended);
         if (!t && !contended && round >= SPIN_ROUNDS + YIELD_ROUNDS) {
             bool done;
             t = group_park_worker(w, g, &done);
@@ -1116,45 +1122,57 @@ static struct task *future_park_worker(struct worker *w, struct weft_future *f)
     return waiter_park(w, key);
 }
 
-void *weft_future_get(weft_future *f)
+/* weft_future_get on a worker of the pool: run other tasks meanwhile, as
+ * group_wait_worker_slow does, and park beside the idle workers when there
+ * are none. */
+static void future_wait_worker(struct worker *w, struct weft_future *f)
 {
-    assert(f != NULL);
-    weft_pool *p = f->task.owner;
-    struct worker *w = worker_of(p);
     unsigned round = 0;
     while (!weft_future_done(f)) {
-        /* on a worker: run other tasks meanwhile (own deque first, where
-         * the future's task usually is); outside: only wait, as in
-         * group_wait_outside */
-        void *item;
         bool contended = false;
-        struct task *t = NULL;
-        if (w)
-            t = weft_deque_pop(w->dq, &item) ? item : worker_take(w, &contended);
+        struct task *t = waiter_take(w, &contended);
+        if (!t && !contended && round >= SPIN_ROUNDS + YIELD_ROUNDS) {
+            t = future_park_worker(w, f);
+            round = 0;
+        }
         if (t) {
             run_on_worker(w, t);
             round = 0;
             continue;
         }
-        if (contended || round < SPIN_ROUNDS + (w ? YIELD_ROUNDS : 0)) {
+        if (contended || round < SPIN_ROUNDS + YIELD_ROUNDS)
             backoff(round++);
-            continue;
-        }
-        if (w) {
-            t = future_park_worker(w, f);
-            if (t)
-                run_on_worker(w, t);
-            round = 0;
+    }
+}
+
+/* weft_future_get on any other thread: only wait, as in
+ * group_wait_outside: spin briefly, then park on f->ec. */
+static void future_wait_outside(struct weft_future *f)
+{
+    unsigned round = 0;
+    while (!weft_future_done(f)) {
+        if (round < SPIN_ROUNDS) {
+            backoff(round++);
             continue;
         }
         uint32_t key = weft_eventcount_prepare(&f->ec);
         if (weft_future_done(f)) {
             weft_eventcount_cancel(&f->ec);
-            break;
+            return;
         }
         WEFT_CHAOS_POINT();
         weft_eventcount_wait(&f->ec, key);
     }
+}
+
+void *weft_future_get(weft_future *f)
+{
+    assert(f != NULL);
+    struct worker *w = worker_of(f->task.owner);
+    if (w)
+        future_wait_worker(w, f);
+    else
+        future_wait_outside(f);
     return f->value;
 }
 
