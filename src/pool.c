@@ -804,6 +804,24 @@ static struct task *group_park_worker(struct worker *w, struct group *g, bool *d
     return waiter_park(w, key);
 }
 
+/* A worker waiting for f parks beside the idle workers (waiter_park); the
+ * runner of f wakes everybody there when it reads on_pool after publishing
+ * done (the Dekker pair is described in run_node_or_future).  Returns a
+ * task to run, or NULL. */
+static struct task *future_park_worker(struct worker *w, struct weft_future *f)
+{
+    weft_pool *p = w->pool;
+    /* relaxed: the store half of the Dekker pair with the runner; the
+     * fence in prepare below orders it before our load of done */
+    atomic_store_explicit(&f->on_pool, 1, memory_order_relaxed);
+    uint32_t key = weft_eventcount_prepare(&p->ec);
+    if (weft_future_done(f)) {
+        weft_eventcount_cancel(&p->ec);
+        return NULL;
+    }
+    return waiter_park(w, key);
+}
+
 static inline uint64_t group_pending(struct group *g)
 {
     /* acquire: pairs with the release decrement in group_task_done (and
@@ -812,22 +830,30 @@ static inline uint64_t group_pending(struct group *g)
     return atomic_load_explicit(&g->pending, memory_order_acquire);
 }
 
-static void group_wait_worker_slow(struct worker *w, struct group *g)
+/* What a waiting worker does until its group g (or else its future f) is
+ * done: run other tasks meanwhile (waiter_take), spin and yield a little
+ * when there are none, then park beside the idle workers (group_park_worker,
+ * future_park_worker) until new work or the end of the wait wakes it. */
+static void worker_wait(struct worker *w, struct group *g, struct weft_future *f)
 {
     unsigned round = 0;
     for (;;) {
-        uint64_t v = group_pending(g);
-        if (v == 0)
+        if (g) {
+            uint64_t v = group_pending(g);
+            if (v == 0)
+                return;
+            if ((v & COUNT_MASK) == 0) { /* a finishing task is waking us */
+                backoff(round < SPIN_ROUNDS ? round++ : round);
+                continue;
+            }
+        } else if (weft_future_done(f)) {
             return;
-        if ((v & COUNT_MASK) == 0) { /* a finishing task is waking us */
-            backoff(round < SPIN_ROUNDS ? round++ : round);
-            continue;
         }
         bool contended = false;
         struct task *t = waiter_take(w, &contended);
         if (!t && !contended && round >= SPIN_ROUNDS + YIELD_ROUNDS) {
-            bool done;
-            t = group_park_worker(w, g, &done);
+            bool done = false;
+            t = g ? group_park_worker(w, g, &done) : future_park_worker(w, f);
             if (done)
                 return;
             round = 0;
@@ -876,7 +902,7 @@ static void group_wait_worker(struct worker *w, struct group *g)
             g->local = 0;
         }
     }
-    group_wait_worker_slow(w, g);
+    worker_wait(w, g, NULL);
     if (owner)
         g->local_mode = 1;
 }
@@ -1104,47 +1130,6 @@ bool weft_future_done(const weft_future *f)
     return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
 }
 
-/* A worker waiting for f parks beside the idle workers (waiter_park); the
- * runner of f wakes everybody there when it reads on_pool after publishing
- * done (the Dekker pair is described in run_node_or_future).  Returns a
- * task to run, or NULL. */
-static struct task *future_park_worker(struct worker *w, struct weft_future *f)
-{
-    weft_pool *p = w->pool;
-    /* relaxed: the store half of the Dekker pair with the runner; the
-     * fence in prepare below orders it before our load of done */
-    atomic_store_explicit(&f->on_pool, 1, memory_order_relaxed);
-    uint32_t key = weft_eventcount_prepare(&p->ec);
-    if (weft_future_done(f)) {
-        weft_eventcount_cancel(&p->ec);
-        return NULL;
-    }
-    return waiter_park(w, key);
-}
-
-/* weft_future_get on a worker of the pool: run other tasks meanwhile, as
- * group_wait_worker_slow does, and park beside the idle workers when there
- * are none. */
-static void future_wait_worker(struct worker *w, struct weft_future *f)
-{
-    unsigned round = 0;
-    while (!weft_future_done(f)) {
-        bool contended = false;
-        struct task *t = waiter_take(w, &contended);
-        if (!t && !contended && round >= SPIN_ROUNDS + YIELD_ROUNDS) {
-            t = future_park_worker(w, f);
-            round = 0;
-        }
-        if (t) {
-            run_on_worker(w, t);
-            round = 0;
-            continue;
-        }
-        if (contended || round < SPIN_ROUNDS + YIELD_ROUNDS)
-            backoff(round++);
-    }
-}
-
 /* weft_future_get on any other thread: only wait, as in
  * group_wait_outside: spin briefly, then park on f->ec. */
 static void future_wait_outside(struct weft_future *f)
@@ -1170,7 +1155,7 @@ void *weft_future_get(weft_future *f)
     assert(f != NULL);
     struct worker *w = worker_of(f->task.owner);
     if (w)
-        future_wait_worker(w, f);
+        worker_wait(w, NULL, f);
     else
         future_wait_outside(f);
     return f->value;
