@@ -656,6 +656,61 @@ static uint64_t run_futures(struct worker *w, uint64_t *seq)
     return n;
 }
 
+/* The last future of an outside thread: its task waits for an inner
+ * future that another worker runs for 2 ms, so that the waiting worker
+ * parks when no other work is left in the pool.  Only the inner task's end
+ * can wake it then: a missed wake-up hangs here, and the watchdog says so
+ * (during the run, new work would wake such a worker sooner or later and
+ * hide the bug). */
+struct last_future {
+    atomic_int started; /* the inner task runs */
+};
+
+static void *last_inner_fn(void *arg)
+{
+    struct last_future *lf = arg;
+    task_progress();
+    /* release: the outer task's acquire below only needs the flag */
+    atomic_store_explicit(&lf->started, 1, memory_order_release);
+    stress_sleep_us(2000);
+    return lf;
+}
+
+static void *last_outer_fn(void *arg)
+{
+    struct last_future *lf = arg;
+    task_progress();
+    weft_future *g = weft_async(P->pool, last_inner_fn, lf);
+    if (g == NULL) {
+        stress_fail(P->r, "weft_async from a task: %s", strerror(errno));
+        return NULL;
+    }
+    /* acquire: pairs with the release in last_inner_fn.  Another worker
+     * takes the inner task (the push woke it); until then we keep it from
+     * being run here. */
+    while (!atomic_load_explicit(&lf->started, memory_order_acquire))
+        sched_yield();
+    void *v = weft_future_get(g); /* nothing else to run: parks */
+    weft_future_release(g);
+    return v;
+}
+
+static void run_last_future(struct worker *w)
+{
+    struct last_future lf;
+    atomic_init(&lf.started, 0);
+    prog_op(w->prog, OP_WAIT);
+    weft_future *f = weft_async(P->pool, last_outer_fn, &lf);
+    if (f == NULL) {
+        stress_fail(w->run, "weft_async: %s", strerror(errno));
+        return;
+    }
+    if (weft_future_get(f) != &lf)
+        stress_fail(w->run, "the last future returned the wrong value");
+    weft_future_release(f);
+    prog_done(w->prog, 1);
+}
+
 /* ---- the outside threads of nested/for/futures/oversub ------------------------------- */
 
 enum { DO_TREES = 1, DO_LOOPS = 2, DO_FUTURES = 4, DO_SUBMIT = 8 };
@@ -688,6 +743,8 @@ static void mixer(struct worker *w)
         prog_done(w->prog, 1);
         stress_chaos();
     }
+    if ((a->what & DO_FUTURES) && !stress_failed(w->run))
+        run_last_future(w);
     prog_op(w->prog, OP_IDLE);
     w->count[0] = done;
     w->count[1] = fseq;
