@@ -217,7 +217,8 @@ mutant pool-no-wake-group-waiter src/pool.c \
 '    (void)0;'
 
 # pool: the runner of a future does not wake a worker parked for it on the
-# pool's eventcount.  Watchdog, as above (pool-futures).
+# pool's eventcount.  Watchdog: the last future of each outside thread of
+# pool-futures parks a worker with no other work left to wake it.
 mutant pool-no-wake-future-waiter src/pool.c \
 '        if (atomic_load_explicit(&f->on_pool, memory_order_relaxed))
             weft_eventcount_notify_all(&p->ec);' \

@@ -22,8 +22,10 @@
  *                 within grain, reduce combines adjacent ranges in order.
  *   pool-futures  weft_async from outside and from inside future tasks
  *                 (whose get then runs on a worker); get, done-polling and
- *                 early release.  Check: values, every async'd function
- *                 ran exactly once (also when released).
+ *                 early release; a last future per outside thread whose
+ *                 task parks for an inner one (run_last_future).  Check:
+ *                 values, every async'd function ran exactly once (also
+ *                 when released), no hang.
  *   pool-oversub  16 workers on 2 cores, trees and loops and submissions
  *                 together.
  */
