@@ -318,8 +318,9 @@ static inline uint64_t ready_for(bool producer, uint64_t p)
 /* Claim a run of up to n (>= 1) consecutive positions at one end of the
  * ring, the tail for a producer or the head for a consumer: the longest run
  * of slots ready for this end, from the index on, with one CAS of the index.
- * Returns the run's length, its first position in *at and that position's
- * slot in *first (the caller needs not compute it again); or 0 when the slot
+ * Returns the run's length, its first position in *at and, unless first is
+ * NULL, that position's slot in *first (a single push or pop need not
+ * compute it again); or 0 when the slot
  * at the index is not ready (the ring is full for a producer, empty for a
  * consumer; *at is that position) or, for a producer, when the ring is
  * closed (*at has CLOSED set).  Inlined with a constant end, so each caller
@@ -339,7 +340,8 @@ static inline __attribute__((always_inline)) size_t claim_run(weft_mpmc *q, bool
         }
         size_t m;
         uint64_t seq = 0;
-        *first = slot_of(q, p);
+        if (first)
+            *first = slot_of(q, p);
         for (m = 0; m < n; m++) {
             /* acquire: a producer's pairs with the release store of seq in
              * empty_slot (the previous lap's consumer finished reading the
@@ -475,8 +477,7 @@ size_t weft_mpmc_try_push_many(weft_mpmc *q, void *const *items, size_t n)
     if (n == 0)
         return 0;
     uint64_t t;
-    struct slot *first;
-    size_t m = claim_run(q, true, n, &t, &first);
+    size_t m = claim_run(q, true, n, &t, NULL);
     if (m == 0)
         return 0; /* full or closed */
     WEFT_CHAOS_POINT(); /* claimed, not yet published */
@@ -492,8 +493,7 @@ size_t weft_mpmc_try_pop_many(weft_mpmc *q, void **items, size_t n)
     if (n == 0)
         return 0;
     uint64_t h;
-    struct slot *first;
-    size_t m = claim_run(q, false, n, &h, &first);
+    size_t m = claim_run(q, false, n, &h, NULL);
     if (m == 0)
         return 0; /* empty */
     WEFT_CHAOS_POINT(); /* claimed, not yet released */
