@@ -17,7 +17,10 @@
  * the child and reports "stalled" (and skips the pair's remaining runs).
  * Throughput is items popped / (time from the barrier to the end of the
  * drain); the table shows the median of --runs runs and the ratio to ck_ring
- * of the same family measured in the same invocation.
+ * of the same family measured in the same invocation: the peers take turns
+ * (run 1 of each, then run 2, ...), every run of a peer comes right after a
+ * run of its ck_ring, and the ratio is the median of those pairs' ratios
+ * (see measure_scenario and ratio_of).
  *
  * Try loops back off identically for every peer: a few pauses, then
  * sched_yield.  Blocking peers use their own waiting (weft spins, yields,
@@ -588,9 +591,14 @@ static void run_child(const struct peer *pe, const struct scenario *sc, double s
 enum outcome { OK, STALLED, LOST, DUP, ORDER, FAILED };
 static const char *const outcome_name[] = { "ok", "stalled", "LOST", "DUP", "ORDER", "failed" };
 
+/* A baseline runs once before each run of every other peer of its family
+ * (see measure_scenario), so it has up to NPEERS - 1 runs per round. */
+enum { MAX_RUNS = 64, MAX_SAMPLES = MAX_RUNS * (NPEERS - 1) };
+
 struct result {
     int runs_done;
-    double mips[64];
+    double mips[MAX_SAMPLES];
+    double partner[MAX_RUNS]; /* the baseline's run just before run k; 0: none */
     double median;
     enum outcome outcome;
     bool tried;
@@ -665,20 +673,58 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The median of v[0..n-1] (1 <= n <= MAX_SAMPLES); v is left as it was. */
+static double median_of(const double *v, int n)
+{
+    double sorted[MAX_SAMPLES];
+    memcpy(sorted, v, sizeof(double) * (size_t)n);
+    qsort(sorted, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
 static void finish(struct result *res)
 {
-    if (res->runs_done > 0) {
-        double sorted[64];
-        memcpy(sorted, res->mips, sizeof(double) * (size_t)res->runs_done);
-        qsort(sorted, (size_t)res->runs_done, sizeof(double), cmp_double);
-        int n = res->runs_done;
-        res->median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    if (res->runs_done > 0)
+        res->median = median_of(res->mips, res->runs_done);
+}
+
+/* The baseline peer (ck_ring) of p's family, or -1. */
+static int baseline_of(int p)
+{
+    for (int b = 0; b < NPEERS; b++)
+        if (peers[b].baseline && peers[b].spsc == peers[p].spsc)
+            return b;
+    return -1;
+}
+
+/* Whether baseline b runs as the partner of another peer in scenario s. */
+static bool has_partners(int b, int s)
+{
+    for (int p = 0; p < NPEERS; p++)
+        if (p != b && results[p][s].tried && baseline_of(p) == b)
+            return true;
+    return false;
+}
+
+/* One run of p in scenario s, added to its results; false when it stalled
+ * or failed (one bad run condemns the pair: it is not run again). */
+static bool run_and_record(int p, int s, double *mips)
+{
+    struct result *res = &results[p][s];
+    enum outcome out = run_once(&peers[p], &scenarios[s], mips);
+    if (out != OK) {
+        res->outcome = out;
+        return false;
     }
+    res->mips[res->runs_done++] = *mips;
+    return true;
 }
 
 /* All runs of one scenario, the peers taking turns (run 1 of every peer,
  * then run 2, ...) so that a burst of noise from the rest of the machine
- * hits them alike.  A pair whose run stalls or fails is not run again. */
+ * hits them alike.  Each run of a peer that has a baseline comes right
+ * after a run of that baseline, its partner for the ratio (see ratio_of);
+ * a baseline with no partner in the scenario runs on its own. */
 static void measure_scenario(int s, bool (*wanted)(int p, int s))
 {
     for (int p = 0; p < NPEERS; p++)
@@ -691,33 +737,47 @@ static void measure_scenario(int s, bool (*wanted)(int p, int s))
             struct result *res = &results[p][s];
             if (!res->tried || res->outcome != OK)
                 continue;
-            double mips = 0;
-            enum outcome out = run_once(&peers[p], &scenarios[s], &mips);
-            if (out != OK)
-                res->outcome = out; /* one bad run condemns the pair */
-            else
-                res->mips[res->runs_done++] = mips;
+            int b = baseline_of(p);
+            double partner = 0, mips;
+            if (b == p) {
+                if (!has_partners(b, s))
+                    run_and_record(p, s, &mips);
+                continue;
+            }
+            if (b >= 0 && results[b][s].tried && results[b][s].outcome == OK &&
+                !run_and_record(b, s, &partner))
+                partner = 0;
+            if (run_and_record(p, s, &mips))
+                res->partner[res->runs_done - 1] = partner;
         }
     for (int p = 0; p < NPEERS; p++)
         finish(&results[p][s]);
 }
 
-/* The baseline peer (ck_ring) of p's family, or -1. */
-static int baseline_of(int p)
-{
-    for (int b = 0; b < NPEERS; b++)
-        if (peers[b].baseline && peers[b].spsc == peers[p].spsc)
-            return b;
-    return -1;
-}
-
+/* The ratio of p to its baseline: the median over p's runs of the ratio of
+ * each run to its partner (the baseline's run just before it), not the
+ * ratio of the two medians.  On a VM whose vCPUs the host moves, throughput
+ * can change 3-4x from one placement to another within seconds; a run and
+ * its partner mostly see the same placement, while the two medians may
+ * come from different ones. */
 static bool ratio_of(int p, int s, double *ratio)
 {
     int b = baseline_of(p);
-    if (b < 0 || results[b][s].outcome != OK || results[p][s].outcome != OK ||
-        results[b][s].median <= 0)
+    const struct result *rp = &results[p][s];
+    if (b < 0 || results[b][s].outcome != OK || rp->outcome != OK)
         return false;
-    *ratio = results[p][s].median / results[b][s].median;
+    if (b == p) {
+        *ratio = 1.0;
+        return true;
+    }
+    double r[MAX_RUNS];
+    int n = 0;
+    for (int k = 0; k < rp->runs_done; k++)
+        if (rp->partner[k] > 0)
+            r[n++] = rp->mips[k] / rp->partner[k];
+    if (n == 0)
+        return false;
+    *ratio = median_of(r, n);
     return true;
 }
 
@@ -913,7 +973,7 @@ int main(int argc, char **argv)
             usage(argv[0]);
         }
     }
-    if (opt_runs < 1 || opt_runs > 64 || !(opt_seconds > 0) || !(opt_stall > 0))
+    if (opt_runs < 1 || opt_runs > MAX_RUNS || !(opt_seconds > 0) || !(opt_stall > 0))
         usage(argv[0]);
 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -940,8 +1000,8 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
-    printf("\nM items/s, median of %d x %.2f s (ratio to ck_ring of the same kind, same "
-           "run):\n\n", opt_runs, opt_seconds);
+    printf("\nM items/s, median of %d x %.2f s (ratio to ck_ring of the same kind: median "
+           "over runs of each run against the ck_ring run just before it):\n\n", opt_runs, opt_seconds);
     print_table(stdout, true);
     printf("\n");
     for (int p = 0; p < NPEERS; p++)
