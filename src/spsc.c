@@ -34,15 +34,17 @@
  *
  * Close without a read-modify-write on the push path.  A push that checked
  * "not closed" and is about to publish must still be delivered, so a pop may
- * report EPIPE only when no such push can be in flight.  The producer sets
- * prod_busy (its own cache line) before it reads the gate word, and clears
- * it after publishing; close sets the gate's CLOSED bit, then fences, then
- * sets sealed.  This is
+ * report EPIPE only when no such push can be in flight.  Before it reads the
+ * gate word, a push of k items at tail t stores t + k in prod_entered (its
+ * own cache line); publishing tail = t + k then ends it, so no second store
+ * is needed, and a push that finds the ring closed puts prod_entered back
+ * to t.  A push is in flight exactly while prod_entered != tail.  Close
+ * sets the gate's CLOSED bit, then fences, then sets sealed.  This is
  * Dekker's pattern: with a fence between each side's store and load, either
- * the push sees closed (and fails), or close's fence comes after the push
- * set busy, so a pop that saw sealed (acquire) also sees busy set or its
- * later clearing (whose release carries the published tail).  A pop thus
- * reports EPIPE only when sealed, not busy, and empty.  The fence pair is
+ * the push sees closed (and fails), or close's fence comes after the push's
+ * store of prod_entered, so a pop that saw sealed (acquire) also sees that
+ * store or a later one.  A pop thus reports EPIPE only when sealed, empty
+ * and prod_entered == tail (no push between its check and its publication).  The fence pair is
  * asymmetric, as in the eventcount: the push side is a compiler barrier and
  * close issues membarrier(2), which runs a full barrier on every CPU that
  * runs a thread of this process; process-shared rings (and the TSan build)
@@ -130,10 +132,10 @@ struct weft_spsc {
     weft_eventcount not_full;                          /* the producer parks */
     alignas(WEFT_CACHELINE) char pad_ec[WEFT_CACHELINE];
 
-    /* Written and read by the producer only (busy is also read by pops on
-     * a sealed ring and by nobody else). */
+    /* Written and read by the producer only (prod_entered is also read by
+     * pops on a sealed ring and by nobody else). */
     alignas(WEFT_CACHELINE) size_t prod_head_cache; /* last head the producer read */
-    atomic_uint prod_busy;                    /* 1 inside a push */
+    atomic_size_t prod_entered; /* tail + k inside a push of k; else tail */
     alignas(WEFT_CACHELINE) char pad_prod[WEFT_CACHELINE];
 
     /* Written by the producer, read by the consumer when its cache is out. */
@@ -163,7 +165,7 @@ struct weft_spsc {
                    #prev " .. " #last " and " #next " share a cache line pair")
 SPSC_OWN_LINE(mask, sealed, not_empty);
 SPSC_OWN_LINE(not_empty, not_full, prod_head_cache);
-SPSC_OWN_LINE(prod_head_cache, prod_busy, tail);
+SPSC_OWN_LINE(prod_head_cache, prod_entered, tail);
 SPSC_OWN_LINE(tail, tail, head);
 SPSC_OWN_LINE(head, head, cons_tail_cache);
 SPSC_OWN_LINE(cons_tail_cache, cons_tail_cache, slots);
@@ -221,7 +223,7 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
     q->fenced = ec_of(&q->not_empty)->asym ? 0 : 1;
     atomic_init(&q->gate, q->fenced ? GATE_FENCED : 0);
     q->prod_head_cache = 0;
-    atomic_init(&q->prod_busy, 0);
+    atomic_init(&q->prod_entered, 0);
     atomic_init(&q->tail, 0);
     atomic_init(&q->head, 0);
     q->cons_tail_cache = 0;
@@ -281,12 +283,14 @@ bool weft_spsc_closed(const weft_spsc *q)
 
 /* ---- the producer ------------------------------------------------------ */
 
-/* Enter a push: mark busy, then read the gate.  Returns the gate (0 on the
- * fast path: open, no fence needed), or UINT_MAX when closed (not busy). */
-static HOT_INLINE unsigned producer_enter(struct weft_spsc *q)
+/* Enter a push of k items at tail t: announce it, then read the gate.
+ * Returns the gate (0 on the fast path: open, no fence needed), or UINT_MAX
+ * when closed (the announcement withdrawn). */
+static HOT_INLINE unsigned producer_enter(struct weft_spsc *q, size_t t, size_t k)
 {
-    /* relaxed: ordered before the load of the gate by the fence below */
-    atomic_store_explicit(&q->prod_busy, 1, memory_order_relaxed);
+    /* relaxed: ordered before the load of the gate by the fence below; the
+     * release store of tail = t + k in the caller ends the push */
+    atomic_store_explicit(&q->prod_entered, t + k, memory_order_relaxed);
     /* the light side of the close fence: a compiler barrier, enough when
      * close issues membarrier (gate has no FENCED bit); pairs with
      * close_fence_heavy */
@@ -305,11 +309,12 @@ static HOT_INLINE unsigned producer_enter(struct weft_spsc *q)
         gate = atomic_load_explicit(&q->gate, memory_order_relaxed);
     }
     if (gate & GATE_CLOSED) {
-        /* release: this push published nothing, but a pop that reads this
-         * 0 must still see the tail of the pushes before it (pairs with the
-         * acquire load of prod_busy in pop_slow; C11 release sequences no
-         * longer carry a plain store, so say it here) */
-        atomic_store_explicit(&q->prod_busy, 0, memory_order_release);
+        /* release: this push published nothing, but a pop that reads t
+         * here must still see the tail of the pushes before it (pairs with
+         * the acquire load of prod_entered in pop_slow; C11 release
+         * sequences no longer carry a plain store, so say it here).  A pop
+         * that still sees t + k waits for this store. */
+        atomic_store_explicit(&q->prod_entered, t, memory_order_release);
         return UINT_MAX;
     }
     return gate;
@@ -326,12 +331,10 @@ static inline void notify_fence(unsigned fenced)
         atomic_signal_fence(memory_order_seq_cst); /* pairs with prepare's membarrier */
 }
 
-/* Leave a push that published its items; gate as producer_enter returned. */
+/* Leave a push that published its items (its release store of tail ended
+ * it for pop_slow); gate as producer_enter returned. */
 static HOT_INLINE void producer_leave(struct weft_spsc *q, unsigned gate)
 {
-    /* release: pairs with the acquire load of prod_busy in pop_slow; a pop
-     * that sees 0 here also sees the tail just published */
-    atomic_store_explicit(&q->prod_busy, 0, memory_order_release);
     /* the consumer may be parked on empty: wake it.  The fence orders the
      * tail store before the load of the waiter count (one relaxed load when
      * nobody waits) */
@@ -368,14 +371,15 @@ static HOT_INLINE int push_one(struct weft_spsc *q, void *item)
     size_t t = producer_tail(q);
     if (UNLIKELY(producer_space(q, t, 1) == 0))
         return EAGAIN;
-    unsigned gate = producer_enter(q);
+    unsigned gate = producer_enter(q, t, 1);
     if (UNLIKELY(gate == UINT_MAX))
         return EPIPE;
     /* relaxed: published by the release store of tail below */
     atomic_store_explicit(&q->slots[t & q->slot_mask], item, memory_order_relaxed);
     WEFT_CHAOS_POINT();
     /* release: pairs with the acquire load of tail in consumer_avail; the
-     * slot and the caller's writes before the push are visible to the pop */
+     * slot and the caller's writes before the push are visible to the pop.
+     * It also ends the push for pop_slow (tail == prod_entered again) */
     atomic_store_explicit(&q->tail, t + 1, memory_order_release);
     producer_leave(q, gate);
     return 0;
@@ -397,7 +401,7 @@ size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n)
     size_t k = n < space ? n : space;
     if (k == 0)
         return 0;
-    unsigned gate = producer_enter(q);
+    unsigned gate = producer_enter(q, t, k);
     if (gate == UINT_MAX)
         return 0;
     for (size_t i = 0; i < k; i++) {
@@ -599,12 +603,18 @@ static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **
         if (pop_one(q, item))
             return 0;
         /* acquire: pairs with the release store of sealed in close; close's
-         * fence then comes before our load of prod_busy below */
+         * fence then comes before our load of prod_entered below */
         if (atomic_load_explicit(&q->sealed, memory_order_acquire) != 0) {
-            /* acquire: pairs with the release store in producer_leave; if
-             * the push that close's fence raced with is over, its tail is
-             * visible now, and no later push can succeed */
-            if (atomic_load_explicit(&q->prod_busy, memory_order_acquire) == 0)
+            /* acquire: pairs with the withdrawing release store in
+             * producer_enter.  Every push that can still succeed stored
+             * prod_entered before close's fence, so this load returns its
+             * value (or a later one) */
+            size_t entered = atomic_load_explicit(&q->prod_entered, memory_order_acquire);
+            /* acquire: pairs with the release store of tail in push_one and
+             * try_push_many; equal to entered, the push that close's fence
+             * raced with is over (published or withdrawn), its items are
+             * visible, and no later push can succeed */
+            if (atomic_load_explicit(&q->tail, memory_order_acquire) == entered)
                 return pop_one(q, item) ? 0 : EPIPE;
             /* a push is between its closed check and its publication: it
              * ends within a few instructions unless preempted; wait for it

@@ -105,7 +105,7 @@ mutant spsc-full-off-by-one src/spsc.c \
 # accepted push is never popped (spsc-close, live rounds; the chaos point
 # inside push widens the window).
 mutant spsc-close-ignores-busy-push src/spsc.c \
-'if (atomic_load_explicit(&q->prod_busy, memory_order_acquire) == 0)' \
+'if (atomic_load_explicit(&q->tail, memory_order_acquire) == entered)' \
 'if (1)'
 
 # spsc: the consumer never wakes a producer parked on full.  Watchdog.

@@ -41,10 +41,11 @@
  * and pops take what is left, then return EPIPE.  A push that runs at the
  * same time as close either fails, or succeeds and its item is popped before
  * any pop reports EPIPE: an item whose push returned true / 0 is never lost.
- * (A push marks itself busy on its own cache line before it checks the
- * closed flag; close raises the flag, issues the heavy side of an
- * asymmetric fence, then seals the ring; a pop reports EPIPE only when the
- * ring is sealed, empty and no push is busy.)
+ * (A push announces itself on its own cache line before it checks the
+ * closed flag, and publishing its items ends it; close raises the flag,
+ * issues the heavy side of an asymmetric fence, then seals the ring; a pop
+ * reports EPIPE only when the ring is sealed, empty and no announced push
+ * is still to publish.)
  *
  * Memory: the ring is one position-independent block without pointers.
  * weft_spsc_init builds it in memory the caller provides, which may be
