@@ -108,6 +108,13 @@ mutant spsc-close-ignores-busy-push src/spsc.c \
 'if (atomic_load_explicit(&q->tail, memory_order_acquire) == entered)' \
 'if (1)'
 
+# spsc: a push that finds the ring closed leaves its announcement in
+# prod_entered: a pop on the sealed, empty ring then waits for a push that
+# will never publish.  Watchdog (spsc-close, spsc-close-race).
+mutant spsc-close-no-withdraw src/spsc.c \
+'atomic_store_explicit(&q->prod_entered, t, memory_order_release);' \
+'(void)t;'
+
 # spsc: the consumer never wakes a producer parked on full.  Watchdog.
 mutant spsc-no-wake-producer src/spsc.c \
 '    weft_internal_ec_notify_fenced(ec_of(&q->not_full), 1);' \
