@@ -44,11 +44,12 @@
  * the push sees closed (and fails), or close's fence comes after the push's
  * store of prod_entered, so a pop that saw sealed (acquire) also sees that
  * store or a later one.  A pop thus reports EPIPE only when sealed, empty
- * and prod_entered == tail (no push between its check and its publication).  The fence pair is
- * asymmetric, as in the eventcount: the push side is a compiler barrier and
- * close issues membarrier(2), which runs a full barrier on every CPU that
- * runs a thread of this process; process-shared rings (and the TSan build)
- * use a seq_cst fence on both sides.
+ * and prod_entered == tail (no push between its check and its
+ * publication).  The fence pair is asymmetric, as in the eventcount: the
+ * push side is a compiler barrier and close issues membarrier(2), which
+ * runs a full barrier on every CPU that runs a thread of this process;
+ * process-shared rings (and the TSan build) use a seq_cst fence on both
+ * sides.
  *
  * The fast path is kept short because at 1P1C a push or pop costs only a few
  * nanoseconds: the gate word holds both the CLOSED bit and a FENCED bit (set
