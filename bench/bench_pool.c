@@ -225,7 +225,25 @@ static _Atomic uint64_t started_at;
 static void note_start(void *arg)
 {
     (void)arg;
+    /* release: pairs with the acquire load in time_to_start_us */
     atomic_store_explicit(&started_at, now_ns(), memory_order_release);
+}
+
+/* Submit fn from this (outside) thread and return the microseconds from the
+ * submit to the moment fn called note_start. */
+static double time_to_start_us(weft_pool *p, void (*fn)(void *))
+{
+    /* relaxed: no task that stores it runs now; the submit below publishes
+     * the reset to the task (its push is a release) */
+    atomic_store_explicit(&started_at, 0, memory_order_relaxed);
+    uint64_t t0 = now_ns();
+    if (weft_pool_submit(p, fn, NULL) != 0)
+        exit(99);
+    uint64_t s;
+    /* acquire: pairs with the release store in note_start */
+    while ((s = atomic_load_explicit(&started_at, memory_order_acquire)) == 0)
+        sched_yield();
+    return (double)(s - t0) / 1e3;
 }
 
 static double wake_latency_us(int samples, unsigned *parked_ok)
@@ -239,14 +257,7 @@ static double wake_latency_us(int samples, unsigned *parked_ok)
         weft_pool_stats before, after;
         sleep_ms(5); /* long past the spinning phase: the workers park */
         weft_pool_read_stats(p, &before);
-        atomic_store(&started_at, 0);
-        uint64_t t0 = now_ns();
-        if (weft_pool_submit(p, note_start, NULL) != 0)
-            exit(99);
-        uint64_t s;
-        while ((s = atomic_load_explicit(&started_at, memory_order_acquire)) == 0)
-            sched_yield();
-        t[i] = (double)(s - t0) / 1e3;
+        t[i] = time_to_start_us(p, note_start);
         sleep_ms(5);
         weft_pool_read_stats(p, &after);
         ok += after.parks > before.parks; /* someone parked again: it was awake */
@@ -263,9 +274,10 @@ static atomic_int blocker_started, blocker_go, root_done;
 static void blocker(void *arg)
 {
     (void)arg;
-    /* release/acquire: start-line handshakes with the root and with
-     * note_start_and_go */
+    /* release: pairs with the acquire loads in waiting_root and
+     * waiter_wake_latency_us */
     atomic_store_explicit(&blocker_started, 1, memory_order_release);
+    /* acquire: pairs with the release store in note_start_and_go */
     while (!atomic_load_explicit(&blocker_go, memory_order_acquire))
         sched_yield();
 }
@@ -277,16 +289,19 @@ static void waiting_root(void *arg)
     weft_task t;
     weft_group_init(&g, p);
     weft_spawn(&g, &t, blocker, NULL);
-    /* the other worker steals the blocker (the spawn woke it) */
+    /* the other worker steals the blocker (the spawn woke it).  acquire:
+     * pairs with the release store in blocker */
     while (!atomic_load_explicit(&blocker_started, memory_order_acquire))
         sched_yield();
     weft_group_wait(&g); /* nothing to run here: park */
+    /* release: pairs with the acquire load in waiter_wake_latency_us */
     atomic_store_explicit(&root_done, 1, memory_order_release);
 }
 
 static void note_start_and_go(void *arg)
 {
     note_start(arg);
+    /* release: pairs with the acquire load in blocker */
     atomic_store_explicit(&blocker_go, 1, memory_order_release);
 }
 
@@ -297,22 +312,19 @@ static double waiter_wake_latency_us(int samples)
         exit(99);
     double t[256];
     for (int i = 0; i < samples; i++) {
-        atomic_store(&blocker_started, 0);
-        atomic_store(&blocker_go, 0);
-        atomic_store(&root_done, 0);
-        atomic_store(&started_at, 0);
+        /* relaxed: the previous sample's tasks are done (root_done); the
+         * submit below publishes the resets to the new ones */
+        atomic_store_explicit(&blocker_started, 0, memory_order_relaxed);
+        atomic_store_explicit(&blocker_go, 0, memory_order_relaxed);
+        atomic_store_explicit(&root_done, 0, memory_order_relaxed);
         if (weft_pool_submit(p, waiting_root, p) != 0)
             exit(99);
+        /* acquire: pairs with the release store in blocker */
         while (!atomic_load_explicit(&blocker_started, memory_order_acquire))
             sched_yield();
         sleep_ms(10); /* long past the waiter's spinning phase: it parks */
-        uint64_t t0 = now_ns();
-        if (weft_pool_submit(p, note_start_and_go, NULL) != 0)
-            exit(99);
-        uint64_t s;
-        while ((s = atomic_load_explicit(&started_at, memory_order_acquire)) == 0)
-            sched_yield();
-        t[i] = (double)(s - t0) / 1e3;
+        t[i] = time_to_start_us(p, note_start_and_go);
+        /* acquire: pairs with the release store at the end of waiting_root */
         while (!atomic_load_explicit(&root_done, memory_order_acquire))
             sched_yield();
     }
