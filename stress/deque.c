@@ -299,7 +299,7 @@ out:
 
 static int run_deque(struct run *r)
 {
-    if (r->peer_ck || r->peer_mutex) {
+    if (r->peer != STRESS_PEER_NONE) {
         snprintf(r->skip, sizeof r->skip, "no peer for the deque");
         return STRESS_EXIT_SKIP;
     }

@@ -246,20 +246,19 @@ static void m_close(void *q)
     pthread_mutex_unlock(&m->lock);
 }
 
-static const struct ring_ops mutex_mpmc = {
-    .name = "mutex_ring", .multi = true, .align = alignof(struct mring),
-    .create = m_create, .destroy = m_destroy, .footprint = m_footprint, .init = m_init,
-    .capacity = m_capacity, .size = m_size, .try_push = m_try_push, .try_pop = m_try_pop,
-    .push_many = m_push_many, .pop_many = m_pop_many, .push = m_push, .pop = m_pop,
-    .push_timed = m_push_timed, .pop_timed = m_pop_timed, .close = m_close, .closed = m_closed,
-};
-static const struct ring_ops mutex_spsc = {
-    .name = "mutex_ring", .multi = false, .align = alignof(struct mring),
-    .create = m_create, .destroy = m_destroy, .footprint = m_footprint, .init = m_init,
-    .capacity = m_capacity, .size = m_size, .try_push = m_try_push, .try_pop = m_try_pop,
-    .push_many = m_push_many, .pop_many = m_pop_many, .push = m_push, .pop = m_pop,
-    .push_timed = m_push_timed, .pop_timed = m_pop_timed, .close = m_close, .closed = m_closed,
-};
+/* One ring serves both roles: only the multi flag (which thread counts a
+ * scenario may use) differs. */
+#define MUTEX_RING_OPS(is_multi)                                                          \
+    {                                                                                     \
+        .name = "mutex_ring", .multi = (is_multi), .align = alignof(struct mring),       \
+        .create = m_create, .destroy = m_destroy, .footprint = m_footprint, .init = m_init, \
+        .capacity = m_capacity, .size = m_size, .try_push = m_try_push,                   \
+        .try_pop = m_try_pop, .push_many = m_push_many, .pop_many = m_pop_many,           \
+        .push = m_push, .pop = m_pop, .push_timed = m_push_timed, .pop_timed = m_pop_timed, \
+        .close = m_close, .closed = m_closed,                                             \
+    }
+static const struct ring_ops mutex_mpmc = MUTEX_RING_OPS(true);
+static const struct ring_ops mutex_spsc = MUTEX_RING_OPS(false);
 
 const struct ring_ops *stress_mutex_ops(bool multi)
 {

@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "stress.h"
 
@@ -89,7 +88,7 @@ static void pool_describe(void *ctx, FILE *out);
 static bool pool_begin(struct run *r, struct pctx *c)
 {
     memset(c, 0, sizeof *c);
-    if (r->peer_ck || r->peer_mutex) {
+    if (r->peer != STRESS_PEER_NONE) {
         snprintf(r->skip, sizeof r->skip, "no peer for the pool");
         return false;
     }
@@ -574,10 +573,8 @@ static void *inner_future_fn(void *arg)
     task_progress();
     /* now and then long enough that a waiter that does not run it itself
      * finds nothing else to do and parks */
-    if (seq % 16 == 0) {
-        struct timespec ts = { 0, 500000 };
-        nanosleep(&ts, NULL);
-    }
+    if (seq % 16 == 0)
+        stress_sleep_us(500);
     stress_chaos();
     return (void *)(stress_mix(seq) | 1);
 }

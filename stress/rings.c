@@ -97,9 +97,9 @@ struct ring_arg {
 /* The ring under test, before the thread counts are fitted to it. */
 static const struct ring_ops *choose_ops(struct run *r, const struct ring_arg *a, unsigned modes)
 {
-    if (r->peer_mutex)
+    if (r->peer == STRESS_PEER_MUTEX)
         return stress_mutex_ops(a->multi);
-    if (!r->peer_ck)
+    if (r->peer == STRESS_PEER_NONE)
         return a->multi ? &mpmc_ops : &spsc_ops;
     const struct ring_ops *ck = stress_ck_ops(a->multi, r->skip, sizeof r->skip);
     if (!ck)
@@ -554,7 +554,10 @@ static int run_flow(struct run *r)
     for (unsigned l = 0; l < f.nlanes; l++)
         check_edges(r, f.ops, f.q[l]);
     snprintf(r->setup, sizeof r->setup, "%s%uP%uC cap %zu%s",
-             r->peer_ck ? "ck " : r->peer_mutex ? "mutex " : "", f.P, f.C,
+             r->peer == STRESS_PEER_CK      ? "ck "
+             : r->peer == STRESS_PEER_MUTEX ? "mutex "
+                                            : "",
+             f.P, f.C,
              f.ops->capacity(f.q[0]), f.nlanes > 1 ? ".." : "");
     if (!team_init(&t, r, f.P + f.C))
         goto out;
@@ -1139,7 +1142,8 @@ static void race_round_check(struct run *r, struct racer *c)
                          (long long)c->consumer_last[k] - 1);
             stress_fail(r, "round %llu (capacity %zu, close after %u us): producer %u seq %llu "
                         "(push %llu of %llu in the round, by %s) %s but was %s; consumers "
-                        "ended with: %s; size() before the drain %zu", (unsigned long long)c->rounds, c->cap, c->delay_us, p,
+                        "ended with: %s; size() before the drain %zu",
+                        (unsigned long long)c->rounds, c->cap, c->delay_us, p,
                         (unsigned long long)q, (unsigned long long)i + 1,
                         (unsigned long long)(c->round_next[p] - c->round_first[p]),
                         i < sizeof c->how[0] ? push_how[c->how[p][i] % 3] : "?",

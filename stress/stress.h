@@ -65,6 +65,14 @@ static inline uint64_t rng_below(struct rng *r, uint64_t n)
 /* ---- one run of one scenario -------------------------------------------- */
 struct scenario;
 
+/* What the ring scenarios run against: weft's rings, or a peer (--peer)
+ * that tests the harness itself.  The other scenarios skip under a peer. */
+enum stress_peer {
+    STRESS_PEER_NONE,  /* weft_mpmc / weft_spsc */
+    STRESS_PEER_CK,    /* ck_ring (--peer ck) */
+    STRESS_PEER_MUTEX, /* the mutex ring of peer_mutex.c (--peer mutex) */
+};
+
 struct run {
     const struct scenario *sc;
     double seconds;      /* time budget of the main phase */
@@ -74,8 +82,7 @@ struct run {
     uint64_t stream;     /* hash of the scenario's name: seeds differ per scenario */
     unsigned permille;   /* chaos probability per point, when chaos */
     bool chaos;          /* chaos points active */
-    bool peer_ck;        /* ring scenarios use ck_ring */
-    bool peer_mutex;     /* ring scenarios use the mutex ring (tests the checker) */
+    enum stress_peer peer; /* the ring the ring scenarios test (--peer) */
     bool quick;
     unsigned ncpu;
     /* results */

@@ -54,8 +54,7 @@ static struct {
     bool seed_given;
     bool chaos;
     unsigned permille;
-    bool peer_ck;
-    bool peer_mutex;
+    enum stress_peer peer;
     double watchdog_s;
     bool quick, all, list;
 } opt = { .watchdog_s = 10.0, .permille = DEFAULT_PERMILLE };
@@ -238,8 +237,7 @@ static int run_one(const struct scenario *sc, double seconds)
     r.stream = name_hash(sc->name);
     r.chaos = opt.chaos;
     r.permille = opt.permille;
-    r.peer_ck = opt.peer_ck;
-    r.peer_mutex = opt.peer_mutex;
+    r.peer = opt.peer;
     r.quick = opt.quick;
     int len = snprintf(replay_line, sizeof replay_line,
                        "\n    (while running %s) seed %#llx; replay: weft-stress %s --seconds %g",
@@ -430,9 +428,9 @@ int main(int argc, char **argv)
             opt.permille = (unsigned)parse_ull(a + 8, "--chaos", 1000);
         } else if (!strcmp(a, "--peer") && val) {
             if (!strcmp(val, "ck")) {
-                opt.peer_ck = true;
+                opt.peer = STRESS_PEER_CK;
             } else if (!strcmp(val, "mutex")) {
-                opt.peer_mutex = true;
+                opt.peer = STRESS_PEER_MUTEX;
             } else {
                 fprintf(stderr, "weft-stress: --peer ck or --peer mutex\n");
                 return STRESS_EXIT_HARD;
@@ -477,7 +475,7 @@ int main(int argc, char **argv)
     }
 #endif
 #ifndef HAVE_CK
-    if (opt.peer_ck) {
+    if (opt.peer == STRESS_PEER_CK) {
         printf("weft-stress: --peer ck: built without Concurrency Kit (ck_ring.h)\n"
                "0 passed, 0 failed\n");
         return STRESS_EXIT_SKIP;
@@ -493,10 +491,9 @@ int main(int argc, char **argv)
     if (opt.chaos)
         len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --chaos=%u",
                                 opt.permille);
-    if (opt.peer_ck)
-        len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --peer ck");
-    if (opt.peer_mutex)
-        len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --peer mutex");
+    if (opt.peer != STRESS_PEER_NONE)
+        len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --peer %s",
+                                opt.peer == STRESS_PEER_CK ? "ck" : "mutex");
     if (opt.watchdog_s != 10.0)
         snprintf(replay_args + len, sizeof replay_args - len, " --watchdog %g", opt.watchdog_s);
 
@@ -519,7 +516,9 @@ int main(int argc, char **argv)
     }
     printf("weft-stress: seed %#llx, chaos %s, watchdog %g s%s\n",
            (unsigned long long)opt.seed, opt.chaos ? "on" : "off", opt.watchdog_s,
-           opt.peer_ck ? ", peer ck_ring" : opt.peer_mutex ? ", peer mutex ring" : "");
+           opt.peer == STRESS_PEER_CK      ? ", peer ck_ring"
+           : opt.peer == STRESS_PEER_MUTEX ? ", peer mutex ring"
+                                           : "");
 
     unsigned passed = 0, failed = 0, skipped = 0;
     for (size_t k = 0; k < ntable; k++) {
