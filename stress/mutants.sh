@@ -35,7 +35,7 @@ for a in "$@"; do
     --keep) keep=yes ;;
     --list) list=yes ;;
     --dry-run) dry=yes ;;
-    -*) echo "usage: $0 [SRCDIR] [--keep] [--list] [NAME...]" >&2; exit 99 ;;
+    -*) echo "usage: $0 [SRCDIR] [--keep] [--list] [--dry-run] [NAME...]" >&2; exit 99 ;;
     *) if test -d "$a" && test -f "$a/configure.ac"; then src=$(cd "$a" && pwd)
        else names="$names $a"; fi ;;
   esac
@@ -104,7 +104,7 @@ mutant spsc-full-off-by-one src/spsc.c \
 # that is between its closed check and its publication.  Checker: an
 # accepted push is never popped (spsc-close, live rounds; the chaos point
 # inside push widens the window).
-mutant spsc-close-ignores-busy-push src/spsc.c \
+mutant spsc-close-ignores-inflight src/spsc.c \
 'if (atomic_load_explicit(&q->tail, memory_order_acquire) == entered)' \
 'if (1)'
 
