@@ -573,12 +573,6 @@ void weft_mpmc_close(weft_mpmc *q)
 #define SPIN_TRIES 8
 #define YIELD_TRIES 64
 
-static uint64_t deadline_after(uint64_t timeout_ns)
-{
-    uint64_t now = now_ns();
-    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
-}
-
 /* The ring is closed and every position below the frozen tail was claimed
  * by a consumer, given that a consumer found position h empty. */
 static bool drained(weft_mpmc *q, uint64_t h)
@@ -706,7 +700,7 @@ int weft_mpmc_push_timed(weft_mpmc *q, void *item, uint64_t timeout_ns)
         }
         return r == OP_CLOSED ? EPIPE : ETIMEDOUT;
     }
-    uint64_t deadline = deadline_after(timeout_ns);
+    uint64_t deadline = deadline_ns(timeout_ns);
     if (deadline == UINT64_MAX)
         deadline--; /* keep "timed" distinct from "forever" */
     return push_until(q, item, deadline);
@@ -789,7 +783,7 @@ int weft_mpmc_pop_timed(weft_mpmc *q, void **item, uint64_t timeout_ns)
         }
         return drained(q, seen) ? pop_closed(q) : ETIMEDOUT;
     }
-    uint64_t deadline = deadline_after(timeout_ns);
+    uint64_t deadline = deadline_ns(timeout_ns);
     if (deadline == UINT64_MAX)
         deadline--; /* keep "timed" distinct from "forever" */
     return pop_until(q, item, deadline);

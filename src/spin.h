@@ -1,5 +1,5 @@
 /*
- * spin.h - the two helpers every blocking path of weft shares (internal, not
+ * spin.h - the helpers every blocking path of weft shares (internal, not
  * installed): a CPU pause for spin loops, and the monotonic clock that
  * deadlines of the _timed calls are measured on.
  */
@@ -25,6 +25,14 @@ static inline uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The now_ns() time timeout_ns from now, saturated at UINT64_MAX (which the
+ * rings' waits treat as "no deadline"). */
+static inline uint64_t deadline_ns(uint64_t timeout_ns)
+{
+    uint64_t now = now_ns();
+    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
 }
 
 #endif /* WEFT_SPIN_H */

@@ -177,6 +177,12 @@ static inline struct weft_internal_ec *ec_of(weft_eventcount *ec)
     return weft_internal_ec(ec);
 }
 
+/* The slot of position pos (see SLOTS_PER_ITEM). */
+static inline _Atomic(void *) *slot_at(struct weft_spsc *q, size_t pos)
+{
+    return &q->slots[pos & q->slot_mask];
+}
+
 /* ---- sizes -------------------------------------------------------------- */
 
 /* Power of two >= capacity, or 0 when there is none in a size_t. */
@@ -376,7 +382,7 @@ static HOT_INLINE int push_one(struct weft_spsc *q, void *item)
     if (UNLIKELY(gate == UINT_MAX))
         return EPIPE;
     /* relaxed: published by the release store of tail below */
-    atomic_store_explicit(&q->slots[t & q->slot_mask], item, memory_order_relaxed);
+    atomic_store_explicit(slot_at(q, t), item, memory_order_relaxed);
     WEFT_CHAOS_POINT();
     /* release: pairs with the acquire load of tail in consumer_avail; the
      * slot and the caller's writes before the push are visible to the pop.
@@ -407,7 +413,7 @@ size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n)
         return 0;
     for (size_t i = 0; i < k; i++) {
         /* relaxed: published by the release store of tail below */
-        atomic_store_explicit(&q->slots[(t + i) & q->slot_mask], items[i], memory_order_relaxed);
+        atomic_store_explicit(slot_at(q, t + i), items[i], memory_order_relaxed);
     }
     WEFT_CHAOS_POINT();
     /* release: as in push_one; one store publishes the whole batch */
@@ -456,7 +462,7 @@ static HOT_INLINE bool pop_one(struct weft_spsc *q, void **item)
     if (UNLIKELY(consumer_avail(q, h, 1) == 0))
         return false;
     /* relaxed: ordered by the acquire load of tail in consumer_avail */
-    *item = atomic_load_explicit(&q->slots[h & q->slot_mask], memory_order_relaxed);
+    *item = atomic_load_explicit(slot_at(q, h), memory_order_relaxed);
     consumer_publish(q, h + 1);
     return true;
 }
@@ -479,7 +485,7 @@ size_t weft_spsc_try_pop_many(weft_spsc *q, void **items, size_t n)
         return 0;
     for (size_t i = 0; i < k; i++) {
         /* relaxed: ordered by the acquire load of tail in consumer_avail */
-        items[i] = atomic_load_explicit(&q->slots[(h + i) & q->slot_mask], memory_order_relaxed);
+        items[i] = atomic_load_explicit(slot_at(q, h + i), memory_order_relaxed);
     }
     consumer_publish(q, h + k);
     return k;
@@ -495,11 +501,7 @@ struct deadline {
 
 static struct deadline deadline_after(bool timed, uint64_t timeout_ns)
 {
-    struct deadline d = { timed, 0 };
-    if (timed) {
-        uint64_t now = now_ns();
-        d.at = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
-    }
+    struct deadline d = { timed, timed ? deadline_ns(timeout_ns) : 0 };
     return d;
 }
 
