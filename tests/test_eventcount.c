@@ -97,8 +97,7 @@ static void notify_all_wakes_every_parked_thread(void)
     atomic_init(&fw.woken, 0);
     for (int i = 0; i < N; i++)
         REQUIRE(pthread_create(&t[i], NULL, wait_for_flag, &fw) == 0);
-    struct timespec ms = { 0, 20 * 1000000 };
-    nanosleep(&ms, NULL); /* let most of them park; correctness does not need it */
+    check_sleep_ms(20); /* let most of them park; correctness does not need it */
     atomic_store_explicit(&fw.flag, 1, memory_order_release);
     weft_eventcount_notify_all(&fw.ec);
     for (int i = 0; i < N; i++)
@@ -172,8 +171,7 @@ static void shared_eventcount_wakes_another_process(void)
         wait_for_flag(fw);
         _exit(0);
     }
-    struct timespec ms = { 0, 20 * 1000000 };
-    nanosleep(&ms, NULL);
+    check_sleep_ms(20);
     atomic_store_explicit(&fw->flag, 1, memory_order_release);
     weft_eventcount_notify_one(&fw->ec);
     int status = 0;

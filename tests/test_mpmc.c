@@ -22,12 +22,6 @@ static void *ptr(uintptr_t v)
     return (void *)v;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
 /* ---- single-threaded behaviour ------------------------------------------ */
 
 static void new_ring_is_empty_and_open(void)
@@ -401,7 +395,7 @@ static void push_timed_times_out_on_a_full_ring(void)
 
 struct delayed {
     weft_mpmc *q;
-    long delay_ms;
+    unsigned delay_ms;
     void *item;
     int rc;
 };
@@ -409,7 +403,7 @@ struct delayed {
 static void *push_later(void *arg)
 {
     struct delayed *d = arg;
-    sleep_ms(d->delay_ms);
+    check_sleep_ms(d->delay_ms);
     d->rc = weft_mpmc_push(d->q, d->item);
     return NULL;
 }
@@ -417,7 +411,7 @@ static void *push_later(void *arg)
 static void *pop_later(void *arg)
 {
     struct delayed *d = arg;
-    sleep_ms(d->delay_ms);
+    check_sleep_ms(d->delay_ms);
     d->rc = weft_mpmc_pop(d->q, &d->item);
     return NULL;
 }
@@ -536,7 +530,7 @@ static void run_parked(struct parked *p, void *(*fn)(void *))
     }
     while (atomic_load(&p->started) < PARKERS)
         sched_yield();
-    sleep_ms(50); /* let them park; correctness does not depend on it */
+    check_sleep_ms(50); /* let them park; correctness does not depend on it */
     weft_mpmc_close(p->q);
     for (int i = 0; i < PARKERS; i++)
         pthread_join(t[i], NULL);
@@ -637,7 +631,7 @@ static void every_push_that_succeeded_before_close_is_popped(void)
         for (int i = 0; i < C; i++)
             REQUIRE(pthread_create(&tc[i], NULL, pop_until_epipe, &r) == 0);
         atomic_store_explicit(&r.go, 1, memory_order_release);
-        sleep_ms(5 + 5 * round);
+        check_sleep_ms(5 + 5 * round);
         weft_mpmc_close(r.q);
         for (int i = 0; i < P; i++)
             pthread_join(tp[i], NULL);
@@ -943,7 +937,7 @@ static unsigned long one_each_rounds(void *(*wait_fn)(void *), void *(*act_fn)(v
         for (int i = 0; i < WAITERS; i++)
             REQUIRE(pthread_create(&tw[i], NULL, wait_fn, &o) == 0);
         if (round % 2)
-            sleep_ms(1); /* every other round, let the waiters park first */
+            check_sleep_ms(1); /* every other round, let the waiters park first */
         for (int i = 0; i < ACTORS; i++)
             REQUIRE(pthread_create(&ta[i], NULL, act_fn, &o) == 0);
         for (int i = 0; i < ACTORS; i++)
@@ -952,7 +946,7 @@ static unsigned long one_each_rounds(void *(*wait_fn)(void *), void *(*act_fn)(v
          * there; 10 s without it means a waiter was never woken */
         uint64_t give_up = check_now_ns() + 10ull * 1000000000u;
         while (atomic_load(&o.done) < WAITERS && check_now_ns() < give_up)
-            sleep_ms(1);
+            check_sleep_ms(1);
         stuck += WAITERS - atomic_load(&o.done);
         weft_mpmc_close(o.q); /* releases stuck waiters, if any */
         for (int i = 0; i < WAITERS; i++)
@@ -1044,7 +1038,7 @@ static void shared_ring_wakes_a_consumer_parked_in_another_process(void)
         int rc = weft_mpmc_pop(q, &item); /* parks: the parent pushes later */
         _exit(rc == 0 && item == ptr(5) ? 0 : 1);
     }
-    sleep_ms(50);
+    check_sleep_ms(50);
     CHECK_ERRNO(weft_mpmc_push(q, ptr(5)), 0);
     int status = 0;
     CHECK_EQ_I(waitpid(child, &status, 0), child);

@@ -18,13 +18,6 @@
 /* More threads than the machine's 2 cores everywhere. */
 #define NWORKERS 4
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* ---- submit ------------------------------------------------------------- */
 
 #define SUBMITTERS 8
@@ -84,7 +77,7 @@ static atomic_int slow_done;
 static void slow_task(void *arg)
 {
     (void)arg;
-    sleep_ms(1);
+    check_sleep_ms(1);
     atomic_fetch_add(&slow_done, 1);
 }
 
@@ -130,7 +123,7 @@ static void late_submitter_async(void *arg)
             break;
         }
         atomic_fetch_add(&ls->accepted, 1);
-        sleep_ms(1);
+        check_sleep_ms(1);
     }
     errno = 0;
     ls->refused_future = weft_async(ls->p, identity_fn, NULL);
@@ -143,7 +136,7 @@ static void submit_after_destroy_started_returns_eshutdown(void)
     ls.p = weft_pool_create(NWORKERS);
     REQUIRE(ls.p != NULL);
     REQUIRE(weft_pool_submit(ls.p, late_submitter_async, &ls) == 0);
-    sleep_ms(20);
+    check_sleep_ms(20);
     weft_pool_destroy(ls.p); /* waits for late_submitter, which sees ESHUTDOWN */
     CHECK_ERRNO(ls.refused_rc, ESHUTDOWN);
     CHECK(ls.refused_future == NULL);
@@ -349,7 +342,7 @@ static void long_task(void *arg)
 {
     struct stolen *st = arg;
     atomic_store_explicit(&st->started, 1, memory_order_relaxed);
-    sleep_ms(30);
+    check_sleep_ms(30);
     atomic_store_explicit(&st->finished, 1, memory_order_relaxed);
 }
 
@@ -428,7 +421,7 @@ static void wait_for_gate(void *arg)
     (void)arg;
     atomic_store(&gate_entered, 1);
     while (!atomic_load(&gate))
-        sleep_ms(1);
+        check_sleep_ms(1);
 }
 
 static void spawning_into_a_full_injection_ring_loses_nothing(void)
@@ -445,7 +438,7 @@ static void spawning_into_a_full_injection_ring_loses_nothing(void)
     weft_group_init(&blocker, p);
     weft_spawn(&blocker, &bt, wait_for_gate, NULL);
     while (!atomic_load(&gate_entered)) /* the worker picks up the blocker */
-        sleep_ms(1);
+        check_sleep_ms(1);
     weft_group_init(&g, p);
     for (unsigned i = 0; i < N; i++)
         weft_spawn(&g, &tasks[i], leaf, &done);
@@ -612,7 +605,7 @@ static atomic_int late_gate, late_ran;
 static void *late_value(void *arg)
 {
     while (!atomic_load(&late_gate))
-        sleep_ms(1);
+        check_sleep_ms(1);
     atomic_fetch_add(&late_ran, 1);
     return arg;
 }
@@ -894,9 +887,9 @@ static void idle_pool_parks_its_workers_and_uses_almost_no_cpu(void)
     atomic_uint leaves = 0;
     for (int i = 0; i < 100; i++)
         REQUIRE(weft_pool_submit(p, leaf, &leaves) == 0);
-    sleep_ms(50); /* the work is done, the workers stop searching and park */
+    check_sleep_ms(50); /* the work is done, the workers stop searching and park */
     uint64_t c0 = cpu_us();
-    sleep_ms(300);
+    check_sleep_ms(300);
     uint64_t used = cpu_us() - c0;
     weft_pool_stats st;
     weft_pool_read_stats(p, &st);
@@ -921,7 +914,7 @@ static void statistics_count_tasks_steals_and_parks(void)
         if (after.tasks_run + after.outside_runs - before.tasks_run - before.outside_runs >= 4181 &&
             after.parks > before.parks)
             break;
-        sleep_ms(1);
+        check_sleep_ms(1);
     }
     weft_pool_destroy(p);
     CHECK_EQ(f.r, 2584);

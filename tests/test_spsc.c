@@ -21,12 +21,6 @@ enum { SCALE = 10 }; /* TSan runs some 10x slower: fewer items */
 enum { SCALE = 1 };
 #endif
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
 static void *item_of(uintptr_t v)
 {
     return (void *)v;
@@ -360,7 +354,7 @@ static void close_wakes_a_consumer_parked_on_empty(void)
     REQUIRE(c.q != NULL);
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, blocking_pop_thread, &c) == 0);
-    sleep_ms(30); /* long enough to park; the outcome does not depend on it */
+    check_sleep_ms(30); /* long enough to park; the outcome does not depend on it */
     weft_spsc_close(c.q);
     pthread_join(t, NULL);
     CHECK_ERRNO(c.rc, EPIPE);
@@ -376,7 +370,7 @@ static void close_wakes_a_producer_parked_on_full(void)
     CHECK(weft_spsc_try_push(c.q, item_of(2)));
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, blocking_push_thread, &c) == 0);
-    sleep_ms(30);
+    check_sleep_ms(30);
     weft_spsc_close(c.q);
     pthread_join(t, NULL);
     CHECK_ERRNO(c.rc, EPIPE);
@@ -390,7 +384,7 @@ static void parked_consumer_wakes_for_a_push(void)
     REQUIRE(c.q != NULL);
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, blocking_pop_thread, &c) == 0);
-    sleep_ms(30);
+    check_sleep_ms(30);
     CHECK(weft_spsc_try_push(c.q, item_of(11)));
     pthread_join(t, NULL);
     CHECK_ERRNO(c.rc, 0);
@@ -405,7 +399,7 @@ static void parked_producer_wakes_for_a_pop(void)
     CHECK(weft_spsc_try_push(c.q, item_of(1)));
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, blocking_push_thread, &c) == 0);
-    sleep_ms(30);
+    check_sleep_ms(30);
     void *out;
     CHECK(weft_spsc_try_pop(c.q, &out));
     pthread_join(t, NULL);
