@@ -44,6 +44,7 @@
 
 #include <weft/deque.h>
 
+#include "bench.h"
 #include "spin.h" /* cpu_relax, now_ns */
 
 #define BACKLOG 1024 /* as in bench/crossbeam_deque/src/main.rs */
@@ -345,12 +346,6 @@ static double result[NIMPLS][NMEASURES];         /* medians; 0 = not measured */
 static double runs[NIMPLS][NMEASURES][MAX_REPS]; /* one sample per round */
 static size_t nruns[NIMPLS][NMEASURES];
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void sample(int impl, int m, double ns)
 {
     if (nruns[impl][m] < MAX_REPS)
@@ -365,8 +360,7 @@ static void report(int impl, int m)
     double *v = runs[impl][m];
     if (n == 0)
         return;
-    qsort(v, n, sizeof *v, cmp_double);
-    double median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    double median = bench_median(v, n);
     result[impl][m] = median;
     printf("%s %s %.2f %.2f %.2f\n", impl_name[impl], measure_key[m], median, v[0], v[n - 1]);
 }

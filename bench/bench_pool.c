@@ -37,6 +37,7 @@
 
 #include <weft/pool.h>
 
+#include "bench.h"
 #include "spin.h" /* now_ns */
 
 #ifdef HAVE_OPENMP_BENCH
@@ -51,16 +52,9 @@ static void sleep_ms(unsigned ms)
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return bench_median(v, (size_t)n);
 }
 
 static uint64_t cpu_us(void)

@@ -61,6 +61,7 @@
 #include <weft/mpmc.h>
 #include <weft/spsc.h>
 
+#include "bench.h"
 #include "spin.h" /* cpu_relax, now_ns */
 
 #ifdef HAVE_CK
@@ -667,19 +668,11 @@ static enum outcome run_once(const struct peer *pe, const struct scenario *sc, d
     return out;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of v[0..n-1] (1 <= n <= MAX_SAMPLES); v is left as it was. */
 static double median_of(const double *v, int n)
 {
     double sorted[MAX_SAMPLES];
     memcpy(sorted, v, sizeof(double) * (size_t)n);
-    qsort(sorted, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    return bench_median(sorted, (size_t)n);
 }
 
 static void finish(struct result *res)
