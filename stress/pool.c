@@ -697,6 +697,7 @@ static void *last_outer_fn(void *arg)
 static void run_last_future(struct worker *w)
 {
     struct last_future lf;
+    /* not shared yet: the push of weft_async publishes it to the tasks */
     atomic_init(&lf.started, 0);
     prog_op(w->prog, OP_WAIT);
     weft_future *f = weft_async(P->pool, last_outer_fn, &lf);
