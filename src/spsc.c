@@ -4,47 +4,67 @@
  *
  * Algorithm.  The ring is Lamport's concurrent FIFO for one producer and one
  * consumer (L. Lamport, "Specifying Concurrent Program Modules", ACM TOPLAS
- * 5(2), 1983): an array of slots and two free-running counters, tail (next
- * slot to fill, written only by the producer) and head (next slot to empty,
- * written only by the consumer).  The ring is empty when head == tail and
- * full when tail - head == capacity; because each counter has one writer no
- * read-modify-write is needed, only a release store to publish a counter
- * and an acquire load to read the other one.  Lamport's version reads the
- * other side's counter on every operation, which moves a contended cache
- * line between the cores each time.  FastForward (J. Giacomoni, T. Moseley
- * and M. Vachharajani, "FastForward for Efficient Pipeline Parallelism: A
- * Cache-Optimized Concurrent Lock-Free Queue", PPoPP 2008) removed that
- * traffic by letting each side decide from the slots themselves; we keep
- * Lamport's counters instead and take the cheaper middle road popularised by
- * rigtorp's SPSCQueue: each side keeps a private cached copy of the other's
- * counter and reloads the shared counter only when the copy says full
- * (producer) or empty (consumer).  In steady state the producer then reads
- * the consumer's line once per lap of free space, and the consumer the
- * producer's line once per run of available items.  Counters are size_t and
- * only ever compared by unsigned difference, so they may wrap.
+ * 5(2), 1983): an array of slots and two free-running positions, the
+ * producer's (next position to fill) and head (next position to empty,
+ * written only by the consumer).  The ring is empty when the two are equal
+ * and full when they are capacity apart; because each position has one
+ * writer no read-modify-write is needed, only release stores to publish and
+ * acquire loads to read.  Positions are size_t and only ever compared by
+ * unsigned difference, so they may wrap.
  *
- * Slots are relaxed atomics of void *: the producer's release store of tail
- * after writing a slot, paired with the consumer's acquire load of tail
- * before reading it, orders the slot (and whatever the item points to); the
- * consumer's release store of head after reading a slot, paired with the
- * producer's acquire load of head, keeps the producer from overwriting a slot
- * before it was read.  They are atomics only so that C11 (and TSan) see no
- * data race when a slot's line is shared; relaxed accesses compile to plain
- * moves.  A batch writes all its slots, then publishes tail once.
+ * Who reads what.  The producer keeps a private copy of head and reloads the
+ * shared one only when its copy says full (the "cached index" of rigtorp's
+ * SPSCQueue).  The consumer does not read a producer index at all: as in
+ * FastForward (J. Giacomoni, T. Moseley and M. Vachharajani, "FastForward
+ * for Efficient Pipeline Parallelism: A Cache-Optimized Concurrent
+ * Lock-Free Queue", PPoPP 2008) it learns from the slots' own cache line
+ * whether an item is there.  FastForward marks empty slots with NULL, which
+ * is an item here; instead each 64-byte line of the array holds
+ * ITEMS_PER_LINE slots and one word, published, that the producer sets to
+ * the position after the last item it stored in that line.  A consumer at
+ * position h whose slot lies in line L takes the item when L's published
+ * word is later than h, and may then take every position before that word
+ * without reading it again (cons_published holds the last value read).
+ * When the consumer runs right behind the producer, an item thus costs one
+ * cache line moving from the producer's core to the consumer's (the item's
+ * line carries its own publication), where an index on a line of its own
+ * costs two.  Measured with bench/bench_rings at capacity 1024, 1P1C,
+ * single items, against a producer index on its own line: 46-53 instead
+ * of 37-45 M items/s when the two vCPUs are far apart, and 152-167 instead
+ * of 151-158 when they are close.
+ *
+ * A published word can hold a value from an earlier lap, which is earlier
+ * than any position the consumer looks for; it cannot hold one from a
+ * later lap, because the array has at least capacity + ITEMS_PER_LINE
+ * slots, so the producer refills a line only after the consumer left it.
+ * Each side walks the array with a private cursor (the index of its next
+ * slot word, which skips the published words), so the array need not have
+ * a power-of-two number of slots.
+ *
+ * Slots are relaxed atomics of void *: the producer's release store of a
+ * line's published word after writing its slots, paired with the
+ * consumer's acquire load of that word before reading them, orders the
+ * slots (and whatever the items point to); the consumer's release store of
+ * head after reading a slot, paired with the producer's acquire load of
+ * head, keeps the producer from overwriting a slot before it was read.
+ * They are atomics only so that C11 (and TSan) see no data race when a
+ * slot's line is shared; relaxed accesses compile to plain moves.  A batch
+ * writes the slots of each line, then publishes that line once.
  *
  * Close without a read-modify-write on the push path.  A push that checked
  * "not closed" and is about to publish must still be delivered, so a pop may
  * report EPIPE only when no such push can be in flight.  Before it reads the
- * gate word, a push of k items at tail t stores t + k in prod_entered (its
- * own cache line); publishing tail = t + k then ends it, so no second store
- * is needed, and a push that finds the ring closed puts prod_entered back
- * to t.  A push is in flight exactly while prod_entered != tail.  Close
+ * gate word, a push of k items at position t stores t + k in prod_entered
+ * (its own cache line); outside a push prod_entered is the producer's
+ * position, and a push that finds the ring closed puts it back to t.  So a
+ * pop that found the ring empty at h knows that no push is in flight, and
+ * none will deliver, exactly when prod_entered == h.  Close
  * sets the gate's CLOSED bit, then fences, then sets sealed.  This is
  * Dekker's pattern: with a fence between each side's store and load, either
  * the push sees closed (and fails), or close's fence comes after the push's
  * store of prod_entered, so a pop that saw sealed (acquire) also sees that
  * store or a later one.  A pop thus reports EPIPE only when sealed, empty
- * and prod_entered == tail (no push between its check and its
+ * at h and prod_entered == h (no push between its check and its
  * publication).  The fence pair is asymmetric, as in the eventcount: the
  * push side is a compiler barrier and close issues membarrier(2), which
  * runs a full barrier on every CPU that runs a thread of this process;
@@ -55,8 +75,8 @@
  * nanoseconds: the gate word holds both the CLOSED bit and a FENCED bit (set
  * at init when the light fence must be a real one), so one load and one
  * branch decide "not closed, no fence needed" for the whole push, including
- * its wake-up check.  Each side reads its own index back with a relaxed load
- * (it is the only writer) instead of keeping a private copy.
+ * its wake-up check.  Each side reads its own position back with a relaxed
+ * load (it is the only writer) instead of keeping a second copy.
  */
 #include "config.h"
 
@@ -99,18 +119,29 @@ enum { SPIN_TRIES = 64, YIELD_TRIES = 16 };
  * alignment of the block modulo 128. */
 #define GROUP_SPACING (2 * WEFT_CACHELINE)
 
-/* The array has two slots per unit of capacity, and positions map to slots
- * modulo the array size, while at most capacity items are in the ring.  A
- * full ring's producer then refills the slot capacity positions past the
- * one the consumer reads next, half an array away, instead of the slot the
- * consumer has just emptied, which shares its cache line with the next ones
- * the consumer reads: with one slot per unit, every refill of a full ring
- * takes that line from the consumer.  Measured with bench/bench_rings at
- * capacity 1024, 1P1C, single items: about +10 % (140 -> 153 M items/s) in
- * runs where the ring stays full, no change otherwise; the price is
- * sizeof(void *) more bytes per unit of capacity. */
-#define SLOTS_PER_ITEM 2
-_Static_assert((SLOTS_PER_ITEM & (SLOTS_PER_ITEM - 1)) == 0, "a power of two");
+/* The array has SLOTS_PER_ITEM slots per unit of capacity (and at least
+ * capacity + ITEMS_PER_LINE, see above).  A full ring's producer then
+ * refills slots far from the ones the consumer reads, instead of the slot
+ * the consumer has just emptied, whose line the consumer reads next.
+ * Measured with bench/bench_rings at capacity 1024, 1P1C, single items,
+ * with the vCPUs close together: 126 M items/s with 256 lines (1.75 slots
+ * per unit), 132 with 300, 162 with 600 and 1024 lines; with the vCPUs far
+ * apart the same 46-50 for all.  The price is about 37 bytes per unit of
+ * capacity instead of 8. */
+#define SLOTS_PER_ITEM 4
+
+/* A line of the array: the position after the last item the producer
+ * stored in it, then ITEMS_PER_LINE slots. */
+#define LINE_WORDS (WEFT_CACHELINE / sizeof(void *))
+#define ITEMS_PER_LINE (LINE_WORDS - 1)
+struct slot_line {
+    atomic_size_t published;
+    _Atomic(void *) item[ITEMS_PER_LINE];
+};
+_Static_assert(sizeof(struct slot_line) == WEFT_CACHELINE, "a line is a cache line");
+_Static_assert(sizeof(atomic_size_t) == sizeof(void *) &&
+                   sizeof(_Atomic(void *)) == sizeof(void *),
+               "the published word and the slots are plain words");
 
 /* Bits of the gate word; a push with gate == 0 takes the fast path. */
 #define GATE_CLOSED 1u /* weft_spsc_close was called */
@@ -120,7 +151,7 @@ struct weft_spsc {
     /* Read by both sides on every operation, written only at init and once
      * by close: shared read-only in every cache in steady state. */
     alignas(WEFT_CACHELINE) size_t mask; /* capacity - 1 */
-    size_t slot_mask;                    /* 2 * capacity - 1: see SLOTS_PER_ITEM */
+    size_t words;                        /* LINE_WORDS * lines in the array */
     unsigned flags;                      /* 0 or WEFT_SHARED */
     atomic_uint gate;   /* GATE_CLOSED | GATE_FENCED; read by every push */
     unsigned fenced;    /* light fences are real fences (GATE_FENCED) */
@@ -134,24 +165,22 @@ struct weft_spsc {
     alignas(WEFT_CACHELINE) char pad_ec[WEFT_CACHELINE];
 
     /* Written and read by the producer only (prod_entered is also read by
-     * pops on a sealed ring and by nobody else). */
+     * size and by pops on a sealed ring). */
     alignas(WEFT_CACHELINE) size_t prod_head_cache; /* last head the producer read */
-    atomic_size_t prod_entered; /* tail + k inside a push of k; else tail */
+    atomic_size_t prod_entered; /* position + k inside a push of k; else position */
+    size_t prod_word;           /* word of the next slot to fill */
     alignas(WEFT_CACHELINE) char pad_prod[WEFT_CACHELINE];
-
-    /* Written by the producer, read by the consumer when its cache is out. */
-    alignas(WEFT_CACHELINE) atomic_size_t tail;
-    alignas(WEFT_CACHELINE) char pad_tail[WEFT_CACHELINE];
 
     /* Written by the consumer, read by the producer when its cache is out. */
     alignas(WEFT_CACHELINE) atomic_size_t head;
     alignas(WEFT_CACHELINE) char pad_head[WEFT_CACHELINE];
 
     /* Written and read by the consumer only. */
-    alignas(WEFT_CACHELINE) size_t cons_tail_cache; /* last tail the consumer read */
+    alignas(WEFT_CACHELINE) size_t cons_published; /* last published word it read */
+    size_t cons_word;                              /* word of the next slot to empty */
     alignas(WEFT_CACHELINE) char pad_cons[WEFT_CACHELINE];
 
-    alignas(WEFT_CACHELINE) _Atomic(void *) slots[];
+    alignas(WEFT_CACHELINE) struct slot_line lines[];
 };
 
 /* Each group of fields that one side writes sits alone in its own pair of
@@ -166,21 +195,46 @@ struct weft_spsc {
                    #prev " .. " #last " and " #next " share a cache line pair")
 SPSC_OWN_LINE(mask, sealed, not_empty);
 SPSC_OWN_LINE(not_empty, not_full, prod_head_cache);
-SPSC_OWN_LINE(prod_head_cache, prod_entered, tail);
-SPSC_OWN_LINE(tail, tail, head);
-SPSC_OWN_LINE(head, head, cons_tail_cache);
-SPSC_OWN_LINE(cons_tail_cache, cons_tail_cache, slots);
-_Static_assert(sizeof(_Atomic(void *)) == sizeof(void *), "slots are plain pointers");
+SPSC_OWN_LINE(prod_head_cache, prod_word, head);
+SPSC_OWN_LINE(head, head, cons_published);
+SPSC_OWN_LINE(cons_published, cons_word, lines);
 
 static inline struct weft_internal_ec *ec_of(weft_eventcount *ec)
 {
     return weft_internal_ec(ec);
 }
 
-/* The slot of position pos (see SLOTS_PER_ITEM). */
-static inline _Atomic(void *) *slot_at(struct weft_spsc *q, size_t pos)
+/* A cursor is the index of a slot's word in the array, counting each
+ * line's published word: word % LINE_WORDS is never 0. */
+static inline _Atomic(void *) *slot_at(struct weft_spsc *q, size_t word)
 {
-    return &q->slots[pos & q->slot_mask];
+    return &q->lines[word / LINE_WORDS].item[word % LINE_WORDS - 1];
+}
+
+/* The published word of the line that holds slot word. */
+static inline atomic_size_t *published_at(struct weft_spsc *q, size_t word)
+{
+    return &q->lines[word / LINE_WORDS].published;
+}
+
+/* The slot after word: skips the next line's published word and wraps
+ * from the last line to the first. */
+static inline size_t next_word(const struct weft_spsc *q, size_t word)
+{
+    word++;
+    if (UNLIKELY(word % LINE_WORDS == 0)) {
+        word++;
+        if (word > q->words)
+            word = 1;
+    }
+    return word;
+}
+
+/* Whether position a is later than position b on the free-running
+ * counters (they are never half the range apart). */
+static inline bool later(size_t a, size_t b)
+{
+    return a != b && a - b <= SIZE_MAX / 2;
 }
 
 /* ---- sizes -------------------------------------------------------------- */
@@ -196,15 +250,26 @@ static size_t round_capacity(size_t capacity)
     return cap;
 }
 
+/* Lines in the array of a ring of rounded capacity cap (see SLOTS_PER_ITEM
+ * and the laps argument at the top): at most cap + 1. */
+static size_t line_count(size_t cap)
+{
+    size_t slots = SLOTS_PER_ITEM * cap;
+    if (slots < cap + ITEMS_PER_LINE)
+        slots = cap + ITEMS_PER_LINE;
+    return (slots + ITEMS_PER_LINE - 1) / ITEMS_PER_LINE;
+}
+
 size_t weft_spsc_footprint(size_t capacity)
 {
     size_t cap = round_capacity(capacity);
-    /* leave WEFT_CACHELINE spare: create rounds the size up to a line */
+    /* leave WEFT_CACHELINE spare: create rounds the size up to a line.
+     * line_count is at most cap + 1, and cap is small enough here that
+     * SLOTS_PER_ITEM * cap does not overflow */
     if (cap == 0 ||
-        cap > (SIZE_MAX - sizeof(struct weft_spsc) - WEFT_CACHELINE) / sizeof(void *) /
-                  SLOTS_PER_ITEM)
+        cap > (SIZE_MAX - sizeof(struct weft_spsc) - WEFT_CACHELINE) / WEFT_CACHELINE - 1)
         return 0;
-    return sizeof(struct weft_spsc) + SLOTS_PER_ITEM * cap * sizeof(void *);
+    return sizeof(struct weft_spsc) + line_count(cap) * WEFT_CACHELINE;
 }
 
 weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
@@ -217,7 +282,8 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
     }
     struct weft_spsc *q = mem;
     q->mask = round_capacity(capacity) - 1;
-    q->slot_mask = SLOTS_PER_ITEM * (q->mask + 1) - 1;
+    size_t lines = line_count(q->mask + 1);
+    q->words = lines * LINE_WORDS;
     q->flags = flags;
     /* atomic_init: the ring is not shared yet; handing it over is the
      * caller's synchronisation */
@@ -231,9 +297,14 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
     atomic_init(&q->gate, q->fenced ? GATE_FENCED : 0);
     q->prod_head_cache = 0;
     atomic_init(&q->prod_entered, 0);
-    atomic_init(&q->tail, 0);
+    q->prod_word = 1;
     atomic_init(&q->head, 0);
-    q->cons_tail_cache = 0;
+    q->cons_published = 0;
+    q->cons_word = 1;
+    /* 0 is not later than any position the consumer looks for in a line
+     * that was never filled */
+    for (size_t i = 0; i < lines; i++)
+        atomic_init(&q->lines[i].published, 0);
     return q;
 }
 
@@ -269,12 +340,16 @@ size_t weft_spsc_size(const weft_spsc *q)
 {
     assert(q != NULL);
     struct weft_spsc *m = (struct weft_spsc *)q; /* atomic loads take non-const */
-    /* acquire: pairs with the consumer's release store of head; the tail the
-     * consumer had read before storing this head then happens-before the
-     * load of tail below, which therefore cannot return less than h. */
+    /* acquire: pairs with the consumer's release store of head.  The
+     * consumer took the items before h after reading a published word of h
+     * or more (acquire), which the producer stored after announcing a push
+     * up to it in prod_entered; that store thus happens-before the load of
+     * prod_entered below, which cannot return less than h (a withdrawn push
+     * stores back its start, which is h or more too). */
     size_t h = atomic_load_explicit(&m->head, memory_order_acquire);
-    /* relaxed: any value at least h is a size the ring had meanwhile */
-    size_t t = atomic_load_explicit(&m->tail, memory_order_relaxed);
+    /* relaxed: any value at least h is a size the ring had meanwhile, or
+     * will have once the push in progress (k items at most) publishes */
+    size_t t = atomic_load_explicit(&m->prod_entered, memory_order_relaxed);
     size_t n = t - h;
     return n > m->mask ? m->mask + 1 : n;
 }
@@ -290,13 +365,13 @@ bool weft_spsc_closed(const weft_spsc *q)
 
 /* ---- the producer ------------------------------------------------------ */
 
-/* Enter a push of k items at tail t: announce it, then read the gate.
+/* Enter a push of k items at position t: announce it, then read the gate.
  * Returns the gate (0 on the fast path: open, no fence needed), or UINT_MAX
  * when closed (the announcement withdrawn). */
 static HOT_INLINE unsigned producer_enter(struct weft_spsc *q, size_t t, size_t k)
 {
-    /* relaxed: ordered before the load of the gate by the fence below; the
-     * release store of tail = t + k in the caller ends the push */
+    /* relaxed: ordered before the load of the gate by the fence below, and
+     * before the caller's release stores of published words */
     atomic_store_explicit(&q->prod_entered, t + k, memory_order_relaxed);
     /* the light side of the close fence: a compiler barrier, enough when
      * close issues membarrier (gate has no FENCED bit); pairs with
@@ -317,7 +392,7 @@ static HOT_INLINE unsigned producer_enter(struct weft_spsc *q, size_t t, size_t 
     }
     if (gate & GATE_CLOSED) {
         /* release: this push published nothing, but a pop that reads t
-         * here must still see the tail of the pushes before it (pairs with
+         * here must still see the items of the pushes before it (pairs with
          * the acquire load of prod_entered in pop_slow; C11 release
          * sequences no longer carry a plain store, so say it here).  A pop
          * that still sees t + k waits for this store. */
@@ -338,19 +413,19 @@ static inline void notify_fence(unsigned fenced)
         atomic_signal_fence(memory_order_seq_cst); /* pairs with prepare's membarrier */
 }
 
-/* Leave a push that published its items (its release store of tail ended
- * it for pop_slow); gate as producer_enter returned. */
+/* Leave a push that published its items; gate as producer_enter
+ * returned. */
 static HOT_INLINE void producer_leave(struct weft_spsc *q, unsigned gate)
 {
     /* the consumer may be parked on empty: wake it.  The fence orders the
-     * tail store before the load of the waiter count (one relaxed load when
-     * nobody waits) */
+     * store of the published word before the load of the waiter count (one
+     * relaxed load when nobody waits) */
     notify_fence(gate & GATE_FENCED);
     weft_internal_ec_notify_fenced(ec_of(&q->not_empty), 1);
 }
 
-/* Free slots as the producer sees them at tail t, reloading head only when
- * the cached copy shows fewer than want. */
+/* Free slots as the producer sees them at position t, reloading head only
+ * when the cached copy shows fewer than want. */
 static HOT_INLINE size_t producer_space(struct weft_spsc *q, size_t t, size_t want)
 {
     size_t cap = q->mask + 1;
@@ -365,29 +440,31 @@ static HOT_INLINE size_t producer_space(struct weft_spsc *q, size_t t, size_t wa
     return space;
 }
 
-/* 0 pushed, EAGAIN full, EPIPE closed. */
-static inline size_t producer_tail(struct weft_spsc *q)
+/* The producer's position: outside a push, prod_entered is it. */
+static inline size_t producer_position(struct weft_spsc *q)
 {
-    /* relaxed: the producer is the only writer of tail; it reads its own
-     * last store */
-    return atomic_load_explicit(&q->tail, memory_order_relaxed);
+    /* relaxed: the producer is the only writer of prod_entered; it reads
+     * its own last store */
+    return atomic_load_explicit(&q->prod_entered, memory_order_relaxed);
 }
 
+/* 0 pushed, EAGAIN full, EPIPE closed. */
 static HOT_INLINE int push_one(struct weft_spsc *q, void *item)
 {
-    size_t t = producer_tail(q);
+    size_t t = producer_position(q);
     if (UNLIKELY(producer_space(q, t, 1) == 0))
         return EAGAIN;
     unsigned gate = producer_enter(q, t, 1);
     if (UNLIKELY(gate == UINT_MAX))
         return EPIPE;
-    /* relaxed: published by the release store of tail below */
-    atomic_store_explicit(slot_at(q, t), item, memory_order_relaxed);
+    size_t word = q->prod_word;
+    /* relaxed: published by the release store below */
+    atomic_store_explicit(slot_at(q, word), item, memory_order_relaxed);
     WEFT_CHAOS_POINT();
-    /* release: pairs with the acquire load of tail in consumer_avail; the
-     * slot and the caller's writes before the push are visible to the pop.
-     * It also ends the push for pop_slow (tail == prod_entered again) */
-    atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+    /* release: pairs with the acquire load in consumer_has; the slot and
+     * the caller's writes before the push are visible to the pop */
+    atomic_store_explicit(published_at(q, word), t + 1, memory_order_release);
+    q->prod_word = next_word(q, word);
     producer_leave(q, gate);
     return 0;
 }
@@ -403,7 +480,7 @@ size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n)
     assert(q != NULL);
     if (n == 0)
         return 0;
-    size_t t = producer_tail(q);
+    size_t t = producer_position(q);
     size_t space = producer_space(q, t, n);
     size_t k = n < space ? n : space;
     if (k == 0)
@@ -411,31 +488,41 @@ size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n)
     unsigned gate = producer_enter(q, t, k);
     if (gate == UINT_MAX)
         return 0;
+    size_t word = q->prod_word;
     for (size_t i = 0; i < k; i++) {
-        /* relaxed: published by the release store of tail below */
-        atomic_store_explicit(slot_at(q, t + i), items[i], memory_order_relaxed);
+        /* relaxed: published by the release store below */
+        atomic_store_explicit(slot_at(q, word), items[i], memory_order_relaxed);
+        size_t next = next_word(q, word);
+        if (i + 1 == k || next % LINE_WORDS == 1) {
+            WEFT_CHAOS_POINT();
+            /* release: as in push_one; one store publishes the slots this
+             * batch filled in the line */
+            atomic_store_explicit(published_at(q, word), t + i + 1, memory_order_release);
+        }
+        word = next;
     }
-    WEFT_CHAOS_POINT();
-    /* release: as in push_one; one store publishes the whole batch */
-    atomic_store_explicit(&q->tail, t + k, memory_order_release);
+    q->prod_word = word;
     producer_leave(q, gate);
     return k;
 }
 
 /* ---- the consumer ------------------------------------------------------ */
 
-/* Items available to the consumer at head h, reloading tail only when the
- * cached copy shows fewer than want. */
-static HOT_INLINE size_t consumer_avail(struct weft_spsc *q, size_t h, size_t want)
+/* Whether an item is at position pos, whose slot is word: yes when the
+ * last published word the consumer read is later, else ask the slot's
+ * line. */
+static HOT_INLINE bool consumer_has(struct weft_spsc *q, size_t pos, size_t word)
 {
-    size_t avail = q->cons_tail_cache - h;
-    if (UNLIKELY(avail < want)) {
-        /* acquire: pairs with the producer's release store of tail; the
-         * slots it filled (and what their items point to) are visible */
-        q->cons_tail_cache = atomic_load_explicit(&q->tail, memory_order_acquire);
-        avail = q->cons_tail_cache - h;
-    }
-    return avail;
+    if (LIKELY(q->cons_published != pos))
+        return true; /* cons_published is never earlier than the head */
+    /* acquire: pairs with the release stores of published words in
+     * push_one and try_push_many; the slots they cover (and what their
+     * items point to) are visible */
+    size_t published = atomic_load_explicit(published_at(q, word), memory_order_acquire);
+    if (!later(published, pos))
+        return false; /* an earlier lap's value, or this line is not there yet */
+    q->cons_published = published;
+    return true;
 }
 
 static inline size_t consumer_head(struct weft_spsc *q)
@@ -459,10 +546,12 @@ static HOT_INLINE void consumer_publish(struct weft_spsc *q, size_t h)
 static HOT_INLINE bool pop_one(struct weft_spsc *q, void **item)
 {
     size_t h = consumer_head(q);
-    if (UNLIKELY(consumer_avail(q, h, 1) == 0))
+    size_t word = q->cons_word;
+    if (UNLIKELY(!consumer_has(q, h, word)))
         return false;
-    /* relaxed: ordered by the acquire load of tail in consumer_avail */
-    *item = atomic_load_explicit(slot_at(q, h), memory_order_relaxed);
+    /* relaxed: ordered by the acquire load in consumer_has */
+    *item = atomic_load_explicit(slot_at(q, word), memory_order_relaxed);
+    q->cons_word = next_word(q, word);
     consumer_publish(q, h + 1);
     return true;
 }
@@ -476,17 +565,17 @@ bool weft_spsc_try_pop(weft_spsc *q, void **item)
 size_t weft_spsc_try_pop_many(weft_spsc *q, void **items, size_t n)
 {
     assert(q != NULL);
-    if (n == 0)
-        return 0;
     size_t h = consumer_head(q);
-    size_t avail = consumer_avail(q, h, n);
-    size_t k = n < avail ? n : avail;
+    size_t word = q->cons_word;
+    size_t k = 0;
+    while (k < n && consumer_has(q, h + k, word)) {
+        /* relaxed: ordered by the acquire load in consumer_has */
+        items[k++] = atomic_load_explicit(slot_at(q, word), memory_order_relaxed);
+        word = next_word(q, word);
+    }
     if (k == 0)
         return 0;
-    for (size_t i = 0; i < k; i++) {
-        /* relaxed: ordered by the acquire load of tail in consumer_avail */
-        items[i] = atomic_load_explicit(slot_at(q, h + i), memory_order_relaxed);
-    }
+    q->cons_word = word;
     consumer_publish(q, h + k);
     return k;
 }
@@ -553,7 +642,7 @@ static bool producer_ready(struct weft_spsc *q)
 {
     /* acquire: pairs with close's relaxed store made visible by its fences;
      * only the value matters here (relaxed would do, acquire is free) */
-    return producer_space(q, producer_tail(q), 1) != 0 ||
+    return producer_space(q, producer_position(q), 1) != 0 ||
            (atomic_load_explicit(&q->gate, memory_order_acquire) & GATE_CLOSED) != 0;
 }
 
@@ -561,7 +650,7 @@ static bool producer_ready(struct weft_spsc *q)
 static bool consumer_ready(struct weft_spsc *q)
 {
     /* acquire: pairs with the release store of sealed in weft_spsc_close */
-    return consumer_avail(q, consumer_head(q), 1) != 0 ||
+    return consumer_has(q, consumer_head(q), q->cons_word) ||
            atomic_load_explicit(&q->sealed, memory_order_acquire) != 0;
 }
 
@@ -613,11 +702,11 @@ static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **
              * prod_entered before close's fence, so this load returns its
              * value (or a later one) */
             size_t entered = atomic_load_explicit(&q->prod_entered, memory_order_acquire);
-            /* acquire: pairs with the release store of tail in push_one and
-             * try_push_many; equal to entered, the push that close's fence
-             * raced with is over (published or withdrawn), its items are
-             * visible, and no later push can succeed */
-            if (atomic_load_explicit(&q->tail, memory_order_acquire) == entered)
+            /* pop_one above found nothing at the head: equal to it, no push
+             * announced an item there (or it withdrew), and no later push
+             * can succeed.  Later, a push is announced: published (the pop
+             * below takes it), withdrawn, or still on its way */
+            if (entered == consumer_head(q))
                 return pop_one(q, item) ? 0 : EPIPE;
             /* a push is between its closed check and its publication: it
              * ends within a few instructions unless preempted; wait for it

@@ -86,26 +86,35 @@ mutant mpmc-close-no-wake src/mpmc.c \
 }' \
 '}'
 
-# spsc: the producer publishes tail relaxed.  TSan: race on the item.
+# spsc: the producer publishes a line's word relaxed.  TSan: race on the
+# item.
 mutant spsc-publish-relaxed src/spsc.c \
-'atomic_store_explicit(&q->tail, t + 1, memory_order_release);' \
-'atomic_store_explicit(&q->tail, t + 1, memory_order_relaxed);'
+'atomic_store_explicit(published_at(q, word), t + 1, memory_order_release);' \
+'atomic_store_explicit(published_at(q, word), t + 1, memory_order_relaxed);'
 
-# spsc: off-by-one in the full test (one slot more than there is): the
-# producer overwrites the oldest unconsumed item.  Checker: lost item and a
-# duplicate (spsc-* with capacity 1-8).
-mutant spsc-full-off-by-one src/spsc.c \
+# spsc: the full test lets the producer run 8 capacities ahead, past the
+# end of the array (about 4 capacities): it overwrites items not yet
+# popped.  (An off-by-one no longer loses items: the array has slack.)
+# Checker: lost items and duplicates (spsc-* with capacity 1-8).
+mutant spsc-full-overruns src/spsc.c \
 '    size_t space = cap - (t - q->prod_head_cache);
     if (UNLIKELY(space < want)) {' \
-'    size_t space = cap + 1 - (t - q->prod_head_cache);
+'    size_t space = 8 * cap - (t - q->prod_head_cache);
     if (UNLIKELY(space < want)) {'
+
+# spsc: the consumer takes any published word other than its position as
+# news, so a word left from an earlier lap (or a line never filled) makes
+# it pop a slot again.  Checker: duplicates or foreign items.
+mutant spsc-stale-lap src/spsc.c \
+'    if (!later(published, pos))' \
+'    if (published == pos)'
 
 # spsc: a pop on a sealed ring reports EPIPE without waiting for a push
 # that is between its closed check and its publication.  Checker: an
 # accepted push is never popped (spsc-close, live rounds; the chaos point
 # inside push widens the window).
 mutant spsc-close-ignores-inflight src/spsc.c \
-'if (atomic_load_explicit(&q->tail, memory_order_acquire) == entered)' \
+'if (entered == consumer_head(q))' \
 'if (1)'
 
 # spsc: a push that finds the ring closed leaves its announcement in

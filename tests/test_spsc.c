@@ -56,10 +56,12 @@ static void footprint_grows_with_the_rounded_capacity(void)
     size_t f1 = weft_spsc_footprint(1), f3 = weft_spsc_footprint(3);
     CHECK_GT(f1, 0);
     CHECK_EQ(f3, weft_spsc_footprint(4));
-    /* the same header, and two slots per unit of capacity (see
-     * SLOTS_PER_ITEM in spsc.c) */
-    CHECK_EQ(f3 - f1, 2 * 3 * sizeof(void *));
-    CHECK_EQ(weft_spsc_footprint(64) - f1, 2 * 63 * sizeof(void *));
+    /* the same header, and 64-byte lines of 7 slots: four slots per unit
+     * of capacity, and at least capacity + 7 (see SLOTS_PER_ITEM and the
+     * laps argument in spsc.c).  Capacity 1 needs 8 slots (2 lines), 4
+     * needs 16 (3 lines), 64 needs 256 (37 lines). */
+    CHECK_EQ(f3 - f1, 1 * 64);
+    CHECK_EQ(weft_spsc_footprint(64) - f1, 35 * 64);
 }
 
 static void init_rejects_bad_arguments(void)

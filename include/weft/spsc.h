@@ -3,11 +3,12 @@
  *
  * A fixed-size FIFO for exactly one producer thread and one consumer thread.
  * The fast paths make no read-modify-write and no system call: a push stores
- * the item and publishes the producer's index with a release store; a pop
- * loads the item and publishes the consumer's index the same way.  Each side
- * keeps a private copy of the other side's index and re-reads the shared one
- * only when its copy says "full" (producer) or "empty" (consumer), so the
- * two cores exchange a cache line only once per run of operations.
+ * the item and publishes it with a release store into the item's own cache
+ * line; a pop loads the item and publishes the consumer's index with a
+ * release store.  The producer keeps a private copy of the consumer's index
+ * and re-reads the shared one only when its copy says "full"; the consumer
+ * learns from the item's line itself whether the item is there, so an item
+ * moves between the cores as one cache line.
  * Blocking variants spin briefly, yield, then park on an eventcount
  * (weft/eventcount.h); when nobody is parked, push and pop only read one
  * read-mostly word to find that out.
@@ -53,11 +54,11 @@
  * the other); pass WEFT_SHARED then, so that parked threads of the other
  * process are woken.  If the producer process dies inside a push, pops after
  * close wait for it forever (yielding); items it pushed before are intact.
- * The block holds two slots per unit of capacity (weft_spsc_footprint says
- * how many bytes in all): a full ring's producer then refills slots half an
- * array away from where the consumer reads, instead of the slot the
- * consumer has just emptied (which shares a cache line with the ones it
- * reads next).
+ * The block holds about four slots per unit of capacity, in 64-byte lines
+ * of seven slots and one word (weft_spsc_footprint says how many bytes in
+ * all, about 37 per unit of capacity): a full ring's producer then refills
+ * slots far from where the consumer reads, instead of the slot the consumer
+ * has just emptied, whose line it reads next.
  *
  * Minimal use:
  *
