@@ -125,9 +125,10 @@ enum { SPIN_TRIES = 64, YIELD_TRIES = 16 };
  * the consumer has just emptied, whose line the consumer reads next.
  * Measured with bench/bench_rings at capacity 1024, 1P1C, single items,
  * with the vCPUs close together: 126 M items/s with 256 lines (1.75 slots
- * per unit), 132 with 300, 162 with 600 and 1024 lines; with the vCPUs far
- * apart the same 46-50 for all.  The price is about 37 bytes per unit of
- * capacity instead of 8. */
+ * per unit), 120-132 with 300, 144-148 with 500-512, 158-162 with 586 (the
+ * 4 per unit here) to 600; with the vCPUs far apart 45-52 for all sizes.
+ * The price is about 37 bytes per unit of capacity, against 16 for two
+ * plain slots. */
 #define SLOTS_PER_ITEM 4
 
 /* A line of the array: the position after the last item the producer

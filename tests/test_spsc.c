@@ -184,25 +184,28 @@ static void null_is_an_item_like_any_other(void)
 
 static void push_many_fills_up_to_capacity_across_the_end(void)
 {
-    weft_spsc *q = weft_spsc_create(8);
-    REQUIRE(q != NULL);
     void *in[12], *out[12];
     for (uintptr_t i = 0; i < 12; i++)
         in[i] = item_of(100 + i);
-    /* move the positions to 13 so that the batch (13..20) crosses the end
-     * of the array, with 8 slots (slots 5..7, 0..4) or with 16 (13..15,
-     * 0..4: spsc.c keeps two slots per unit of capacity) */
-    CHECK_EQ(weft_spsc_try_push_many(q, in, 5), 5);
-    CHECK_EQ(weft_spsc_try_pop_many(q, out, 5), 5);
-    CHECK_EQ(weft_spsc_try_push_many(q, in, 8), 8);
-    CHECK_EQ(weft_spsc_try_pop_many(q, out, 8), 8);
-    CHECK_EQ(weft_spsc_try_push_many(q, in, 12), 8);
-    CHECK_EQ(weft_spsc_try_push_many(q, in, 1), 0);
-    CHECK_EQ(weft_spsc_size(q), 8);
-    CHECK_EQ(weft_spsc_try_pop_many(q, out, 12), 8);
-    for (size_t i = 0; i < 8; i++)
-        CHECK_PTR_EQ(out[i], in[i]);
-    weft_spsc_destroy(q);
+    /* start the batch at every position from 0 to 47, so that one of them
+     * crosses the end of the array whatever its layout (spsc.c keeps 35
+     * slots for capacity 8: five lines of seven) */
+    for (size_t start = 0; start < 48; start++) {
+        weft_spsc *q = weft_spsc_create(8);
+        REQUIRE(q != NULL);
+        for (size_t i = 0; i < start; i++) {
+            void *x;
+            REQUIRE(weft_spsc_try_push(q, in[0]) && weft_spsc_try_pop(q, &x));
+        }
+        CHECK_EQ(weft_spsc_try_push_many(q, in, 12), 8);
+        CHECK_EQ(weft_spsc_try_push_many(q, in, 1), 0);
+        CHECK_EQ(weft_spsc_size(q), 8);
+        CHECK_EQ(weft_spsc_try_pop_many(q, out, 12), 8);
+        for (size_t i = 0; i < 8; i++)
+            CHECK_PTR_EQ(out[i], in[i]);
+        CHECK_EQ(weft_spsc_size(q), 0);
+        weft_spsc_destroy(q);
+    }
 }
 
 static void pop_many_takes_what_is_there_across_the_end(void)
