@@ -170,6 +170,7 @@ struct weft_spsc {
     alignas(WEFT_CACHELINE) size_t prod_head_cache; /* last head the producer read */
     atomic_size_t prod_entered; /* position + k inside a push of k; else position */
     size_t prod_word;           /* word of the next slot to fill */
+    atomic_size_t tail;         /* position after the last published item; for size */
     alignas(WEFT_CACHELINE) char pad_prod[WEFT_CACHELINE];
 
     /* Written by the consumer, read by the producer when its cache is out. */
@@ -252,23 +253,24 @@ static size_t round_capacity(size_t capacity)
 }
 
 /* Lines in the array of a ring of rounded capacity cap (see SLOTS_PER_ITEM
- * and the laps argument at the top): at most cap + 1. */
+ * and the laps argument at the top); cap is at most SIZE_MAX /
+ * SLOTS_PER_ITEM. */
 static size_t line_count(size_t cap)
 {
     size_t slots = SLOTS_PER_ITEM * cap;
     if (slots < cap + ITEMS_PER_LINE)
         slots = cap + ITEMS_PER_LINE;
-    return (slots + ITEMS_PER_LINE - 1) / ITEMS_PER_LINE;
+    return slots / ITEMS_PER_LINE + (slots % ITEMS_PER_LINE != 0);
 }
 
 size_t weft_spsc_footprint(size_t capacity)
 {
     size_t cap = round_capacity(capacity);
-    /* leave WEFT_CACHELINE spare: create rounds the size up to a line.
-     * line_count is at most cap + 1, and cap is small enough here that
-     * SLOTS_PER_ITEM * cap does not overflow */
-    if (cap == 0 ||
-        cap > (SIZE_MAX - sizeof(struct weft_spsc) - WEFT_CACHELINE) / WEFT_CACHELINE - 1)
+    if (cap == 0 || cap > SIZE_MAX / SLOTS_PER_ITEM)
+        return 0;
+    /* leave WEFT_CACHELINE spare: create rounds the size up to a line */
+    if (line_count(cap) >
+        (SIZE_MAX - sizeof(struct weft_spsc) - WEFT_CACHELINE) / WEFT_CACHELINE)
         return 0;
     return sizeof(struct weft_spsc) + line_count(cap) * WEFT_CACHELINE;
 }
@@ -298,6 +300,7 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
     atomic_init(&q->gate, q->fenced ? GATE_FENCED : 0);
     q->prod_head_cache = 0;
     atomic_init(&q->prod_entered, 0);
+    atomic_init(&q->tail, 0);
     q->prod_word = 1;
     atomic_init(&q->head, 0);
     q->cons_published = 0;
@@ -341,18 +344,28 @@ size_t weft_spsc_size(const weft_spsc *q)
 {
     assert(q != NULL);
     struct weft_spsc *m = (struct weft_spsc *)q; /* atomic loads take non-const */
-    /* acquire: pairs with the consumer's release store of head.  The
-     * consumer took the items before h after reading a published word of h
-     * or more (acquire), which the producer stored after announcing a push
-     * up to it in prod_entered; that store thus happens-before the load of
-     * prod_entered below, which cannot return less than h (a withdrawn push
-     * stores back its start, which is h or more too). */
+    size_t cap = m->mask + 1;
+    /* acquire: pairs with the consumer's release store of head; the tail
+     * stores of the pushes before the one that published item h - 1 come
+     * before that push's published words, which the consumer acquired, so
+     * the load of tail below sees them: t is at least where that push
+     * started */
     size_t h = atomic_load_explicit(&m->head, memory_order_acquire);
-    /* relaxed: any value at least h is a size the ring had meanwhile, or
-     * will have once the push in progress (k items at most) publishes */
-    size_t t = atomic_load_explicit(&m->prod_entered, memory_order_relaxed);
+    /* acquire: pairs with the release stores of tail in push_one and
+     * try_push_many; the items before t are published, so a consumer that
+     * reads t > h here pops at least one item next */
+    size_t t = atomic_load_explicit(&m->tail, memory_order_acquire);
+    if (later(h, t)) {
+        /* the consumer took items that tail does not count yet: the push
+         * that published item h - 1 is between storing its published words
+         * and storing tail (as far as this thread can see).  Some of its
+         * lines may not be visible to us yet, so count nothing from h on
+         * rather than items a pop could not take */
+        return 0;
+    }
+    /* more than cap when the producer refilled the ring after we read h */
     size_t n = t - h;
-    return n > m->mask ? m->mask + 1 : n;
+    return n > cap ? cap : n;
 }
 
 bool weft_spsc_closed(const weft_spsc *q)
@@ -466,6 +479,10 @@ static HOT_INLINE int push_one(struct weft_spsc *q, void *item)
      * the caller's writes before the push are visible to the pop */
     atomic_store_explicit(published_at(q, word), t + 1, memory_order_release);
     q->prod_word = next_word(q, word);
+    /* release: pairs with the acquire load in weft_spsc_size, which then
+     * sees the published word too; on our own line, which nobody else
+     * reads on a fast path */
+    atomic_store_explicit(&q->tail, t + 1, memory_order_release);
     producer_leave(q, gate);
     return 0;
 }
@@ -503,6 +520,8 @@ size_t weft_spsc_try_push_many(weft_spsc *q, void *const *items, size_t n)
         word = next;
     }
     q->prod_word = word;
+    /* release: as in push_one */
+    atomic_store_explicit(&q->tail, t + k, memory_order_release);
     producer_leave(q, gate);
     return k;
 }

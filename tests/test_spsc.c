@@ -522,6 +522,87 @@ static void *fifo_consumer(void *arg)
     return NULL;
 }
 
+/* size() from the consumer counts only items a pop can take: a push in
+ * progress is not counted before it published.  The producer pushes single
+ * items and batches; the consumer checks that every time size() says
+ * non-empty, its next try_pop succeeds. */
+struct size_run {
+    weft_spsc *q;
+    uintptr_t n;
+};
+
+static void *size_producer(void *arg)
+{
+    struct size_run *r = arg;
+    void *batch[5];
+    uintptr_t next = 1;
+    while (next <= r->n) {
+        if (next % 3 == 0) {
+            size_t k = 0;
+            while (k < 5 && next + k <= r->n) {
+                batch[k] = item_of(next + k);
+                k++;
+            }
+            next += weft_spsc_try_push_many(r->q, batch, k);
+        } else if (weft_spsc_try_push(r->q, item_of(next))) {
+            next++;
+        }
+    }
+    return NULL;
+}
+
+static void size_seen_by_the_consumer_counts_only_poppable_items(void)
+{
+    struct size_run r = { weft_spsc_create(4), 200000 };
+    REQUIRE(r.q != NULL);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, size_producer, &r) == 0);
+    uintptr_t next = 1;
+    unsigned long said_nonempty = 0, pop_failed = 0, out_of_order = 0;
+    while (next <= r.n) {
+        bool nonempty = weft_spsc_size(r.q) > 0;
+        void *item;
+        bool got = weft_spsc_try_pop(r.q, &item);
+        said_nonempty += nonempty;
+        pop_failed += nonempty && !got;
+        if (got)
+            out_of_order += item != item_of(next++);
+    }
+    pthread_join(t, NULL);
+    CHECK_GT(said_nonempty, 0);
+    CHECK_EQ(pop_failed, 0);
+    CHECK_EQ(out_of_order, 0);
+    weft_spsc_destroy(r.q);
+}
+
+/* Pushes that fail on a closed ring add nothing to size(), even while
+ * they run. */
+static void *failing_pusher(void *arg)
+{
+    weft_spsc *q = arg;
+    void *batch[8] = { 0 };
+    for (int i = 0; i < 200000; i++) {
+        (void)weft_spsc_try_push(q, batch[0]);
+        (void)weft_spsc_try_push_many(q, batch, 8);
+    }
+    return NULL;
+}
+
+static void failed_pushes_on_a_closed_ring_do_not_show_in_size(void)
+{
+    weft_spsc *q = weft_spsc_create(16);
+    REQUIRE(q != NULL);
+    weft_spsc_close(q);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, failing_pusher, q) == 0);
+    unsigned long nonzero = 0;
+    for (int i = 0; i < 400000; i++)
+        nonzero += weft_spsc_size(q) != 0;
+    pthread_join(t, NULL);
+    CHECK_EQ(nonzero, 0);
+    weft_spsc_destroy(q);
+}
+
 static void two_threads_pass_every_item_once_in_order_with_tiny_capacity(void)
 {
     struct fifo_run r = { weft_spsc_create(2), 200000 / SCALE, NULL, 0, 0, 0 };
@@ -685,6 +766,8 @@ CHECK_MAIN(CASE(create_rounds_capacity_up_to_a_power_of_two),
            CASE(close_wakes_a_producer_parked_on_full),
            CASE(parked_consumer_wakes_for_a_push),
            CASE(parked_producer_wakes_for_a_pop),
+           CASE(size_seen_by_the_consumer_counts_only_poppable_items),
+           CASE(failed_pushes_on_a_closed_ring_do_not_show_in_size),
            CASE(two_threads_pass_every_item_once_in_order_with_tiny_capacity),
            CASE(close_racing_with_a_busy_producer_loses_no_item),
            CASE(ring_in_shared_memory_works_between_processes))

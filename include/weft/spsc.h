@@ -117,8 +117,11 @@ WEFT_API weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags);
  * Thread: any.  Progress: wait-free. */
 WEFT_API size_t weft_spsc_capacity(const weft_spsc *q);
 
-/* Number of items in the ring.  Exact when neither side runs; otherwise a
- * value the ring held at some moment during the call.
+/* Number of items in the ring.  Exact when neither side runs; otherwise
+ * approximate, and it counts only items that a pop can take: called by the
+ * consumer, a non-zero size means its next try_pop succeeds.  It may miss
+ * items of a push that is still publishing, and never counts pushes that
+ * fail because the ring is closed.
  * Thread: any.  Progress: wait-free.  Returns: 0 .. capacity. */
 WEFT_API size_t weft_spsc_size(const weft_spsc *q);
 
@@ -141,7 +144,8 @@ WEFT_API bool weft_spsc_try_push(weft_spsc *q, void *item);
 WEFT_API bool weft_spsc_try_pop(weft_spsc *q, void **item);
 
 /* Append as many of items[0..n) as fit, in order, publishing them with one
- * store.  Thread: the producer.  Progress: wait-free.
+ * store per cache line of slots (seven items).  Thread: the producer.
+ * Progress: wait-free.
  * Ordering: as weft_spsc_try_push for each item.
  * Returns: how many were pushed (the first ones), 0 when full or closed or
  *   n is 0 (items may be NULL then). */
