@@ -320,10 +320,9 @@ static inline uint64_t ready_for(bool producer, uint64_t p)
  * of slots ready for this end, from the index on, with one CAS of the index.
  * Returns the run's length, its first position in *at and, unless first is
  * NULL, that position's slot in *first (a single push or pop need not
- * compute it again); or 0 when the slot
- * at the index is not ready (the ring is full for a producer, empty for a
- * consumer; *at is that position) or, for a producer, when the ring is
- * closed (*at has CLOSED set).  Inlined with a constant end, so each caller
+ * compute it again); or 0 when the slot at the index is not ready (the ring
+ * is full for a producer, empty for a consumer; *at is that position) or,
+ * for a producer, when the ring is closed (*at has CLOSED set).  Inlined with a constant end, so each caller
  * gets its own copy of the loop. */
 static inline __attribute__((always_inline)) size_t claim_run(weft_mpmc *q, bool producer,
                                                               size_t n, uint64_t *at,
@@ -573,6 +572,14 @@ void weft_mpmc_close(weft_mpmc *q)
 #define SPIN_TRIES 8
 #define YIELD_TRIES 64
 
+/* The deadline of a _timed wait, timeout_ns from now: never UINT64_MAX,
+ * which push_until and pop_until read as "forever". */
+static uint64_t timed_deadline(uint64_t timeout_ns)
+{
+    uint64_t deadline = deadline_ns(timeout_ns);
+    return deadline == UINT64_MAX ? deadline - 1 : deadline;
+}
+
 /* The ring is closed and every position below the frozen tail was claimed
  * by a consumer, given that a consumer found position h empty. */
 static bool drained(weft_mpmc *q, uint64_t h)
@@ -700,10 +707,7 @@ int weft_mpmc_push_timed(weft_mpmc *q, void *item, uint64_t timeout_ns)
         }
         return r == OP_CLOSED ? EPIPE : ETIMEDOUT;
     }
-    uint64_t deadline = deadline_ns(timeout_ns);
-    if (deadline == UINT64_MAX)
-        deadline--; /* keep "timed" distinct from "forever" */
-    return push_until(q, item, deadline);
+    return push_until(q, item, timed_deadline(timeout_ns));
 }
 
 /* The consumer's side: EPIPE when it found the ring closed and drained. */
@@ -783,8 +787,5 @@ int weft_mpmc_pop_timed(weft_mpmc *q, void **item, uint64_t timeout_ns)
         }
         return drained(q, seen) ? pop_closed(q) : ETIMEDOUT;
     }
-    uint64_t deadline = deadline_ns(timeout_ns);
-    if (deadline == UINT64_MAX)
-        deadline--; /* keep "timed" distinct from "forever" */
-    return pop_until(q, item, deadline);
+    return pop_until(q, item, timed_deadline(timeout_ns));
 }

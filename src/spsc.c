@@ -166,7 +166,7 @@ struct weft_spsc {
     alignas(WEFT_CACHELINE) char pad_ec[WEFT_CACHELINE];
 
     /* Written and read by the producer only (prod_entered is also read by
-     * size and by pops on a sealed ring). */
+     * pops on a sealed ring, tail by size, and neither on a fast path). */
     alignas(WEFT_CACHELINE) size_t prod_head_cache; /* last head the producer read */
     atomic_size_t prod_entered; /* position + k inside a push of k; else position */
     size_t prod_word;           /* word of the next slot to fill */

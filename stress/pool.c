@@ -669,7 +669,9 @@ static void *last_inner_fn(void *arg)
 {
     struct last_future *lf = arg;
     task_progress();
-    /* release: the outer task's acquire below only needs the flag */
+    /* release: pairs with the acquire load in last_outer_fn.  No data
+     * passes through the flag, only the news that this task has started
+     * on another worker; the pair is the plain way to say so */
     atomic_store_explicit(&lf->started, 1, memory_order_release);
     stress_sleep_us(2000);
     return lf;

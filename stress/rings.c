@@ -553,12 +553,9 @@ static int run_flow(struct run *r)
         f.lane_producers[p % f.nlanes]++;
     for (unsigned l = 0; l < f.nlanes; l++)
         check_edges(r, f.ops, f.q[l]);
-    snprintf(r->setup, sizeof r->setup, "%s%uP%uC cap %zu%s",
-             r->peer == STRESS_PEER_CK      ? "ck "
-             : r->peer == STRESS_PEER_MUTEX ? "mutex "
-                                            : "",
-             f.P, f.C,
-             f.ops->capacity(f.q[0]), f.nlanes > 1 ? ".." : "");
+    const char *peer = stress_peer_name(r->peer);
+    snprintf(r->setup, sizeof r->setup, "%s%s%uP%uC cap %zu%s", peer ? peer : "",
+             peer ? " " : "", f.P, f.C, f.ops->capacity(f.q[0]), f.nlanes > 1 ? ".." : "");
     if (!team_init(&t, r, f.P + f.C))
         goto out;
     for (unsigned i = 0; i < f.P; i++)

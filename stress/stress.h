@@ -73,6 +73,12 @@ enum stress_peer {
     STRESS_PEER_MUTEX, /* the mutex ring of peer_mutex.c (--peer mutex) */
 };
 
+/* The --peer argument that selects p ("ck", "mutex"), or NULL for weft. */
+static inline const char *stress_peer_name(enum stress_peer p)
+{
+    return p == STRESS_PEER_CK ? "ck" : p == STRESS_PEER_MUTEX ? "mutex" : NULL;
+}
+
 struct run {
     const struct scenario *sc;
     double seconds;      /* time budget of the main phase */

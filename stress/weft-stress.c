@@ -491,9 +491,10 @@ int main(int argc, char **argv)
     if (opt.chaos)
         len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --chaos=%u",
                                 opt.permille);
-    if (opt.peer != STRESS_PEER_NONE)
+    const char *peer = stress_peer_name(opt.peer);
+    if (peer)
         len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --peer %s",
-                                opt.peer == STRESS_PEER_CK ? "ck" : "mutex");
+                                peer);
     if (opt.watchdog_s != 10.0)
         snprintf(replay_args + len, sizeof replay_args - len, " --watchdog %g", opt.watchdog_s);
 
@@ -514,11 +515,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "weft-stress: cannot start the watchdog\n");
         return STRESS_EXIT_HARD;
     }
-    printf("weft-stress: seed %#llx, chaos %s, watchdog %g s%s\n",
+    printf("weft-stress: seed %#llx, chaos %s, watchdog %g s%s%s\n",
            (unsigned long long)opt.seed, opt.chaos ? "on" : "off", opt.watchdog_s,
-           opt.peer == STRESS_PEER_CK      ? ", peer ck_ring"
-           : opt.peer == STRESS_PEER_MUTEX ? ", peer mutex ring"
-                                           : "");
+           peer ? ", peer " : "", peer ? peer : "");
 
     unsigned passed = 0, failed = 0, skipped = 0;
     for (size_t k = 0; k < ntable; k++) {
