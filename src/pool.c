@@ -128,9 +128,18 @@ _Static_assert(alignof(struct task) <= alignof(weft_task), "weft_task storage mi
  * in it and park: the task whose decrement leaves PARKED|0 wakes it.  A
  * group initialised outside the pool has no owner and counts only in
  * pending.  Small negative values of pending (0xFFFF...) never equal
- * PARKED | 1, so thieves never mistake them for a parked waiter. */
+ * PARKED | 1 (with or without ON_POOL), so thieves never mistake them for
+ * a parked waiter.
+ *
+ * Where the waiter parks is recorded beside PARKED, in the same atomic
+ * operation: a worker parks on the pool's eventcount (so that new work
+ * wakes it too) and sets ON_POOL with PARKED; a thread outside the pool
+ * parks on g->ec and sets PARKED alone.  Whether the group has an owner
+ * does not tell: a group made outside the pool may be waited for by a
+ * task on a worker. */
 #define PARKED ((uint64_t)1 << 63)
-#define COUNT_MASK (PARKED - 1)
+#define ON_POOL ((uint64_t)1 << 62)
+#define COUNT_MASK (ON_POOL - 1)
 
 struct group {
     atomic_uint_least64_t pending; /* see above; written by every thread */
@@ -242,15 +251,13 @@ static inline void wake_for_new_work(weft_pool *p)
 
 /* ---- running tasks ------------------------------------------------------ */
 
-static void group_wake_waiter(struct group *g)
+/* old: pending before our decrement (PARKED | 1, maybe with ON_POOL). */
+static void group_wake_waiter(struct group *g, uint64_t old)
 {
-    /* A group initialised on a worker is waited for by that worker, which
-     * parks on the pool's eventcount (group_park_worker); wake everybody
-     * there, as we cannot pick it out.  g->ec is for outside waiters (a
-     * load and nothing more when nobody parked on it). */
-    if (g->owner != NULL)
-        weft_eventcount_notify_all(&g->pool->ec);
-    weft_eventcount_notify_all(&g->ec);
+    /* Wake the waiter where it recorded that it parks: a worker on the
+     * pool's eventcount (everybody there, as we cannot pick it out), any
+     * other thread on g->ec. */
+    weft_eventcount_notify_all((old & ON_POOL) ? &g->pool->ec : &g->ec);
     /* release: the waiter returns (and may free g) only after it read
      * pending == 0 with acquire (pairs with the loads in group_wait_*), so
      * this clear is our last access to g */
@@ -264,8 +271,8 @@ static inline void group_task_done_shared(struct group *g)
      * waiter's release fetch_or of PARKED, so the waiter's announcement on
      * g->ec (made before it) is visible to the notify below. */
     uint64_t old = atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel);
-    if (UNLIKELY(old == (PARKED | 1)))
-        group_wake_waiter(g);
+    if (UNLIKELY((old & ~ON_POOL) == (PARKED | 1)))
+        group_wake_waiter(g, old);
 }
 
 static void node_done(weft_pool *p)
@@ -718,17 +725,19 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
     }
 }
 
-/* Announce a parked waiter in pending (see "Counting a group's tasks").
- * Returns the count it had: 0 when the tasks are done, in which case
- * *done tells whether the caller may return (it set PARKED and cleared it
- * itself) or must wait for a finishing task that is clearing it. */
-static uint64_t group_announce(struct group *g, bool *done)
+/* Announce a parked waiter in pending (see "Counting a group's tasks"),
+ * and where it parks: where is ON_POOL (the pool's eventcount) or 0
+ * (g->ec).  Returns the count it had: 0 when the tasks are done, in which
+ * case *done tells whether the caller may return (it set PARKED and
+ * cleared it itself) or must wait for a finishing task that is clearing
+ * it. */
+static uint64_t group_announce(struct group *g, uint64_t where, bool *done)
 {
     /* acq_rel: release publishes our announcement on the eventcount (made
      * before, by prepare) to the task whose acquire fetch_sub sees PARKED
      * (group_task_done_shared); acquire pairs with the tasks' release
      * decrements when we see the count at 0. */
-    uint64_t old = atomic_fetch_or_explicit(&g->pending, PARKED, memory_order_acq_rel);
+    uint64_t old = atomic_fetch_or_explicit(&g->pending, PARKED | where, memory_order_acq_rel);
     *done = false;
     if ((old & COUNT_MASK) == 0 && !(old & PARKED)) {
         /* we set the flag and no task is left to clear it: clear it
@@ -745,7 +754,7 @@ static bool group_park(struct group *g)
 {
     uint32_t key = weft_eventcount_prepare(&g->ec);
     bool done;
-    if (group_announce(g, &done) == 0) {
+    if (group_announce(g, 0, &done) == 0) {
         weft_eventcount_cancel(&g->ec);
         return done; /* not done: a finishing task is clearing PARKED */
     }
@@ -788,14 +797,15 @@ static struct task *waiter_park(struct worker *w, uint32_t key)
 }
 
 /* A worker waiting for g parks beside the idle workers (waiter_park); the
- * task that ends g wakes everybody there (group_wake_waiter: g->owner !=
- * NULL tells it that the waiter is a worker).  Returns a task to run, or
+ * task that ends g wakes everybody there (group_wake_waiter: ON_POOL,
+ * recorded with PARKED, tells it that the waiter is a worker, whether g
+ * has an owner or was made outside the pool).  Returns a task to run, or
  * NULL, with *done set when pending is 0. */
 static struct task *group_park_worker(struct worker *w, struct group *g, bool *done)
 {
     weft_pool *p = w->pool;
     uint32_t key = weft_eventcount_prepare(&p->ec);
-    if (group_announce(g, done) == 0) {
+    if (group_announce(g, ON_POOL, done) == 0) {
         weft_eventcount_cancel(&p->ec);
         return NULL;
     }

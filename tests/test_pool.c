@@ -373,6 +373,94 @@ static void waiting_for_a_stolen_task_parks_and_is_woken(void)
     weft_pool_destroy(p);
 }
 
+/* Poll flag (every millisecond) for at most timeout_ms: the watchdog of
+ * the tests below, which would otherwise hang on the bug they check.
+ * Returns whether the flag was set; never used to measure speed. */
+#define HANG_TIMEOUT_MS 10000
+
+static bool flag_set_within(atomic_int *flag, unsigned timeout_ms)
+{
+    for (unsigned waited = 0; !atomic_load(flag); waited++) {
+        if (waited >= timeout_ms)
+            return false;
+        check_sleep_ms(1);
+    }
+    return true;
+}
+
+/* A group initialised on an outside thread, waited for by a task on a
+ * worker (the header allows it: any one thread waits).  The group's only
+ * task is on the other worker and ends only once the waiter has parked
+ * (its park counter moved), so the end of that task is what must wake it. */
+struct foreign_wait {
+    weft_pool *p;
+    weft_group g;
+    weft_task t;
+    uint64_t parks_before_wait; /* written before waiter_started */
+    atomic_int waiter_started;
+    atomic_int waiter_returned;
+};
+
+static uint64_t pool_parks(weft_pool *p)
+{
+    weft_pool_stats st;
+    weft_pool_read_stats(p, &st);
+    return st.parks;
+}
+
+static void end_after_the_waiter_parked(void *arg)
+{
+    struct foreign_wait *fw = arg;
+    while (!atomic_load(&fw->waiter_started))
+        check_sleep_ms(1);
+    /* both workers are busy (this task, the waiter): only the waiter's
+     * park moves the counter once the waiter read it */
+    while (pool_parks(fw->p) == fw->parks_before_wait)
+        check_sleep_ms(1);
+    check_sleep_ms(10); /* from its count to its futex wait */
+}
+
+static void wait_for_foreign_group(void *arg)
+{
+    struct foreign_wait *fw = arg;
+    fw->parks_before_wait = pool_parks(fw->p);
+    atomic_store(&fw->waiter_started, 1);
+    weft_group_wait(&fw->g);
+    atomic_store(&fw->waiter_returned, 1);
+}
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+static void worker_waiting_for_a_group_made_outside_is_woken_by_its_last_task(void)
+{
+    weft_pool *p = weft_pool_create(2);
+    REQUIRE(p != NULL);
+    static struct foreign_wait fw;
+    fw.p = p;
+    atomic_store(&fw.waiter_started, 0);
+    atomic_store(&fw.waiter_returned, 0);
+    weft_group_init(&fw.g, p); /* outside the pool: the group has no owner */
+    weft_spawn(&fw.g, &fw.t, end_after_the_waiter_parked, &fw);
+    REQUIRE(weft_pool_submit(p, wait_for_foreign_group, &fw) == 0);
+    bool returned = flag_set_within(&fw.waiter_returned, HANG_TIMEOUT_MS);
+    CHECK(returned);
+    if (!returned) {
+        printf("#     the waiter was still parked %u ms after the group's last task\n",
+               HANG_TIMEOUT_MS);
+        /* new work wakes a parked worker, maybe the waiter (the hang's
+         * only way out): clean up */
+        for (unsigned i = 0; i < HANG_TIMEOUT_MS && !atomic_load(&fw.waiter_returned); i++) {
+            REQUIRE(weft_pool_submit(p, noop, NULL) == 0);
+            check_sleep_ms(1);
+        }
+        REQUIRE(atomic_load(&fw.waiter_returned));
+    }
+    weft_pool_destroy(p);
+}
+
 #define OUTSIDE_WAITERS 6
 #define OUTSIDE_TASKS 500
 
@@ -933,6 +1021,7 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(fib_on_a_single_worker_is_correct),
            CASE(tasks_spawning_into_their_own_group_are_all_waited_for),
            CASE(waiting_for_a_stolen_task_parks_and_is_woken),
+           CASE(worker_waiting_for_a_group_made_outside_is_woken_by_its_last_task),
            CASE(group_wait_works_from_threads_outside_the_pool),
            CASE(spawning_into_a_full_injection_ring_loses_nothing),
            CASE(parallel_for_visits_each_index_once),
