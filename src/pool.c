@@ -43,9 +43,15 @@
  * there (it cannot be picked out), which happens only when it had parked.
  *
  * Task kinds: a group task (caller storage, weft_spawn), a node (malloc'ed
- * by weft_pool_submit, freed when run) and a future (weft_async).  Nodes and
- * futures are counted in `inflight` until they ran, which is what
- * weft_pool_destroy waits for.
+ * by weft_pool_submit, freed when run) and a future (weft_async).
+ *
+ * Shutdown.  weft_pool_destroy closes the pool's gate (see "The gate"
+ * below) and wakes every worker; a worker exits once the gate is closed,
+ * no submit from outside is in flight, and a last look finds no work.
+ * Every task submitted before that is in a deque (whose owner runs it
+ * before it exits) or in the injection ring (which every worker empties
+ * before it exits), so destroy runs them all; then it joins the workers
+ * and frees the pool.
  */
 #include "config.h"
 
@@ -188,12 +194,92 @@ struct weft_pool {
     alignas(WEFT_CACHELINE) weft_eventcount ec;
     /* workers looking for work; written by workers going idle and waking */
     alignas(WEFT_CACHELINE) atomic_uint searching;
-    /* submitted nodes and futures not yet run; written by submitters and
-     * runners (slow path: malloc is nearby anyway) */
-    alignas(WEFT_CACHELINE) atomic_uint_least64_t inflight;
-    atomic_int shutdown; /* 0 -> 1 once, by destroy */
+    /* see "The gate"; written by outside submitters and destroy */
+    alignas(WEFT_CACHELINE) atomic_uint_least64_t gate;
     atomic_uint_least64_t outside_runs;
 };
+
+/* The gate: what destroy waits for besides the tasks.
+ *
+ * A submit from a thread outside the pool still reads the pool and the
+ * injection ring after its push (the ring's notify, wake_for_new_work),
+ * when its task may already have run; destroy must not free them under
+ * it.  So such a submit is counted in gate from before its first look at
+ * the pool to after its last: gate_enter at its start, gate_leave as its
+ * very last access.  Destroy sets GATE_CLOSED (gate_close); a submit whose
+ * gate_enter sees it withdraws at once and returns ESHUTDOWN.  Workers
+ * exit only when they see the gate closed with nobody inside
+ * (gate_read == GATE_DRAINED); their acquire load of that value
+ * synchronises with every gate_leave before it (a release sequence of
+ * RMWs), so every task those submits pushed is visible to the workers'
+ * last look for work, and nothing outside can push any more.
+ *
+ * A submit on a worker of the pool is not counted: destroy joins that
+ * worker, so it cannot free the pool under it, and its task sits in its
+ * own deque (or the ring), which it empties before it exits.  It only
+ * checks the flag.  Neither kind of submit pays for the runner: the task's
+ * end counts nothing. */
+#define GATE_CLOSED ((uint64_t)1 << 63)
+
+enum gate_state { GATE_OPEN, GATE_DRAINING, GATE_DRAINED };
+
+/* An outside submit enters; false when the gate is closed (then it has
+ * withdrawn already and must not touch the pool again). */
+static inline bool gate_enter(atomic_uint_least64_t *gate)
+{
+    /* relaxed: only the modification order of gate matters.  If this
+     * increment comes before destroy's fetch_or, the workers' acquire load
+     * that sees GATE_CLOSED sees it too and waits for our gate_leave; if
+     * after, we read GATE_CLOSED and withdraw. */
+    uint64_t old = atomic_fetch_add_explicit(gate, 1, memory_order_relaxed);
+    if (__builtin_expect((old & GATE_CLOSED) != 0, 0)) {
+        /* release: as in gate_leave; our last access to the pool */
+        atomic_fetch_sub_explicit(gate, 1, memory_order_release);
+        return false;
+    }
+    return true;
+}
+
+/* The outside submit's last access to the pool. */
+static inline void gate_leave(atomic_uint_least64_t *gate)
+{
+    /* release: our push (and the tasks we ran while the ring was full)
+     * happen-before a worker's acquire load in gate_read that sees the
+     * gate drained; pairs with it */
+    atomic_fetch_sub_explicit(gate, 1, memory_order_release);
+}
+
+/* A submit on a worker: has destroy closed the gate? */
+static inline bool gate_closed(atomic_uint_least64_t *gate)
+{
+    /* relaxed: a worker's submit needs no count (see "The gate"); a late
+     * view only accepts a task that its own worker still runs */
+    return (atomic_load_explicit(gate, memory_order_relaxed) & GATE_CLOSED) != 0;
+}
+
+/* destroy (and a failed create): close the gate.  The caller then wakes
+ * every parked worker (weft_eventcount_notify_all, whose fence orders
+ * this store before its load of the waiter count: the Dekker pair with the
+ * fence in a parking worker's prepare, before it reads gate_read). */
+static inline void gate_close(atomic_uint_least64_t *gate)
+{
+    /* relaxed: ordered by the notify's fence, see above; destroy
+     * publishes nothing else through it */
+    atomic_fetch_or_explicit(gate, GATE_CLOSED, memory_order_relaxed);
+}
+
+/* A worker that found no work: may it park (open), must it look again
+ * soon because an outside submit is still inside (draining: that submit
+ * wakes nobody when it leaves), or may it exit after one more look
+ * (drained)? */
+static inline enum gate_state gate_read(atomic_uint_least64_t *gate)
+{
+    /* acquire: pairs with the release in gate_leave (see "The gate") */
+    uint64_t v = atomic_load_explicit(gate, memory_order_acquire);
+    if (!(v & GATE_CLOSED))
+        return GATE_OPEN;
+    return v == GATE_CLOSED ? GATE_DRAINED : GATE_DRAINING;
+}
 
 /* The worker this thread is (NULL outside every pool), and the pool whose
  * task this outside thread is running right now (for destroy's refusal).
@@ -275,17 +361,6 @@ static inline void group_task_done_shared(struct group *g)
         group_wake_waiter(g, old);
 }
 
-static void node_done(weft_pool *p)
-{
-    /* seq_cst: with the seq_cst store of shutdown in destroy and the
-     * seq_cst loads here and in worker_may_exit: either we see shutdown and
-     * wake the workers so they can exit, or destroy's notify comes after
-     * and they see inflight == 0 themselves. */
-    uint64_t old = atomic_fetch_sub_explicit(&p->inflight, 1, memory_order_seq_cst);
-    if (UNLIKELY(old == 1) && atomic_load_explicit(&p->shutdown, memory_order_seq_cst))
-        weft_eventcount_notify_all(&p->ec);
-}
-
 static void future_unref(struct weft_future *f)
 {
     /* acq_rel: the last of the two owners frees; acquire makes the other
@@ -308,7 +383,6 @@ static inline void group_task_done(struct worker *w, struct group *g)
 /* Run a node (weft_pool_submit) or a future (weft_async). */
 static void run_node_or_future(struct task *t)
 {
-    weft_pool *p = t->owner;
     if (t->kind == KIND_NODE) {
         void (*fn)(void *) = t->fn;
         void *arg = t->arg;
@@ -316,6 +390,7 @@ static void run_node_or_future(struct task *t)
         fn(arg);
     } else {
         struct weft_future *f = (struct weft_future *)(void *)t;
+        weft_pool *p = t->owner;
         f->value = f->fn(t->arg);
         /* release: publishes value and fn's writes; pairs with the acquire
          * loads in weft_future_done / weft_future_get */
@@ -333,7 +408,6 @@ static void run_node_or_future(struct task *t)
         weft_eventcount_notify_all(&f->ec);
         future_unref(f);
     }
-    node_done(p);
 }
 
 /* Run t on worker w (NULL: on an outside thread).  The group case, the
@@ -444,12 +518,11 @@ static void stop_searching_found_work(weft_pool *p)
         wake_for_new_work(p);
 }
 
-static bool worker_may_exit(weft_pool *p)
-{
-    /* seq_cst: see node_done */
-    return atomic_load_explicit(&p->shutdown, memory_order_seq_cst) &&
-           atomic_load_explicit(&p->inflight, memory_order_seq_cst) == 0;
-}
+/* How long a worker that found no work sleeps at most while destroy waits
+ * for an outside submit still in flight (GATE_DRAINING: its end wakes
+ * nobody, as it must not touch the pool after it).  Rare and short: the
+ * submit is between its gate_enter and its gate_leave. */
+#define DRAIN_POLL_NS 100000u
 
 /* Find a task for an idle worker, parking when there is none; NULL when the
  * pool shuts down and everything submitted has run. */
@@ -479,6 +552,9 @@ static struct task *worker_search(struct worker *w)
             searching = false;
         }
         uint32_t key = weft_eventcount_prepare(&p->ec);
+        /* read before the last look: a drained gate makes every task of
+         * the outside submits visible to it (see "The gate") */
+        enum gate_state gs = gate_read(&p->gate);
         contended = false;
         t = worker_take(w, &contended);
         if (t || contended) {
@@ -487,13 +563,16 @@ static struct task *worker_search(struct worker *w)
                 return t;
             continue;
         }
-        if (worker_may_exit(p)) {
+        if (gs == GATE_DRAINED) {
             weft_eventcount_cancel(&p->ec);
             return NULL;
         }
         WEFT_CHAOS_POINT();
         count(&w->parks, 1);
-        weft_eventcount_wait(&p->ec, key);
+        if (gs == GATE_DRAINING)
+            (void)weft_eventcount_wait_timed(&p->ec, key, DRAIN_POLL_NS);
+        else
+            weft_eventcount_wait(&p->ec, key);
         searching = become_searcher(p);
         round = 0;
     }
@@ -553,8 +632,7 @@ weft_pool *weft_pool_create(unsigned nthreads)
     weft_eventcount_init(&p->ec, 0);
     /* relaxed: the pool is not shared yet; pthread_create publishes it */
     atomic_init(&p->searching, 0);
-    atomic_init(&p->inflight, 0);
-    atomic_init(&p->shutdown, 0);
+    atomic_init(&p->gate, 0);
     atomic_init(&p->outside_runs, 0);
     p->workers = aligned_alloc(WEFT_CACHELINE, sizeof(struct worker) * nthreads);
     if (!p->workers) {
@@ -584,9 +662,9 @@ weft_pool *weft_pool_create(unsigned nthreads)
     for (unsigned i = 0; i < nthreads; i++) {
         int rc = pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]);
         if (rc != 0) {
-            /* seq_cst: as in destroy; nothing was submitted, so the started
+            /* as in destroy; nothing was submitted, so the started
              * workers exit at once */
-            atomic_store_explicit(&p->shutdown, 1, memory_order_seq_cst);
+            gate_close(&p->gate);
             weft_eventcount_notify_all(&p->ec);
             for (unsigned j = 0; j < i; j++)
                 pthread_join(p->workers[j].thread, NULL);
@@ -609,10 +687,9 @@ void weft_pool_destroy(weft_pool *p)
         errno = EDEADLK; /* a task of p would wait for itself: refused */
         return;
     }
-    /* seq_cst: the Dekker pair with weft_pool_submit (it increments inflight,
-     * then reads shutdown; either it sees shutdown and backs out, or the
-     * workers see its increment and wait for the task) and with node_done */
-    atomic_store_explicit(&p->shutdown, 1, memory_order_seq_cst);
+    /* the workers run what is left, wait for the outside submits in
+     * flight and exit (see "The gate") */
+    gate_close(&p->gate);
     weft_eventcount_notify_all(&p->ec);
     for (unsigned i = 0; i < p->n; i++)
         pthread_join(p->workers[i].thread, NULL);
@@ -640,22 +717,26 @@ static void inject(weft_pool *p, struct task *t)
     wake_for_new_work(p);
 }
 
-/* Hand a node or future to the pool (counted in inflight). */
+/* Hand a node or future to the pool: from a worker of p to its deque, from
+ * any other thread through the gate to the injection ring. */
 static int submit_task(weft_pool *p, struct task *t)
 {
-    /* seq_cst: see weft_pool_destroy */
-    atomic_fetch_add_explicit(&p->inflight, 1, memory_order_seq_cst);
-    if (UNLIKELY(atomic_load_explicit(&p->shutdown, memory_order_seq_cst))) {
-        node_done(p);
-        return ESHUTDOWN;
-    }
     struct worker *w = worker_of(p);
-    if (w && weft_deque_push(w->dq, t) == 0) {
-        WEFT_CHAOS_POINT();
-        wake_for_new_work(p);
-    } else {
-        inject(p, t);
+    if (w) {
+        if (UNLIKELY(gate_closed(&p->gate)))
+            return ESHUTDOWN;
+        if (LIKELY(weft_deque_push(w->dq, t) == 0)) {
+            WEFT_CHAOS_POINT();
+            wake_for_new_work(p);
+        } else {
+            inject(p, t);
+        }
+        return 0;
     }
+    if (UNLIKELY(!gate_enter(&p->gate)))
+        return ESHUTDOWN;
+    inject(p, t);
+    gate_leave(&p->gate); /* our last access to p */
     return 0;
 }
 

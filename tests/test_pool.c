@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,6 +18,32 @@
 
 /* More threads than the machine's 2 cores everywhere. */
 #define NWORKERS 4
+
+/* The chaos points (src/chaos.h): in a library configured with
+ * --enable-chaos, the tests that check a race turn them on around it, so
+ * that the threads lose the CPU (yield, or sleep 1-50 us) inside the
+ * windows the points mark; elsewhere they compile to nothing and
+ * chaos_on/chaos_off do nothing.  The controls are hidden library symbols
+ * (stress/chaos_ctl.h): mk/pool.am links this test statically then. */
+#ifdef WEFT_CHAOS
+void weft_internal_chaos_configure(uint64_t seed, unsigned permille);
+static void chaos_on(uint64_t seed)
+{
+    weft_internal_chaos_configure(seed, 1000);
+}
+static void chaos_off(void)
+{
+    weft_internal_chaos_configure(0, 0);
+}
+#else
+static void chaos_on(uint64_t seed)
+{
+    (void)seed;
+}
+static void chaos_off(void)
+{
+}
+#endif
 
 /* ---- submit ------------------------------------------------------------- */
 
@@ -143,6 +170,110 @@ static void submit_after_destroy_started_returns_eshutdown(void)
     CHECK_ERRNO(ls.refused_future_errno, ESHUTDOWN);
     /* every accepted submission ran before destroy returned */
     CHECK_EQ(atomic_load(&ls.ran), atomic_load(&ls.accepted));
+}
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+/* An outside thread's submit and destroy overlap: destroy starts as soon
+ * as the submitted task has run, while the submit may still be inside the
+ * pool (after its push it still wakes a worker).  Destroy must not free
+ * the pool before the submit is out of it: ASan reports the use after free
+ * otherwise.  To hold the submitter inside that window, the task signals
+ * it; the handler, when the submit has not returned yet, keeps the thread
+ * there until destroy returned (as a preemption could) or for at most
+ * HOLD_MS (a destroy that waits for the submit cannot return before).  In
+ * a chaos build the point after the push makes the window wide enough for
+ * the signal to land in it in most rounds; elsewhere it rarely does. */
+#define RACING_ROUNDS 100
+#define HOLD_MS 20
+
+struct racing_submit {
+    weft_pool *p;
+    pthread_t submitter;
+    atomic_int in_submit; /* the submitter is inside its second submit */
+    atomic_int ran;
+    atomic_int destroyed;
+    atomic_int held;      /* rounds in which the handler held the submitter */
+    int rc;
+};
+
+static struct racing_submit *racing; /* for the signal handler */
+
+static void hold_submitter(int sig)
+{
+    (void)sig;
+    struct racing_submit *rs = racing;
+    if (!atomic_load(&rs->in_submit))
+        return;
+    atomic_fetch_add(&rs->held, 1);
+    for (unsigned ms = 0; ms < HOLD_MS && !atomic_load(&rs->destroyed); ms++) {
+        struct timespec ts = { 0, 1000000L };
+        nanosleep(&ts, NULL); /* async-signal-safe, unlike check_sleep_ms's loop */
+    }
+}
+
+static void mark_ran_and_signal(void *arg)
+{
+    struct racing_submit *rs = arg;
+    atomic_store(&rs->ran, 1);
+    pthread_kill(rs->submitter, SIGUSR1);
+}
+
+/* The first task wakes the worker, which then searches for work: it takes
+ * the second one while its submit may still be inside the pool. */
+static void *submit_twice(void *arg)
+{
+    struct racing_submit *rs = arg;
+    rs->submitter = pthread_self();
+    rs->rc = weft_pool_submit(rs->p, noop, NULL);
+    if (rs->rc == 0) {
+        atomic_store(&rs->in_submit, 1);
+        rs->rc = weft_pool_submit(rs->p, mark_ran_and_signal, rs);
+        atomic_store(&rs->in_submit, 0);
+    }
+    return NULL;
+}
+
+static void destroy_waits_for_an_outside_submit_still_inside_the_pool(void)
+{
+    unsigned refused = 0, not_run = 0, held = 0;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = hold_submitter;
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(sigaction(SIGUSR1, &sa, &old) == 0);
+    chaos_on(2);
+    for (unsigned round = 0; round < RACING_ROUNDS; round++) {
+        static struct racing_submit rs;
+        pthread_t th;
+        rs.p = weft_pool_create(1);
+        REQUIRE(rs.p != NULL);
+        rs.rc = -1;
+        atomic_store(&rs.in_submit, 0);
+        atomic_store(&rs.ran, 0);
+        atomic_store(&rs.destroyed, 0);
+        atomic_store(&rs.held, 0);
+        racing = &rs;
+        REQUIRE(pthread_create(&th, NULL, submit_twice, &rs) == 0);
+        while (!atomic_load(&rs.ran))
+            sched_yield();
+        weft_pool_destroy(rs.p); /* the submit may be in flight */
+        atomic_store(&rs.destroyed, 1);
+        pthread_join(th, NULL);
+        refused += rs.rc != 0;
+        not_run += !atomic_load(&rs.ran);
+        held += atomic_load(&rs.held) != 0;
+    }
+    chaos_off();
+    sigaction(SIGUSR1, &old, NULL);
+    /* the task ran, so its submit was accepted */
+    CHECK_EQ(refused, 0);
+    CHECK_EQ(not_run, 0);
+    printf("# the submitter was held inside its submit in %u of %u rounds\n", held,
+           RACING_ROUNDS);
 }
 
 struct self_destroy {
@@ -427,11 +558,6 @@ static void wait_for_foreign_group(void *arg)
     atomic_store(&fw->waiter_started, 1);
     weft_group_wait(&fw->g);
     atomic_store(&fw->waiter_returned, 1);
-}
-
-static void noop(void *arg)
-{
-    (void)arg;
 }
 
 static void worker_waiting_for_a_group_made_outside_is_woken_by_its_last_task(void)
@@ -1016,6 +1142,7 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(destroy_runs_every_submitted_task),
            CASE(submit_after_destroy_started_returns_eshutdown),
            CASE(destroy_from_a_task_of_the_pool_is_refused_with_edeadlk),
+           CASE(destroy_waits_for_an_outside_submit_still_inside_the_pool),
            CASE(nested_groups_of_depth_64_complete),
            CASE(fib_with_a_spawn_per_call_is_correct),
            CASE(fib_on_a_single_worker_is_correct),

@@ -23,9 +23,13 @@
  * Synchronisation table:
  *   create / destroy         any thread outside the pool's tasks; destroy
  *                            alone with respect to every call on the pool
- *                            except weft_pool_submit (which then returns
- *                            ESHUTDOWN) and calls made by the pool's own
- *                            running tasks
+ *                            except calls made by the pool's own running
+ *                            tasks (a submit or async among them returns
+ *                            ESHUTDOWN) and weft_pool_submit calls of
+ *                            outside threads already in progress when
+ *                            destroy is called (each is accepted, and its
+ *                            task runs, or returns ESHUTDOWN; destroy
+ *                            returns only after each has returned)
  *   submit, spawn, wait,     any thread, concurrently: the pool's workers
  *   parallel_for/_reduce,    (from inside a task) and threads outside the
  *   async, future_*          pool alike; nested to any depth
@@ -93,8 +97,14 @@ WEFT_API weft_pool *weft_pool_create(unsigned nthreads);
  *   itself: it is refused instead: it returns at once, does nothing and
  *   sets errno to EDEADLK (the pool keeps running; destroy it later from
  *   outside).  No other call on p may run or start afterwards, except
- *   weft_pool_submit from p's own running tasks (it returns ESHUTDOWN).
- * Progress: blocks until the tasks are done.
+ *   calls from p's own running tasks (weft_pool_submit and weft_async
+ *   return ESHUTDOWN there) and weft_pool_submit calls of other threads
+ *   that were already in progress when destroy was called: destroy waits
+ *   until each of them has returned (accepted, with its task run, or
+ *   ESHUTDOWN) and made its last access to p.  A call that begins after
+ *   destroy was called may find p freed.
+ * Progress: blocks until the tasks are done and the submits in progress
+ *   have returned.
  * Ordering: the writes of every submitted task happen-before the return. */
 WEFT_API void weft_pool_destroy(weft_pool *p);
 
@@ -105,8 +115,9 @@ WEFT_API void weft_pool_destroy(weft_pool *p);
  * or dropping anything: it runs the oldest task of the ring itself, then
  * tries again (so a flood of submissions from outside is throttled to the
  * pace of the pool, and memory stays bounded).
- * Thread: any.  Progress: lock-free; malloc; may run other tasks (above);
- *   may wake a parked worker (one futex system call).
+ * Thread: any (while weft_pool_destroy runs: see there).  Progress:
+ *   lock-free; malloc; may run other tasks (above); may wake a parked
+ *   worker (one futex system call).
  * Ordering: the caller's writes before submit happen-before fn runs.
  * Returns: 0; ENOMEM when the node could not be allocated (fn will not
  *   run); ESHUTDOWN when weft_pool_destroy has started (fn will not run). */
