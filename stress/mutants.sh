@@ -1,12 +1,15 @@
 #!/bin/sh
 # stress/mutants.sh - mutation testing of the stress suite.
 #
-# Copies the committed sources (git archive HEAD; or the whole tree when it is
-# not a git checkout) to a temporary directory, builds them once with clang +
-# ThreadSanitizer + --enable-chaos, then for each mutant below plants ONE bug
-# (a literal text replacement in one library file), rebuilds, runs
-# `weft-stress --quick --chaos` under a time-out and prints whether the suite
-# noticed:
+# Two lists of mutants: the hand-written one below (the default), and the
+# systematic one that stress/mutagen.py derives from src/ (--systematic).
+#
+# HAND-WRITTEN.  Copies the committed sources (git archive HEAD; or the whole
+# tree when it is not a git checkout) to a temporary directory, builds them
+# once with clang + ThreadSanitizer + --enable-chaos, then for each mutant
+# below plants ONE bug (a literal text replacement in one library file),
+# rebuilds, runs `weft-stress --quick --chaos` under a time-out and prints
+# whether the suite noticed:
 #   killed     weft-stress exited non-zero (a failed check, a TSan report,
 #              the watchdog, a crash)
 #   survived   it passed: the suite missed the bug
@@ -23,27 +26,550 @@
 #   --dry-run only check that every patch still applies to HEAD
 #   NAME     run only these mutants
 # Environment: MUTANT_FLAGS (default "--quick --chaos"), MUTANT_TIMEOUT
-# (seconds per run, default 240), TSAN_OPTIONS (default halt_on_error=1).
+# (seconds per run, default 240; 180 for --systematic), TSAN_OPTIONS
+# (default halt_on_error=1).
 # Not part of make check or CI (it takes about a minute per mutant);
-# `make mutants` runs it.
+# `make mutants-hand` runs it.
+#
+# SYSTEMATIC (--systematic; `make mutants`, `make mutants-sample`).  Every
+# memory_order_* argument of src/ weakened by one step, every fence removed,
+# every wake-up call removed (the operators and patterns: stress/mutagen.py,
+# `stress/mutagen.py patterns`).  For each mutant, the build forms that
+# compile it (tsan: clang + TSan, the WEFT_TSAN branches and the deque's
+# access form; access: plain gcc, deque access form, the asymmetric
+# membarrier branches; fences: plain gcc, -DWEFT_DEQUE_FENCES=1) come from
+# preprocessing; then its layers run in order, stopping at the first kill:
+#   model-check  `make model-check` (Relacy), when the build has the target
+#                (`make -n model-check`); else n/a.  The hook passes
+#                MODEL_CHECK_FORMS="<forms that compile the mutant>",
+#                MODEL_CHECK_PARTS="<parts whose sources include the file>",
+#                MODEL_CHECK_MUTANT=<id> and MODEL_CHECK_RESULT=<file>, see
+#                run_model_check below
+#   unit         the part's programs of tests/ (test_<part>*), in the build
+#                of each form the mutant runs in (off with --no-unit)
+#   tsan-stress  weft-stress $MUTANT_FLAGS in the clang + TSan + chaos build
+#   gcc-stress   for mutants TSan does not compile: the same run in a plain
+#                gcc + chaos build of each form that compiles it (access,
+#                fences; one of two forms that compile identical code)
+# A kill is a failed check, the watchdog (3), a TSan report (66), a crash or
+# the time-out.  A form whose object code the mutant leaves unchanged
+# (objects compared without debug info) is not run: "same-code".  Mutants
+# that do not build are DROPPED; those with an illegal ordering pair or a
+# wake whose value is used are dropped by the generator (mutagen.py list
+# --dropped); those that no shipped form compiles are NO-FORM.
+#
+# usage: stress/mutants.sh [SRCDIR] --systematic [--hand] [--jobs N]
+#            [--sample N] [--seed S] [--only ID|GLOB|K]... [--list] [--dry-run]
+#            [--results FILE] [--no-unit] [--also-plain] [--keep]
+#   --hand       also run the hand-written list (first)
+#   --jobs N     N independent copies of the tree under /tmp, each configured
+#                once per form it needs; one mutant at a time each (default 1)
+#   --sample N   a random sample of N mutants (seeded; the seed is printed)
+#   --seed S     the sample's seed (default: random)
+#   --only PAT   only the mutants whose id matches PAT (an id, a glob such
+#                as 'src/deque.c:*' or '*:wake.remove', or a number K);
+#                repeatable
+#   --list       print the generated list (number, id, description) and exit
+#   --dry-run    print each selected mutant's forms and planned layers, no build
+#   --results F  the TSV result file (default ./mutants-systematic.tsv);
+#                `stress/mutagen.py summary [--markdown] F` summarises it
+#   --no-unit    skip the unit-test layer
+#   --also-plain also run gcc-stress for mutants that survive tsan-stress
+#                and are compiled by a plain form too (e.g. code TSan
+#                compiles but never runs, such as the membarrier path)
+#   --keep       keep the copies (printed)
+# Output: one line per mutant (number, id, forms, KILLED by which layer or
+# SURVIVED, seconds), then a summary table per operator and the survivors.
+# Exit status 0 when the run completed (survivors are reported, not an
+# error), 99 when it could not run (the unmutated code fails a layer, a
+# build fails).  Environment as above, plus UNIT_TIMEOUT (seconds per test
+# program, default 120), MODEL_CHECK_TIMEOUT (default 1800), MUTANT_CC
+# (default gcc), MUTANT_TSAN_CC (default clang), PYTHON (default python3).
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
 keep=no list=no dry=no names=
-for a in "$@"; do
+systematic=no hand=no jobs=1 sample= seed= only= results= unit=yes also_plain=no
+usage() {
+  echo "usage: $0 [SRCDIR] [--keep] [--list] [--dry-run] [NAME...]" >&2
+  echo "       $0 [SRCDIR] --systematic [--hand] [--jobs N] [--sample N] [--seed S] [--only ID|GLOB|K]..." >&2
+  echo "            [--list] [--dry-run] [--results FILE] [--no-unit] [--also-plain] [--keep]" >&2
+  exit 99
+}
+needarg() { test "$1" -ge 2 || usage; }
+while test $# -gt 0; do
+  a=$1
   case $a in
     --keep) keep=yes ;;
     --list) list=yes ;;
     --dry-run) dry=yes ;;
-    -*) echo "usage: $0 [SRCDIR] [--keep] [--list] [--dry-run] [NAME...]" >&2; exit 99 ;;
+    --systematic) systematic=yes ;;
+    --hand) hand=yes ;;
+    --no-unit) unit=no ;;
+    --also-plain) also_plain=yes ;;
+    --jobs) needarg $#; jobs=$2; shift ;;
+    --jobs=*) jobs=${a#*=} ;;
+    --sample) needarg $#; sample=$2; shift ;;
+    --sample=*) sample=${a#*=} ;;
+    --seed) needarg $#; seed=$2; shift ;;
+    --seed=*) seed=${a#*=} ;;
+    --only) needarg $#; only="$only
+$2"; shift ;;
+    --only=*) only="$only
+${a#*=}" ;;
+    --results) needarg $#; results=$2; shift ;;
+    --results=*) results=${a#*=} ;;
+    -*) usage ;;
     *) if test -d "$a" && test -f "$a/configure.ac"; then src=$(cd "$a" && pwd)
        else names="$names $a"; fi ;;
   esac
+  shift
 done
-: "${MUTANT_FLAGS:=--quick --chaos}" "${MUTANT_TIMEOUT:=240}"
+case $jobs in ''|*[!0-9]*|0) echo "mutants: --jobs wants a positive number" >&2; exit 99 ;; esac
+case $sample in *[!0-9]*) echo "mutants: --sample wants a number" >&2; exit 99 ;; esac
+case $seed in *[!0-9]*) echo "mutants: --seed wants a number" >&2; exit 99 ;; esac
+if test "$systematic" = no && { test "$hand" = yes || test "$jobs" != 1 || test -n "$sample$seed$only$results" ||
+                                test "$unit" = no || test "$also_plain" = yes; }; then
+  echo "mutants: --hand, --jobs, --sample, --seed, --only, --results, --no-unit and --also-plain go with --systematic" >&2
+  exit 99
+fi
+if test "$systematic" = yes; then
+  : "${MUTANT_FLAGS:=--quick --chaos}" "${MUTANT_TIMEOUT:=180}"
+else
+  : "${MUTANT_FLAGS:=--quick --chaos}" "${MUTANT_TIMEOUT:=240}"
+fi
 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1}
 export TSAN_OPTIONS
 
+# ===========================================================================
+# The systematic run.
+# ===========================================================================
+: "${UNIT_TIMEOUT:=120}" "${MODEL_CHECK_TIMEOUT:=1800}" "${PYTHON:=python3}"
+: "${MUTANT_CC:=gcc}" "${MUTANT_TSAN_CC:=clang}"
+export MUTANT_CC MUTANT_TSAN_CC
+gen="$here/mutagen.py"
+tab=$(printf '\t')
+
+now_ms() { date +%s%3N; }
+secs() { awk -v ms="$1" 'BEGIN { printf "%.1f", ms / 1000 }'; }
+
+# The configure arguments of each form.
+configure_form() {  # FORM SRCDIR
+  case $1 in
+    tsan) "$2/configure" CC="$MUTANT_TSAN_CC" CXX=clang++ --enable-sanitizer=thread --enable-chaos ;;
+    access) "$2/configure" CC="$MUTANT_CC" --enable-chaos CPPFLAGS=-DWEFT_DEQUE_FENCES=0 ;;
+    fences) "$2/configure" CC="$MUTANT_CC" --enable-chaos CPPFLAGS=-DWEFT_DEQUE_FENCES=1 ;;
+    *) return 1 ;;
+  esac
+}
+
+# The test programs of tests/ for PARTS (comma list), in build DIR: those
+# named test_<part> or test_<part>_<variant> in its Makefile.
+unit_progs() {  # DIR PARTS
+  for p in $(echo "$2" | tr ',' ' '); do
+    test "$p" = - && continue
+    grep -o 'tests/test_[A-Za-z0-9_]*\$(EXEEXT)' "$1/Makefile" | sed 's/\$(EXEEXT)//' | sort -u |
+      grep -E "^tests/test_$p(_[A-Za-z0-9_]+)?\$"
+  done | sort -u | tr '\n' ' '
+}
+
+# Object files of a build without their debug information, hashed: "path hash".
+objhash() {  # DIR
+  (cd "$1" && find src tests -name '*.o' 2>/dev/null | sort | while read -r o; do
+     objcopy --strip-debug "$o" "$o.nodebug.tmp" 2>/dev/null &&
+       printf '%s %s\n' "$o" "$(sha1sum < "$o.nodebug.tmp" | cut -c1-40)"
+     rm -f "$o.nodebug.tmp"
+   done)
+}
+
+# Why a run of weft-stress or of a test program failed, from its status and log.
+kill_reason() {  # STATUS LOG
+  case $1 in
+    1) r=$(grep -m1 -E '^ *FAIL|^not ok' "$2" | sed 's/^ *//' | cut -c1-80)
+       echo "check failed${r:+: $r}" ;;
+    3) echo "watchdog: no progress" ;;
+    66) echo "TSan: $(grep -m1 'WARNING: ThreadSanitizer' "$2" | sed 's/.*ThreadSanitizer: //; s/ (pid=[0-9]*)//' | cut -c1-60)" ;;
+    124|137) echo "time-out" ;;
+    *) echo "exit status $1" ;;
+  esac | tr '\t' ' '
+}
+
+# Layer 1.  The interface this runner needs from `make model-check` (the
+# target of mk/model_check.am; see stress/README.md):
+#   - it builds the models from the (mutated) sources of the tree it was
+#     configured from, incrementally, and runs them;
+#   - MODEL_CHECK_FORMS: a space-separated subset of "tsan access fences"
+#     (the build forms that compile the mutant: tsan = -DWEFT_TSAN=1,
+#     access = -DWEFT_DEQUE_FENCES=0, fences = -DWEFT_DEQUE_FENCES=1): run the
+#     models in those forms it can model, skip the others;
+#   - MODEL_CHECK_PARTS: space-separated parts (deque eventcount mpmc spsc
+#     pool): models of other parts may be skipped;
+#   - MODEL_CHECK_MUTANT: the mutant's id, for its log only;
+#   - MODEL_CHECK_RESULT=FILE: if set, write one line "pass", "fail DETAIL"
+#     (a model found a bug), "skip DETAIL" (nothing to check in these forms)
+#     or "error DETAIL" (the models did not build);
+#   - without a result file: exit status 0 = every model passed, 77 = skip,
+#     anything else = a model found a bug.
+# HOOK: this function is the only place that knows that interface.
+run_model_check() {  # DIR FORMS PARTS ID -> sets mc, mc_detail; 0 when killed
+  rm -f "$w/mc.result"
+  (cd "$1" && timeout -k 10 "$MODEL_CHECK_TIMEOUT" make model-check \
+     MODEL_CHECK_FORMS="$(echo "$2" | tr ',' ' ')" MODEL_CHECK_PARTS="$(echo "$3" | tr ',' ' ')" \
+     MODEL_CHECK_MUTANT="$4" MODEL_CHECK_RESULT="$w/mc.result") > "$w/log.mc" 2>&1
+  st=$?
+  if test -s "$w/mc.result"; then
+    read -r mcword mc_detail < "$w/mc.result"
+  else
+    case $st in 0) mcword=pass ;; 77) mcword=skip ;; 124|137) mcword=fail; mc_detail="time-out" ;;
+      *) mcword=fail; mc_detail="make model-check exited $st: $(grep -m1 -iE 'fail|error' "$w/log.mc" | cut -c1-60)" ;; esac
+  fi
+  mc_detail=$(printf '%s' "$mc_detail" | tr '\t' ' ')
+  case $mcword in
+    pass) mc=pass; return 1 ;;
+    skip) mc=skip; return 1 ;;
+    error) mc="error"; return 1 ;;
+    *) mc="kill"; return 0 ;;
+  esac
+}
+
+# Build the targets of the current mutant in form F (once per mutant) and
+# record which objects changed.  0 when it built.
+build_form() {  # F
+  f=$1
+  case " $built " in *" $f:0 "*) return 0 ;; *" $f:1 "*) return 1 ;; esac
+  tb=$(now_ms)
+  targets="stress/weft-stress"
+  test "$unit" = yes && targets="$targets $(unit_progs "$w/$f" "$parts")"
+  if (cd "$w/$f" && make -j"$mj" $targets) > "$w/log.build.$f" 2>&1; then
+    objhash "$w/$f" > "$w/$f.objs.now"
+    # changed objects: lines of the new list not in the baseline list
+    grep -vxF -f "$w/$f.objs.base" "$w/$f.objs.now" | cut -d' ' -f1 > "$w/$f.changed"
+    built="$built $f:0"; rc=0
+  else
+    built="$built $f:1"; rc=1
+  fi
+  build_ms=$((build_ms + $(now_ms) - tb))
+  return $rc
+}
+lib_changed() { grep -q 'libweft_la-' "$w/$1.changed"; }
+unit_changed() {
+  lib_changed "$1" && return 0
+  for p in $(echo "$parts" | tr ',' ' '); do grep -q "test_$p" "$w/$1.changed" && return 0; done
+  return 1
+}
+
+# Layer: the unit tests of the mutant's parts in form F.  0 when killed.
+run_unit() {  # F
+  progs=$(unit_progs "$w/$1" "$parts")
+  if test -z "$progs"; then u=none; return 1; fi
+  if ! unit_changed "$1"; then u=same-code; return 1; fi
+  for prog in $progs; do
+    (cd "$w/$1" && timeout -k 10 "$UNIT_TIMEOUT" "./$prog") > "$w/log.unit" 2>&1
+    st=$?
+    case $st in 0|77) ;; *) u="kill"; u_detail="${prog#tests/}: $(kill_reason "$st" "$w/log.unit")"; return 0 ;; esac
+  done
+  u=pass
+  return 1
+}
+
+# Layer: weft-stress in form F.  0 when killed.
+run_stress() {  # F
+  if ! lib_changed "$1"; then s=same-code; return 1; fi
+  timeout -k 10 "$MUTANT_TIMEOUT" "$w/$1/stress/weft-stress" $MUTANT_FLAGS > "$w/log.stress" 2>&1
+  st=$?
+  if test $st -eq 0; then s=pass; return 1; fi
+  s="kill"; s_detail=$(kill_reason "$st" "$w/log.stress")
+  return 0
+}
+
+# Append "value(form)" to a layer's cell.
+cell() { if test "$1" = - || test -z "$1"; then echo "$2"; else echo "$1,$2"; fi; }
+
+# One mutant (a line of the plan) in worker $w.
+run_one() {
+  IFS=$tab read -r idx id op forms runf parts desc <<EOF
+$1
+EOF
+  t0=$(now_ms)
+  verdict= layer=- detail= built= build_ms=0
+  mc=n/a mc_ms=0 uc=- u_ms=0 tc=- t_ms=0 gc=- g_ms=0
+  test "$have_mc" = yes || mc=n/a
+  if test "$forms" = -; then
+    verdict=NO-FORM detail="no shipped build form compiles it"
+  elif ! file=$("$PYTHON" "$gen" apply --tree "$w/src" "$id" 2> "$w/log.apply"); then
+    verdict=DROPPED detail="could not be applied: $(head -n1 "$w/log.apply")"
+  else
+    for f in $(echo "$runf" | tr ',' ' '); do
+      if ! build_form "$f"; then
+        verdict=DROPPED
+        detail="does not build in $f: $(grep -m1 -E 'error|Error' "$w/log.build.$f" | cut -c1-80 | tr '\t' ' ')"
+        break
+      fi
+    done
+    if test -z "$verdict" && test "$have_mc" = yes; then
+      tl=$(now_ms)
+      if run_model_check "$w/$mc_form" "$forms" "$parts" "$id"; then
+        verdict=KILLED layer=model-check detail=$mc_detail
+      fi
+      mc_ms=$(($(now_ms) - tl))
+    fi
+    if test -z "$verdict" && test "$unit" = yes; then
+      tl=$(now_ms)
+      for f in $(echo "$runf" | tr ',' ' '); do
+        u_detail=
+        if run_unit "$f"; then
+          verdict=KILLED layer=unit detail="$f: $u_detail"
+        fi
+        uc=$(cell "$uc" "$u($f)")
+        test -n "$verdict" && break
+      done
+      u_ms=$(($(now_ms) - tl))
+    fi
+    plainf=
+    for f in $(echo "$runf" | tr ',' ' '); do
+      test "$f" = tsan && continue
+      plainf="$plainf $f"
+    done
+    if test -z "$verdict" && case ",$runf," in *,tsan,*) true ;; *) false ;; esac; then
+      tl=$(now_ms)
+      s_detail=
+      if run_stress tsan; then verdict=KILLED layer=tsan-stress detail=$s_detail; fi
+      tc=$s
+      t_ms=$(($(now_ms) - tl))
+      if test -z "$verdict" && test "$also_plain" = yes; then
+        # the first plain form that compiles it too (they differ only in deque.c's Dekker helpers)
+        for f in $(echo "$forms" | tr ',' ' '); do
+          test "$f" = tsan && continue
+          if build_form "$f"; then plainf=$f; else plainf=; fi
+          break
+        done
+      fi
+    fi
+    if test -z "$verdict" && test -n "$plainf"; then
+      tl=$(now_ms)
+      for f in $plainf; do
+        build_form "$f" || continue
+        s_detail=
+        if run_stress "$f"; then verdict=KILLED layer=gcc-stress detail="$f: $s_detail"; fi
+        gc=$(cell "$gc" "$s($f)")
+        test -n "$verdict" && break
+      done
+      g_ms=$(($(now_ms) - tl))
+    fi
+    if test -z "$verdict"; then
+      verdict=SURVIVED
+      detail="model-check $mc; unit $uc; tsan-stress $tc; gcc-stress $gc"
+    fi
+    cp "$work/tree/$file" "$w/src/$file"   # restored (a new mtime: make rebuilds it)
+  fi
+  total_ms=$(($(now_ms) - t0))
+  case $verdict in
+    KILLED) shown="KILLED $layer ($detail)" ;;
+    *) shown="$verdict${detail:+ ($detail)}" ;;
+  esac
+  printf '[%s/%s] %4s %-56s %-18s %s %ss\n' "$k" "$total_idx" "$idx" "$id" "$forms" "$shown" "$(secs $total_ms)"
+  printf '%s\n' "$idx$tab$id$tab$op$tab$forms$tab$runf$tab$verdict$tab$layer$tab$detail$tab$mc$tab$(secs $mc_ms)$tab$uc$tab$(secs $u_ms)$tab$tc$tab$(secs $t_ms)$tab$gc$tab$(secs $g_ms)$tab$(secs $build_ms)$tab$(secs $total_ms)$tab$desc" >> "$w/results.tsv"
+}
+
+# Take the next line of the plan (shared by the workers).  Sets $k.
+claim_next() {
+  while ! mkdir "$work/lock" 2> /dev/null; do sleep 0.05; done
+  k=$(cat "$work/next")
+  echo $((k + 1)) > "$work/next"
+  rmdir "$work/lock"
+  test "$k" -le "$total_idx"
+}
+
+worker() {  # J
+  w=$work/w$1
+  : > "$w/results.tsv"
+  while claim_next; do
+    run_one "$(sed -n "${k}p" "$work/plan.body")"
+  done
+}
+
+# Configure and build form F in worker copy W, and hash its objects.
+setup_form() {  # W F
+  mkdir -p "$1/$2"
+  (cd "$1/$2" && configure_form "$2" "$1/src" > "$1/log.configure.$2" 2>&1 &&
+     make -j"$mj" stress/weft-stress $(unit_progs "$1/$2" "$allparts") > "$1/log.setup.$2" 2>&1) || return 1
+  objhash "$1/$2" > "$1/$2.objs.base"
+}
+
+systematic_main() {
+  unset MAKEFLAGS MFLAGS MAKELEVEL
+  if test "$jobs" -eq 1; then mj=2; else mj=1; fi
+  work=$(mktemp -d /tmp/weft-mutants.XXXXXX) || exit 99
+  workers_pids=
+  trap 'for p in $workers_pids; do kill "$p" 2>/dev/null; done; if test "$keep" = no; then rm -rf "$work"; else echo "mutants: files kept in $work"; fi' EXIT
+  trap 'exit 130' INT TERM
+  mkdir -p "$work/tree"
+  if test -d "$src/.git" && git -C "$src" rev-parse HEAD > /dev/null 2>&1; then
+    commit=$(git -C "$src" log -1 --format='%h %s' | cut -c1-70)
+    git -C "$src" archive HEAD | tar -x -C "$work/tree" || exit 99
+  else
+    commit="(not a git checkout: $src)"
+    (cd "$src" && tar -c --exclude=./.git --exclude='./build*' --exclude=./autom4te.cache .) |
+      tar -x -C "$work/tree" || exit 99
+  fi
+  echo "mutants: systematic mutants of $commit"
+  only_args=
+  old_ifs=$IFS; IFS='
+'
+  for o in $only; do test -n "$o" && only_args="$only_args
+--only
+$o"; done
+  IFS=$old_ifs
+  if test -n "$sample" && test -z "$seed"; then
+    seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+  fi
+  if test "$list" = yes; then
+    IFS='
+'
+    # shellcheck disable=SC2086
+    "$PYTHON" "$gen" list --tree "$work/tree" $only_args ${sample:+--sample
+$sample
+--seed
+$seed}
+    st=$?; IFS=$old_ifs
+    return $st
+  fi
+  if test "$dry" = no && ! test -x "$work/tree/configure"; then
+    (cd "$work/tree" && autoreconf -fi > "$work/log.autoreconf" 2>&1) ||
+      { echo "mutants: autoreconf failed (see $work/log.autoreconf)"; keep=yes; exit 99; }
+  fi
+  cfg=
+  if test "$dry" = no; then
+    # config.h for the preprocessing of the forms: one configured tree
+    mkdir -p "$work/cfg"
+    (cd "$work/cfg" && configure_form access "$work/tree" > "$work/log.configure.cfg" 2>&1) ||
+      { echo "mutants: configure failed (see $work/log.configure.cfg)"; keep=yes; exit 99; }
+    cfg="--config-h
+$work/cfg"
+  fi
+  test -n "$sample" && echo "mutants: a sample of $sample mutants, seed $seed (repeat with --sample $sample --seed $seed)"
+  IFS='
+'
+  # shellcheck disable=SC2086
+  "$PYTHON" "$gen" list --tsv --forms --tree "$work/tree" $cfg $only_args ${sample:+--sample
+$sample
+--seed
+$seed} > "$work/plan.body" 2> "$work/log.plan"
+  st=$?; IFS=$old_ifs
+  if test $st -ne 0; then echo "mutants: mutagen.py failed:"; cat "$work/log.plan"; keep=yes; exit 99; fi
+  total_idx=$(wc -l < "$work/plan.body")
+  ndropped=$("$PYTHON" "$gen" list --dropped --tsv --tree "$work/tree" | wc -l)
+  echo "mutants: $total_idx mutants selected ($("$PYTHON" "$gen" list --tree "$work/tree" | wc -l) generated, $ndropped dropped by the generator: mutagen.py list --dropped)"
+  if test "$dry" = yes; then
+    echo "mutants: forms from a stub config.h (no build in a dry run)"
+    while IFS=$tab read -r idx id op forms runf parts desc; do
+      layers="model-check (if the build has it)"
+      test "$unit" = yes && layers="$layers, unit($runf)"
+      case ",$runf," in *,tsan,*) layers="$layers, tsan-stress" ;; ,-,) layers="none (no form compiles it)" ;;
+        *) layers="$layers, gcc-stress($runf)" ;; esac
+      printf '%4s  %-56s %-18s %s\n' "$idx" "$id" "$forms" "$layers"
+    done < "$work/plan.body"
+    return 0
+  fi
+  test "$total_idx" -gt 0 || { echo "mutants: nothing selected"; return 0; }
+
+  # Which forms the selected mutants need, and every part's unit tests.
+  need=$(cut -f5 "$work/plan.body" | tr ',' '\n' | grep -v '^-$' | sort -u | tr '\n' ' ')
+  if test "$also_plain" = yes; then
+    need=$( (echo "$need" | tr ' ' '\n'; cut -f4 "$work/plan.body" | tr ',' '\n' | grep -vxE 'tsan|-') |
+      grep -v '^$' | sort -u | tr '\n' ' ')
+  fi
+  allparts=$(cut -f6 "$work/plan.body" | tr ',' '\n' | grep -v '^-$' | sort -u | tr '\n' ',')
+  # The model checker: its target in the build, and the form it builds in.
+  mc_form=access
+  mkdir -p "$work/w1"
+  cp -R "$work/tree" "$work/w1/src"
+  have_mc=no
+  if ! setup_form "$work/w1" "$mc_form"; then
+    echo "mutants: the unmutated $mc_form build failed (see $work/w1/log.*.$mc_form)"; keep=yes; exit 99
+  fi
+  if (cd "$work/w1/$mc_form" && make -n model-check > /dev/null 2>&1); then have_mc=yes; fi
+  # a form built only for the model checker needs no stress or unit baseline
+  mc_only=no
+  case " $need " in *" $mc_form "*) ;; *) test "$have_mc" = yes && { need="$need $mc_form"; mc_only=yes; } ;; esac
+  echo "mutants: forms built: $need; model-check layer: $(test $have_mc = yes && echo "make model-check" || echo "n/a (no model-check target)"); unit layer: $unit"
+  # Baselines in worker 1: the unmutated code must pass every layer, or a kill means nothing.
+  w=$work/w1
+  for f in $need; do
+    if ! test -f "$w/$f.objs.base" && ! setup_form "$w" "$f"; then
+      echo "mutants: the unmutated $f build failed (see $w/log.*.$f)"; keep=yes; exit 99
+    fi
+    if test "$f" = "$mc_form" && test "$mc_only" = yes; then continue; fi
+    if ! timeout -k 10 "$MUTANT_TIMEOUT" "$w/$f/stress/weft-stress" $MUTANT_FLAGS > "$w/log.baseline.$f" 2>&1; then
+      echo "mutants: the UNMUTATED code fails weft-stress $MUTANT_FLAGS in form $f:"; tail -n 20 "$w/log.baseline.$f"
+      keep=yes; exit 99
+    fi
+    if test "$unit" = yes; then
+      for prog in $(unit_progs "$w/$f" "$allparts"); do
+        if ! (cd "$w/$f" && timeout -k 10 "$UNIT_TIMEOUT" "./$prog") > "$w/log.baseline.unit" 2>&1; then
+          echo "mutants: the UNMUTATED code fails $prog in form $f:"; tail -n 20 "$w/log.baseline.unit"
+          keep=yes; exit 99
+        fi
+      done
+    fi
+    echo "mutants: baseline $f passes ($(tail -n 1 "$w/log.baseline.$f"))"
+  done
+  if test "$have_mc" = yes; then
+    parts=$allparts
+    if run_model_check "$w/$mc_form" "tsan,access,fences" "$allparts" baseline || test "$mc" = error; then
+      echo "mutants: the UNMUTATED code fails make model-check ($mc $mc_detail; see $w/log.mc)"; keep=yes; exit 99
+    fi
+    test "$mc" = skip && { have_mc=no; echo "mutants: make model-check skips everything: layer n/a"; }
+  fi
+  j=2
+  while test "$j" -le "$jobs"; do
+    mkdir -p "$work/w$j"
+    cp -R "$work/tree" "$work/w$j/src"
+    for f in $need; do
+      setup_form "$work/w$j" "$f" || { echo "mutants: the $f build of copy $j failed"; keep=yes; exit 99; }
+    done
+    j=$((j + 1))
+  done
+  echo 1 > "$work/next"
+  echo "mutants: $total_idx mutants on $jobs cop$(test "$jobs" -eq 1 && echo y || echo ies); weft-stress $MUTANT_FLAGS, time-out ${MUTANT_TIMEOUT} s"
+  tstart=$(now_ms)
+  j=1
+  while test "$j" -le "$jobs"; do
+    worker "$j" &
+    workers_pids="$workers_pids $!"
+    j=$((j + 1))
+  done
+  wait
+  workers_pids=
+  elapsed=$(($(now_ms) - tstart))
+  : "${results:=$PWD/mutants-systematic.tsv}"
+  {
+    echo "# weft systematic mutants of $commit"
+    echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, --jobs $jobs, weft-stress $MUTANT_FLAGS, time-out ${MUTANT_TIMEOUT} s, unit layer $unit, model-check $(test $have_mc = yes && echo yes || echo n/a)${sample:+, sample of $sample, seed $seed}${only:+, $(printf '%s\n' "$only" | sed '/^$/d; s/^/--only /' | tr '\n' ' ' | sed 's/ $//')}, $(secs $elapsed) s in all"
+    printf 'index%sid%soperator%sforms%srun_forms%sverdict%slayer%sdetail%smodel_check%smodel_check_s%sunit%sunit_s%stsan_stress%stsan_stress_s%sgcc_stress%sgcc_stress_s%sbuild_s%stotal_s%sdescription\n' \
+      "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab" "$tab"
+    cat "$work"/w*/results.tsv | sort -t "$tab" -k1,1n
+  } > "$results"
+  echo
+  "$PYTHON" "$gen" summary "$results"
+  echo
+  echo "mutants: results in $results ($(secs $elapsed) s)"
+  return 0
+}
+
+if test "$systematic" = yes; then
+  if test "$hand" = yes && test "$list" = no && test "$dry" = no; then
+    echo "mutants: the hand-written list first"
+    sh "$0" "$src" $(test "$keep" = yes && echo --keep)
+    echo
+  fi
+  systematic_main
+  exit $?
+fi
+
+# ===========================================================================
+# The hand-written run.
+# ===========================================================================
 
 # ---------------------------------------------------------------------------
 # The mutants.  mutant NAME FILE 'TEXT' 'REPLACEMENT' [OCCURRENCE] replaces
