@@ -751,12 +751,13 @@ mutant pool-no-wake-for-new-work src/pool.c \
 }'
 
 # pool: the end of a group does not wake its waiter when that is a worker
-# parked beside the idle workers.  Watchdog: the waiter sleeps until some
-# new work happens to wake it; once the submitters stop, never.
+# parked beside the idle workers (ON_POOL: on the pool's eventcount).
+# Watchdog: the waiter sleeps until some new work happens to wake it; once
+# the submitters stop, never.
 mutant pool-no-wake-group-waiter src/pool.c \
-'    if (g->owner != NULL)
-        weft_eventcount_notify_all(&g->pool->ec);' \
-'    (void)0;'
+'    weft_eventcount_notify_all((old & ON_POOL) ? &g->pool->ec : &g->ec);' \
+'    if (!(old & ON_POOL))
+        weft_eventcount_notify_all(&g->ec);'
 
 # pool: the runner of a future does not wake a worker parked for it on the
 # pool's eventcount.  Watchdog: the last future of each outside thread of
