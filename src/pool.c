@@ -131,21 +131,33 @@ _Static_assert(alignof(struct task) <= alignof(weft_task), "weft_task storage mi
  * wait for thieves (the slow path), it folds local into pending with one
  * atomic add and counts atomically until the wait returns (local_mode 0):
  * from then on pending alone is the count, and the waiter can set PARKED
- * in it and park: the task whose decrement leaves PARKED|0 wakes it.  A
- * group initialised outside the pool has no owner and counts only in
- * pending.  Small negative values of pending (0xFFFF...) never equal
- * PARKED | 1 (with or without ON_POOL), so thieves never mistake them for
- * a parked waiter.
+ * in it and park (group_announce).  A group initialised outside the pool
+ * has no owner and counts only in pending.  Small negative values of
+ * pending (0xFFFF...) never equal PARKED | 1 (with or without ON_POOL), so
+ * thieves never mistake them for a parked waiter.
  *
  * Where the waiter parks is recorded beside PARKED, in the same atomic
  * operation: a worker parks on the pool's eventcount (so that new work
  * wakes it too) and sets ON_POOL with PARKED; a thread outside the pool
  * parks on g->ec and sets PARKED alone.  Whether the group has an owner
  * does not tell: a group made outside the pool may be waited for by a
- * task on a worker. */
+ * task on a worker.
+ *
+ * Exactly one task wakes the waiter: the one whose decrement finds
+ * PARKED | 1.  Its decrement is a compare-and-swap that replaces PARKED
+ * (and ON_POOL) by WAKING in the same step (group_task_done_shared), so a
+ * task spawned meanwhile by another thread, and its end, only move the
+ * count beside WAKING and never find PARKED | 1 again.  The waker
+ * notifies where the waiter parks and then clears WAKING: that release is
+ * its last access to g.  The waiter returns only once it reads pending ==
+ * 0, i.e. never while WAKING is set (it spins then; the waker is between
+ * two instructions, its notify between them), and it announces itself
+ * again only after WAKING is gone.  So PARKED always comes with a count
+ * of at least 1, WAKING never comes with PARKED, and nobody touches g
+ * after the read of 0 that lets the waiter free it. */
 #define PARKED ((uint64_t)1 << 63)
 #define ON_POOL ((uint64_t)1 << 62)
-#define COUNT_MASK (ON_POOL - 1)
+#define WAKING ((uint64_t)1 << 61)
 
 struct group {
     atomic_uint_least64_t pending; /* see above; written by every thread */
@@ -337,27 +349,45 @@ static inline void wake_for_new_work(weft_pool *p)
 
 /* ---- running tasks ------------------------------------------------------ */
 
-/* old: pending before our decrement (PARKED | 1, maybe with ON_POOL). */
+/* We replaced PARKED | 1 by WAKING; old is what we replaced (ON_POOL
+ * tells where the waiter parks). */
 static void group_wake_waiter(struct group *g, uint64_t old)
 {
     /* Wake the waiter where it recorded that it parks: a worker on the
      * pool's eventcount (everybody there, as we cannot pick it out), any
      * other thread on g->ec. */
     weft_eventcount_notify_all((old & ON_POOL) ? &g->pool->ec : &g->ec);
+    WEFT_CHAOS_POINT(); /* the waiter is awake; g must stay alive */
     /* release: the waiter returns (and may free g) only after it read
-     * pending == 0 with acquire (pairs with the loads in group_wait_*), so
-     * this clear is our last access to g */
-    atomic_fetch_and_explicit(&g->pending, COUNT_MASK, memory_order_release);
+     * pending == 0 with acquire (pairs with the loads in group_pending and
+     * group_announce), which it cannot before this clear: our last access
+     * to g */
+    atomic_fetch_and_explicit(&g->pending, ~WAKING, memory_order_release);
 }
 
 static inline void group_task_done_shared(struct group *g)
 {
-    /* acq_rel: release publishes the task's writes to the waiter's acquire
-     * load of pending (pairs with group_wait_*); acquire pairs with the
-     * waiter's release fetch_or of PARKED, so the waiter's announcement on
-     * g->ec (made before it) is visible to the notify below. */
-    uint64_t old = atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel);
-    if (UNLIKELY((old & ~ON_POOL) == (PARKED | 1)))
+    /* A compare-and-swap, not a fetch_sub: the decrement that finds
+     * PARKED | 1 must turn it into WAKING in the same step (see "Counting
+     * a group's tasks"); on this path (thieves, outside threads) it costs
+     * the same one locked instruction unless another thread changed the
+     * count in between.  Relaxed first load: the CAS checks it. */
+    uint64_t old = atomic_load_explicit(&g->pending, memory_order_relaxed);
+    bool wake;
+    uint64_t next;
+    do {
+        wake = (old & ~ON_POOL) == (PARKED | 1);
+        next = wake ? WAKING : old - 1;
+        /* acq_rel: release publishes the task's writes to the waiter's
+         * acquire load of pending (pairs with group_pending and
+         * group_announce); acquire pairs with the waiter's release CAS
+         * that set PARKED, so its announcement on the eventcount (made
+         * before) is visible to our notify.  relaxed on failure: we retry
+         * with the value read. */
+    } while (!atomic_compare_exchange_weak_explicit(&g->pending, &old, next,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if (UNLIKELY(wake))
         group_wake_waiter(g, old);
 }
 
@@ -782,6 +812,9 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
     t->arg = arg;
     t->owner = g;
     t->kind = KIND_GROUP;
+    /* read before the push: once t is published it may run and end g's
+     * wait, and the waiter may free g; the push is our last access */
+    weft_pool *p = g->pool;
     struct worker *w = tls_worker;
     if (LIKELY(w != NULL && w == g->owner && g->local_mode)) {
         g->local++; /* owner, fast mode: see "Counting a group's tasks" */
@@ -791,7 +824,7 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
          * below (release) happens-before the taker runs the task (its
          * acquire). */
         atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
-        if (w && w->pool != g->pool)
+        if (w && w->pool != p)
             w = NULL; /* a worker of another pool is an outside thread here */
     }
     if (LIKELY(w != NULL)) {
@@ -800,33 +833,41 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
             return;
         }
         WEFT_CHAOS_POINT();
-        wake_for_new_work(g->pool);
+        wake_for_new_work(p);
     } else {
-        inject(g->pool, t);
+        inject(p, t);
     }
 }
 
+/* What group_announce found. */
+enum announce { ANNOUNCED, ALL_DONE, BEING_WOKEN };
+
 /* Announce a parked waiter in pending (see "Counting a group's tasks"),
- * and where it parks: where is ON_POOL (the pool's eventcount) or 0
- * (g->ec).  Returns the count it had: 0 when the tasks are done, in which
- * case *done tells whether the caller may return (it set PARKED and
- * cleared it itself) or must wait for a finishing task that is clearing
- * it. */
-static uint64_t group_announce(struct group *g, uint64_t where, bool *done)
+ * after its prepare on the eventcount it will sleep on, and where that is:
+ * where is ON_POOL (the pool's eventcount) or 0 (g->ec).  Returns
+ * ANNOUNCED (PARKED is set and a task is left: sleep), ALL_DONE (pending
+ * is 0: return) or BEING_WOKEN (WAKING is set: a task is waking us; do not
+ * sleep, look again). */
+static enum announce group_announce(struct group *g, uint64_t where)
 {
-    /* acq_rel: release publishes our announcement on the eventcount (made
-     * before, by prepare) to the task whose acquire fetch_sub sees PARKED
-     * (group_task_done_shared); acquire pairs with the tasks' release
-     * decrements when we see the count at 0. */
-    uint64_t old = atomic_fetch_or_explicit(&g->pending, PARKED | where, memory_order_acq_rel);
-    *done = false;
-    if ((old & COUNT_MASK) == 0 && !(old & PARKED)) {
-        /* we set the flag and no task is left to clear it: clear it
-         * ourselves (relaxed: nobody else reads it any more) */
-        atomic_fetch_and_explicit(&g->pending, COUNT_MASK, memory_order_relaxed);
-        *done = true;
+    /* acquire: as the CAS's failure order below */
+    uint64_t v = atomic_load_explicit(&g->pending, memory_order_acquire);
+    for (;;) {
+        if (v == 0)
+            return ALL_DONE;
+        if (v & WAKING)
+            return BEING_WOKEN;
+        /* one waiter, one place: a PARKED left set was set by us */
+        assert(!(v & PARKED) || (v & ON_POOL) == where);
+        /* acq_rel: release publishes our announcement on the eventcount
+         * (made before, by prepare) to the task whose acquire CAS finds
+         * PARKED (group_task_done_shared); acquire (also on failure)
+         * pairs with the tasks' release decrements when we see 0. */
+        if (atomic_compare_exchange_weak_explicit(&g->pending, &v, v | PARKED | where,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return ANNOUNCED;
     }
-    return old & COUNT_MASK;
 }
 
 /* An outside thread parks on g->ec until pending might have reached 0.
@@ -834,10 +875,10 @@ static uint64_t group_announce(struct group *g, uint64_t where, bool *done)
 static bool group_park(struct group *g)
 {
     uint32_t key = weft_eventcount_prepare(&g->ec);
-    bool done;
-    if (group_announce(g, 0, &done) == 0) {
+    enum announce a = group_announce(g, 0);
+    if (a != ANNOUNCED) {
         weft_eventcount_cancel(&g->ec);
-        return done; /* not done: a finishing task is clearing PARKED */
+        return a == ALL_DONE;
     }
     WEFT_CHAOS_POINT();
     weft_eventcount_wait(&g->ec, key);
@@ -886,12 +927,15 @@ static struct task *group_park_worker(struct worker *w, struct group *g, bool *d
 {
     weft_pool *p = w->pool;
     uint32_t key = weft_eventcount_prepare(&p->ec);
-    if (group_announce(g, ON_POOL, done) == 0) {
+    enum announce a = group_announce(g, ON_POOL);
+    if (a != ANNOUNCED) {
         weft_eventcount_cancel(&p->ec);
+        *done = a == ALL_DONE;
         return NULL;
     }
-    /* PARKED stays set if we go back to work: the task that ends g clears
-     * it after a spurious notify, which costs nothing else */
+    /* PARKED stays set if we go back to work: the task that ends g still
+     * turns it into WAKING and notifies (spuriously then), which costs
+     * nothing else */
     return waiter_park(w, key);
 }
 
@@ -933,7 +977,7 @@ static void worker_wait(struct worker *w, struct group *g, struct weft_future *f
             uint64_t v = group_pending(g);
             if (v == 0)
                 return;
-            if ((v & COUNT_MASK) == 0) { /* a finishing task is waking us */
+            if (v & WAKING) { /* a finishing task is waking us */
                 backoff(round < SPIN_ROUNDS ? round++ : round);
                 continue;
             }
@@ -970,7 +1014,7 @@ static void group_wait_outside(struct group *g)
         uint64_t v = group_pending(g);
         if (v == 0)
             return;
-        if ((v & COUNT_MASK) == 0 || round < SPIN_ROUNDS) {
+        if ((v & WAKING) || round < SPIN_ROUNDS) { /* WAKING: a task is waking us */
             backoff(round < SPIN_ROUNDS ? round++ : round);
             continue;
         }
