@@ -608,11 +608,23 @@ static struct task *worker_search(struct worker *w)
     }
 }
 
+/* Linux keeps 15 characters of a thread's name.  "weft-worker-" leaves
+ * room for 3 digits: from 1000 on the dash goes, so that "weft-worker1000"
+ * and later names stay whole and never repeat an earlier one (all of them
+ * have the dash, all of these have none). */
+enum { THREAD_NAME_SIZE = 16 };
+_Static_assert(MAX_THREADS <= 10000, "worker indices have at most 4 digits");
+
+static void worker_name(char name[THREAD_NAME_SIZE], unsigned index)
+{
+    snprintf(name, THREAD_NAME_SIZE, index < 1000 ? "weft-worker-%u" : "weft-worker%u", index);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    char name[16];
-    snprintf(name, sizeof name, "weft-worker-%u", w->index);
+    char name[THREAD_NAME_SIZE];
+    worker_name(name, w->index);
     (void)pthread_setname_np(pthread_self(), name);
     tls_worker = w;
     for (;;) {

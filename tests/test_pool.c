@@ -1,11 +1,13 @@
 /* Unit tests for weft/pool.h. */
 #include "config.h"
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -1190,6 +1192,80 @@ static void worker_threads_are_named_weft_worker_n(void)
         printf("# name was '%s'\n", nc.name);
 }
 
+/* The workers' names as Linux keeps them (at most 15 characters: what
+ * pthread_getname_np reads for another thread, /proc/self/task/TID/comm),
+ * once every worker of a pool of MANY_WORKERS named itself (each does so
+ * as it starts; the watchdog bounds the wait).  Names from index 1000 on
+ * must not be cut into copies of earlier ones. */
+#define MANY_WORKERS 1100
+#define NAME_LEN 16
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Reads the names of this process's threads that start with "weft-" into
+ * names (at most max); returns how many. */
+static unsigned read_weft_thread_names(char (*names)[NAME_LEN], unsigned max)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], name[NAME_LEN + 1] = "";
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue; /* the thread has exited */
+        if (fgets(name, sizeof name, f) != NULL) {
+            name[strcspn(name, "\n")] = '\0';
+            if (strncmp(name, "weft-", 5) == 0)
+                snprintf(names[n++], NAME_LEN, "%s", name);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+static void worker_names_stay_unique_past_worker_999(void)
+{
+    static char names[MANY_WORKERS + 1][NAME_LEN];
+    weft_pool *p = weft_pool_create(MANY_WORKERS);
+    REQUIRE(p != NULL);
+    unsigned n = 0;
+    for (unsigned waited = 0; waited < HANG_TIMEOUT_MS; waited++) {
+        n = read_weft_thread_names(names, MANY_WORKERS + 1);
+        if (n >= MANY_WORKERS)
+            break;
+        check_sleep_ms(1);
+    }
+    weft_pool_destroy(p);
+    CHECK_EQ(n, MANY_WORKERS);
+    qsort(names, n, sizeof names[0], compare_names);
+    unsigned duplicates = 0, first_duplicate = 0;
+    for (unsigned i = 1; i < n; i++)
+        if (strcmp(names[i - 1], names[i]) == 0 && duplicates++ == 0)
+            first_duplicate = i;
+    CHECK_EQ(duplicates, 0);
+    if (duplicates)
+        printf("#     first duplicate: '%s'\n", names[first_duplicate]);
+    /* the first thousand keep the documented names */
+    unsigned documented = 0;
+    for (unsigned i = 0; i < n; i++) {
+        char *end;
+        if (strncmp(names[i], "weft-worker-", 12) == 0 &&
+            strtoul(names[i] + 12, &end, 10) < 1000 && *end == '\0')
+            documented++;
+    }
+    CHECK_EQ(documented, 1000);
+}
+
 static uint64_t cpu_us(void)
 {
     struct rusage ru;
@@ -1272,5 +1348,6 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(pool_create_zero_starts_one_worker_per_online_cpu),
            CASE(pool_create_with_too_many_threads_is_einval),
            CASE(worker_threads_are_named_weft_worker_n),
+           CASE(worker_names_stay_unique_past_worker_999),
            CASE(idle_pool_parks_its_workers_and_uses_almost_no_cpu),
            CASE(statistics_count_tasks_steals_and_parks))

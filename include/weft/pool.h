@@ -79,8 +79,9 @@ extern "C" {
 typedef struct weft_pool weft_pool;
 
 /* Create a pool of nthreads worker threads, named "weft-worker-0",
- * "weft-worker-1", ...  0 means one per online CPU
- * (sysconf(_SC_NPROCESSORS_ONLN)).
+ * "weft-worker-1", ... "weft-worker-999", then "weft-worker1000",
+ * "weft-worker1001", ... (the 15 characters Linux keeps of a thread's
+ * name).  0 means one per online CPU (sysconf(_SC_NPROCESSORS_ONLN)).
  * Thread: any.  Progress: allocates and starts threads.
  * Returns: the pool; NULL with errno EINVAL when nthreads > 4096, ENOMEM
  *   when memory is short, or the error of pthread_create (e.g. EAGAIN) when
