@@ -137,10 +137,10 @@ struct weft_deque {
     /* Shared line: read by every thief on every steal. */
     /* Index of the oldest item.  Advanced by thieves' CAS and by the
      * owner's CAS on the last item; read by everyone. */
-    alignas(WEFT_CACHELINE) _Atomic int64_t top;
+    alignas(WEFT_CACHELINE) _Atomic(int64_t) top;
     /* One past the newest item.  Written by the owner only (push, pop),
      * read by thieves and size. */
-    _Atomic int64_t bottom;
+    _Atomic(int64_t) bottom;
     /* The current array.  Written by the owner (grow) with release, read by
      * thieves with acquire. */
     _Atomic(struct deque_array *) array;
@@ -289,7 +289,7 @@ static inline bool claim(struct weft_deque *d, int64_t *t)
 
 static struct deque_array *array_new(size_t capacity)
 {
-    struct deque_array *a = malloc(sizeof *a + capacity * sizeof(slot_t));
+    struct deque_array *a = (struct deque_array *)malloc(sizeof *a + capacity * sizeof(slot_t));
     if (a == NULL)
         return NULL;
     a->mask = capacity - 1;
@@ -308,7 +308,7 @@ weft_deque *weft_deque_create(size_t initial_capacity)
     while (pow2 < cap)
         pow2 <<= 1;
 
-    weft_deque *d = aligned_alloc(alignof(struct weft_deque), sizeof *d);
+    weft_deque *d = (weft_deque *)aligned_alloc(alignof(struct weft_deque), sizeof *d);
     if (d == NULL) {
         errno = ENOMEM;
         return NULL;

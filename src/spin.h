@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#ifndef WEFT_MODEL /* the model-check build's shim defines both under Relacy */
 /* One polite spin-loop iteration: tells the core (and its hyperthread
  * sibling) that we are waiting.  The only inline assembly weft allows. */
 static inline void cpu_relax(void)
@@ -26,6 +27,7 @@ static inline uint64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+#endif /* WEFT_MODEL */
 
 /* The now_ns() time timeout_ns from now, saturated at UINT64_MAX (which the
  * rings' waits treat as "no deadline"). */
