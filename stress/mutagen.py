@@ -706,12 +706,24 @@ def read_tsv(path):
     return meta, rows
 
 
+def same_code(r):
+    """A survivor that no layer ran on changed code: every form it was
+    built in produced the unmutated object code."""
+    cells = ",".join(r.get(k, "") for k in ("model_check", "unit", "tsan_stress", "gcc_stress"))
+    return "same-code" in cells and not re.search(r"(^|,)(pass|kill)", cells)
+
+
 def summary(path, markdown):
+    """Per operator: mutants, kills per layer, survivors (same-code: of
+    them, those whose object code was unchanged in every form built),
+    dropped, compiled by no form; then the mean seconds per layer and the
+    survivors."""
     meta, rows = read_tsv(path)
     layers = ["model-check", "unit", "tsan-stress", "gcc-stress"]
     table = {}
     for r in rows:
-        t = table.setdefault(r["operator"], {"n": 0, "survived": 0, "dropped": 0, "no-form": 0,
+        t = table.setdefault(r["operator"], {"n": 0, "survived": 0, "same-code": 0, "dropped": 0,
+                                              "no-form": 0,
                                               **{k: 0 for k in layers}})
         t["n"] += 1
         v = r["verdict"]
@@ -719,11 +731,13 @@ def summary(path, markdown):
             t[r["layer"]] = t.get(r["layer"], 0) + 1
         elif v == "SURVIVED":
             t["survived"] += 1
+            if same_code(r):
+                t["same-code"] += 1
         elif v == "DROPPED":
             t["dropped"] += 1
         elif v == "NO-FORM":
             t["no-form"] += 1
-    cols = ["n"] + layers + ["survived", "dropped", "no-form"]
+    cols = ["n"] + layers + ["survived", "same-code", "dropped", "no-form"]
     order = [o for o in OPERATOR_CLASSES if o in table] + sorted(o for o in table
                                                                   if o not in OPERATOR_CLASSES)
     total = {c: sum(table[o][c] for o in table) for c in cols}

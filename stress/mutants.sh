@@ -83,7 +83,7 @@
 # Exit status 0 when the run completed (survivors are reported, not an
 # error), 99 when it could not run (the unmutated code fails a layer, a
 # build fails).  Environment as above, plus UNIT_TIMEOUT (seconds per test
-# program, default 120), MODEL_CHECK_TIMEOUT (default 1800), MUTANT_CC
+# program, default 30 or 3x the slowest unmutated one), MODEL_CHECK_TIMEOUT (default 1800), MUTANT_CC
 # (default gcc), MUTANT_TSAN_CC (default clang), PYTHON (default python3).
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -144,7 +144,8 @@ export TSAN_OPTIONS
 # ===========================================================================
 # The systematic run.
 # ===========================================================================
-: "${UNIT_TIMEOUT:=120}" "${MODEL_CHECK_TIMEOUT:=1800}" "${PYTHON:=python3}"
+user_unit_timeout=${UNIT_TIMEOUT:-}
+: "${UNIT_TIMEOUT:=30}" "${MODEL_CHECK_TIMEOUT:=1800}" "${PYTHON:=python3}"
 : "${MUTANT_CC:=gcc}" "${MUTANT_TSAN_CC:=clang}"
 export MUTANT_CC MUTANT_TSAN_CC
 gen="$here/mutagen.py"
@@ -506,10 +507,14 @@ $seed} > "$work/plan.body" 2> "$work/log.plan"
     fi
     if test "$unit" = yes; then
       for prog in $(unit_progs "$w/$f" "$allparts"); do
-        if ! (cd "$w/$f" && timeout -k 10 "$UNIT_TIMEOUT" "./$prog") > "$w/log.baseline.unit" 2>&1; then
+        tu=$(now_ms)
+        if ! (cd "$w/$f" && timeout -k 10 300 "./$prog") > "$w/log.baseline.unit" 2>&1; then
           echo "mutants: the UNMUTATED code fails $prog in form $f:"; tail -n 20 "$w/log.baseline.unit"
           keep=yes; exit 99
         fi
+        # the time-out: at least 3x the slowest unmutated program (unless set)
+        tu=$(( ($(now_ms) - tu) * 3 / 1000 + 1 ))
+        if test -z "$user_unit_timeout" && test "$tu" -gt "$UNIT_TIMEOUT"; then UNIT_TIMEOUT=$tu; fi
       done
     fi
     echo "mutants: baseline $f passes ($(tail -n 1 "$w/log.baseline.$f"))"
@@ -531,7 +536,7 @@ $seed} > "$work/plan.body" 2> "$work/log.plan"
     j=$((j + 1))
   done
   echo 1 > "$work/next"
-  echo "mutants: $total_idx mutants on $jobs cop$(test "$jobs" -eq 1 && echo y || echo ies); weft-stress $MUTANT_FLAGS, time-out ${MUTANT_TIMEOUT} s"
+  echo "mutants: $total_idx mutants on $jobs cop$(test "$jobs" -eq 1 && echo y || echo ies); weft-stress $MUTANT_FLAGS, time-out ${MUTANT_TIMEOUT} s$(test "$unit" = yes && echo "; unit tests ${UNIT_TIMEOUT} s each")"
   tstart=$(now_ms)
   j=1
   while test "$j" -le "$jobs"; do
