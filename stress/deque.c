@@ -29,6 +29,7 @@
 
 #include <weft/deque.h>
 
+#include "lincheck.h"
 #include "stress.h"
 
 struct dq_arg {
@@ -327,6 +328,310 @@ static int run_deque(struct run *r)
     return 0;
 }
 
+/* ---- linearizability windows ------------------------------------------------- */
+
+/* As for the rings (stress/rings.c, "linearizability windows"): the owner
+ * and the thieves run window after window on a new deque (capacity 2, so
+ * long windows grow it); each runs a short script of recorded pushes and
+ * pops (owner) or steals and batch steals (thieves) between a start and an
+ * end barrier; then main, now the owner (the barrier hands the role over),
+ * pops what is left, recorded, and checks the window: the fast checker's
+ * deque rules (D3-D7 of stress/lincheck.c), and the exhaustive search on
+ * the short windows; the two must agree. */
+
+#define DQL_MAX_THIEVES 31
+#define DQL_OWNER_OPS 160
+#define DQL_THIEF_OPS 40
+#define DQL_BATCH_MAX 4
+#define DQL_SEARCH_NODES 200000
+
+struct dqlin {
+    struct run *r;
+    weft_deque *d;
+    unsigned T;                           /* thieves */
+    pthread_barrier_t start, end;
+    atomic_bool quit;                     /* read after the start barrier */
+    unsigned script[DQL_MAX_THIEVES + 2]; /* per log: ops this window */
+    unsigned batch_max;
+    struct lin_log log[DQL_MAX_THIEVES + 2]; /* [0] main (the drain), [1] owner, thieves */
+    uint64_t made;                        /* values the owner made (owner or main only) */
+    struct lin_op *hops;
+    uint64_t *hvals;
+    struct lin_ctx *ctx;
+    uint64_t windows, searched, undecided, recorded;
+    bool printed;
+};
+
+static void dql_record(struct dqlin *L, unsigned who, enum lin_kind kind, enum lin_result res,
+                       uint64_t t0, uint64_t t1, const uint64_t *v, size_t n, size_t asked)
+{
+    if (!lin_log_add(&L->log[who], kind, res, t0, t1, v, n, asked))
+        stress_fail(L->r, "linearizability log of thread %u full (harness bug)", who);
+}
+
+/* The owner's (or, draining, main's) pop, recorded; false when empty. */
+static bool dql_pop(struct dqlin *L, unsigned who)
+{
+    void *p = NULL;
+    uint64_t t0 = lin_clock_inv();
+    bool ok = weft_deque_pop(L->d, &p);
+    uint64_t t1 = lin_clock_res();
+    uint64_t v = (uint64_t)(uintptr_t)p;
+    dql_record(L, who, LIN_POP, ok ? LIN_OK : LIN_EMPTY, t0, t1, &v, ok, 1);
+    return ok;
+}
+
+static void dql_owner_op(struct dqlin *L, struct worker *w)
+{
+    if (rng_below(&w->rng, 3) != 0) {
+        uint64_t v = ((uint64_t)1 << 40) | ++L->made;
+        prog_op(w->prog, OP_PUSH);
+        uint64_t t0 = lin_clock_inv();
+        int e = weft_deque_push(L->d, (void *)(uintptr_t)v);
+        uint64_t t1 = lin_clock_res();
+        if (e != 0) {
+            stress_fail(L->r, "owner: push returned %d (%s)", e, strerror(e));
+            return;
+        }
+        dql_record(L, 1, LIN_PUSH, LIN_OK, t0, t1, &v, 1, 1);
+    } else {
+        prog_op(w->prog, OP_POP);
+        dql_pop(L, 1);
+    }
+}
+
+static void dql_thief_op(struct dqlin *L, struct worker *w, unsigned who)
+{
+    void *buf[DQL_BATCH_MAX];
+    uint64_t v[DQL_BATCH_MAX];
+    size_t n = 0, max = 1;
+    weft_steal_result res;
+    uint64_t t0, t1;
+    if (rng_below(&w->rng, 2)) {
+        max = 1 + (size_t)rng_below(&w->rng, L->batch_max);
+        prog_op(w->prog, OP_STEAL_BATCH);
+        t0 = lin_clock_inv();
+        res = weft_deque_steal_batch(L->d, buf, max, &n);
+        t1 = lin_clock_res();
+        if ((res == WEFT_STEAL_OK && (n < 1 || n > max)) || (res != WEFT_STEAL_OK && n != 0)) {
+            stress_fail(L->r, "thief %u: steal_batch(max %zu) returned %d with %zu items", w->id,
+                        max, (int)res, n);
+            return;
+        }
+    } else {
+        prog_op(w->prog, OP_STEAL);
+        t0 = lin_clock_inv();
+        res = weft_deque_steal(L->d, &buf[0]);
+        t1 = lin_clock_res();
+        n = res == WEFT_STEAL_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (uint64_t)(uintptr_t)buf[i];
+    enum lin_result r = res == WEFT_STEAL_OK ? LIN_OK : res == WEFT_STEAL_EMPTY ? LIN_EMPTY
+                                                                                : LIN_RETRY;
+    dql_record(L, who, LIN_STEAL, r, t0, t1, v, n, max);
+}
+
+static void dql_worker(struct worker *w)
+{
+    struct dqlin *L = w->ctx;
+    bool owner = strcmp(w->role, "owner") == 0;
+    unsigned who = owner ? 1 : 2 + w->id;
+    L->log[who].thread = (uint16_t)who;
+    for (;;) {
+        prog_op(w->prog, OP_IDLE);
+        pthread_barrier_wait(&L->start);
+        /* relaxed: ordered by the barrier */
+        if (atomic_load_explicit(&L->quit, memory_order_relaxed))
+            break;
+        L->log[who].nops = L->log[who].nvals = 0;
+        for (unsigned i = 0; i < L->script[who]; i++) {
+            if (owner)
+                dql_owner_op(L, w);
+            else
+                dql_thief_op(L, w, who);
+            prog_done(w->prog, 1);
+            stress_chaos();
+        }
+        prog_op(w->prog, OP_IDLE);
+        pthread_barrier_wait(&L->end);
+    }
+}
+
+static void dql_judge(struct dqlin *L, bool search)
+{
+    struct run *r = L->r;
+    size_t n = 0, nv = 0;
+    for (unsigned who = 0; who < L->T + 2; who++) {
+        const struct lin_log *lg = &L->log[who];
+        for (size_t i = 0; i < lg->nops; i++) {
+            L->hops[n] = lg->ops[i];
+            L->hops[n++].first += (uint32_t)nv;
+        }
+        memcpy(L->hvals + nv, lg->vals, lg->nvals * sizeof *L->hvals);
+        nv += lg->nvals;
+    }
+    L->recorded += n;
+    static const struct lin_spec spec = { LIN_DEQUE, 0, 0 };
+    struct lin_verdict v;
+    int fast = lin_fast_check(L->ctx, &spec, L->hops, n, L->hvals, &v);
+    int full = -2;
+    if (search && n <= LIN_EXHAUSTIVE_MAX_OPS) {
+        full = lin_exhaustive_check(L->ctx, &spec, L->hops, n, L->hvals, DQL_SEARCH_NODES);
+        L->searched++;
+        L->undecided += full < 0;
+    }
+    bool bad = false;
+    if (fast < 0) {
+        stress_fail(r, "window %llu: harness error: %s", (unsigned long long)L->windows, v.text);
+        bad = true;
+    } else if (fast == 0) {
+        stress_fail(r, "window %llu (%zu ops): %s", (unsigned long long)L->windows, n, v.text);
+        bad = true;
+    }
+    if (fast >= 0 && full >= 0) {
+        bool fast_rejects = fast == 0 && (v.rules & LIN_LINEARIZABILITY_RULES) != 0;
+        if (fast_rejects != (full == 0)) {
+            stress_fail(r, "window %llu: the checkers disagree: the fast checker %s, the "
+                        "exhaustive search %s", (unsigned long long)L->windows,
+                        fast_rejects ? "rejects" : "accepts",
+                        full ? "finds a linearization" : "finds none");
+            bad = true;
+        }
+    }
+    if (bad && !L->printed) {
+        L->printed = true;
+        printf("    window %llu: its history (times in us from the first invocation; thread 0 "
+               "is main draining as the owner, 1 the owner, 2.. the thieves):\n",
+               (unsigned long long)L->windows);
+        lin_print_history(stdout, L->hops, n, L->hvals, 80);
+        fflush(stdout);
+    }
+}
+
+static bool dql_window(struct dqlin *L, struct rng *g, bool short_window)
+{
+    struct run *r = L->r;
+    if (!(L->d = weft_deque_create(r->capacity))) {
+        stress_fail(r, "weft_deque_create(%zu): %s", r->capacity, strerror(errno));
+        return false;
+    }
+    memset(L->script, 0, sizeof L->script);
+    if (short_window) {
+        L->script[1] = 2 + (unsigned)rng_below(g, 5);
+        for (unsigned i = 0, total = 4 + (unsigned)rng_below(g, 5); i < total; i++) {
+            unsigned who = 2 + (unsigned)rng_below(g, L->T);
+            if (L->script[who] < 3)
+                L->script[who]++;
+        }
+        L->batch_max = 2;
+    } else {
+        L->script[1] = 32 + (unsigned)rng_below(g, DQL_OWNER_OPS - 32 + 1);
+        for (unsigned who = 2; who < L->T + 2; who++)
+            L->script[who] = 8 + (unsigned)rng_below(g, DQL_THIEF_OPS - 8 + 1);
+        L->batch_max = DQL_BATCH_MAX;
+    }
+    L->log[0].nops = L->log[0].nvals = 0;
+    prog_done(stress_main_progress, 1);
+    pthread_barrier_wait(&L->start);
+    prog_op(stress_main_progress, OP_JOIN);
+    pthread_barrier_wait(&L->end);
+    /* the barrier made main the owner: drain, recorded, up to the empty pop */
+    prog_op(stress_main_progress, OP_DRAIN);
+    while (L->log[0].nops < L->log[0].max_ops && dql_pop(L, 0)) {
+    }
+    prog_op(stress_main_progress, OP_CHECK);
+    dql_judge(L, short_window);
+    weft_deque_destroy(L->d);
+    L->d = NULL;
+    L->windows++;
+    return true;
+}
+
+static int run_deque_lin(struct run *r)
+{
+    if (r->peer != STRESS_PEER_NONE) {
+        snprintf(r->skip, sizeof r->skip, "no peer for the deque");
+        return STRESS_EXIT_SKIP;
+    }
+    struct dqlin *L = calloc(1, sizeof *L);
+    if (!L) {
+        stress_fail(r, "out of memory");
+        return 0;
+    }
+    L->r = r;
+    r->p = 1;
+    if (r->c > DQL_MAX_THIEVES)
+        r->c = DQL_MAX_THIEVES;
+    L->T = r->c;
+    L->ctx = lin_ctx_new();
+    /* main drains at most what the owner pushed */
+    L->log[0].max_ops = L->log[0].max_vals = DQL_OWNER_OPS + 1;
+    L->log[1].max_ops = L->log[1].max_vals = DQL_OWNER_OPS;
+    bool ok = L->ctx != NULL;
+    for (unsigned who = 0; who < L->T + 2 && ok; who++) {
+        struct lin_log *lg = &L->log[who];
+        if (who >= 2) {
+            lg->max_ops = DQL_THIEF_OPS;
+            lg->max_vals = DQL_THIEF_OPS * DQL_BATCH_MAX;
+        }
+        lg->ops = calloc(lg->max_ops, sizeof *lg->ops);
+        lg->vals = calloc(lg->max_vals, sizeof *lg->vals);
+        ok = lg->ops && lg->vals;
+    }
+    size_t hops = 2 * DQL_OWNER_OPS + 1 + (size_t)L->T * DQL_THIEF_OPS;
+    L->hops = calloc(hops, sizeof *L->hops);
+    L->hvals = calloc(hops * DQL_BATCH_MAX, sizeof *L->hvals);
+    struct team t;
+    memset(&t, 0, sizeof t);
+    if (!ok || !L->hops || !L->hvals || !team_init(&t, r, 1 + L->T)) {
+        stress_fail(r, "out of memory");
+        goto out;
+    }
+    pthread_barrier_init(&L->start, NULL, L->T + 2);
+    pthread_barrier_init(&L->end, NULL, L->T + 2);
+    if (!team_add(&t, "owner", 0, dql_worker, L))
+        goto out_barriers;
+    for (unsigned i = 0; i < L->T; i++)
+        if (!team_add(&t, "thief", i, dql_worker, L))
+            goto out_barriers;
+    struct rng g;
+    rng_seed(&g, r->seed, r->stream);
+    double t0 = stress_now(), end = t0 + r->seconds;
+    if (!team_start(&t))
+        goto out_barriers; /* (a partial team would hang the barriers) */
+    while ((stress_now() < end || L->windows < 8) && !stress_failed(r))
+        if (!dql_window(L, &g, L->windows % 4 != 3))
+            break;
+    /* relaxed: published to the workers by the barrier */
+    atomic_store_explicit(&L->quit, true, memory_order_relaxed);
+    pthread_barrier_wait(&L->start);
+    team_join(&t, NULL);
+    r->elapsed = stress_now() - t0;
+    r->ops = L->recorded;
+    snprintf(r->setup, sizeof r->setup, "1 owner %u thieves, %llu win, %llu srch%s", L->T,
+             (unsigned long long)L->windows, (unsigned long long)L->searched,
+             L->undecided ? " (some undecided)" : "");
+    if (L->undecided)
+        printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
+               "configurations)\n", (unsigned long long)L->undecided,
+               (unsigned long long)L->searched, DQL_SEARCH_NODES);
+out_barriers:
+    pthread_barrier_destroy(&L->start);
+    pthread_barrier_destroy(&L->end);
+out:
+    team_free(&t);
+    for (unsigned who = 0; who < L->T + 2; who++) {
+        free(L->log[who].ops);
+        free(L->log[who].vals);
+    }
+    free(L->hops);
+    free(L->hvals);
+    lin_ctx_free(L->ctx);
+    free(L);
+    return 0;
+}
+
 static const struct dq_arg a_steal = { 64, 100, 0, false, false };
 static const struct dq_arg a_batch = { 64, 100, 1, false, false };
 static const struct dq_arg a_race = { 2, 100, 2, false, true };
@@ -344,5 +649,7 @@ const struct scenario stress_deque_scenarios[] = {
       run_deque, &a_grow, 1, 3, 1, 2 },
     { "deque-oversub", "1 owner vs 15 thieves (single and batch) on 2 cores",
       run_deque, &a_oversub, 1, 15, 2, 2 },
+    { "deque-lin", "recorded windows, owner push/pop vs 3 thieves: linearizability (fast + exhaustive)",
+      run_deque_lin, NULL, 1, 3, 2, 1 },
 };
 const size_t stress_deque_count = sizeof stress_deque_scenarios / sizeof stress_deque_scenarios[0];

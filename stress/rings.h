@@ -30,6 +30,11 @@ struct ring_ops {
     int (*pop_timed)(void *q, void **item, uint64_t timeout_ns);
     void (*close)(void *q);
     bool (*closed)(const void *q);
+    /* What the linearizability windows (the *-lin scenarios) hold the ring
+     * to: LIN_*_TWO_PHASE flags of stress/lincheck.h, as the ring's header
+     * states them; 0 (a peer's designated initializer leaves it so): a
+     * plain linearizable bounded FIFO, every operation one atomic step. */
+    unsigned lin_flags;
 };
 
 /* ck_ring's MPMC (multi) or SPSC ring with try operations only; NULL with

@@ -29,8 +29,10 @@ void stress_progress_reset(void);
 extern struct progress *stress_progress_table;
 
 /* Total seconds --quick spends in the scenarios' main phases; the rest of
- * the 60 s budget is left for set-up, draining and TSan's slowness. */
-#define QUICK_BUDGET_S 30.0
+ * the 60 s budget is left for set-up, draining and TSan's slowness.  (30 s
+ * until the three *-lin scenarios came, with 4 of the 45 weight units: 33
+ * keeps every other scenario's share as it was.) */
+#define QUICK_BUDGET_S 33.0
 /* Seconds per unit of weight for --all. */
 #define ALL_SECONDS_PER_WEIGHT 8.0
 #define DEFAULT_PERMILLE 20
