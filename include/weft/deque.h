@@ -45,6 +45,20 @@
  * Linearizability: push, pop and single steals are linearizable as a deque
  * (owner at one end, thieves at the other), and so is steal_batch, as one
  * removal of the items it returns (see weft_deque_steal_batch).
+ *
+ * What the results mean, exactly (weft-stress's deque-lin scenario checks
+ * this and no more; stress/README.md, "Linearizability"):
+ * - pop true: the newest item; pop false: the deque was empty at some
+ *   instant of the call (also when a thief won the last item: empty after
+ *   its steal).
+ * - steal OK: the oldest item; EMPTY: empty at some instant of the call;
+ *   RETRY: nothing changed, and another thread's steal or pop that claimed
+ *   an item (with its compare-and-swap on top) overlapped the call.  RETRY
+ *   is the one result that is not a statement about the deque's contents.
+ * - steal_batch OK: the k oldest items, 1 <= k <= max, removed at one
+ *   instant, oldest first; EMPTY and RETRY as for steal.  That k is at most
+ *   half of what the call saw is what the code does; no recorded history
+ *   shows it, so it is not checked.
  */
 #ifndef WEFT_DEQUE_H
 #define WEFT_DEQUE_H

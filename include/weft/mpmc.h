@@ -37,6 +37,34 @@
  * of the oldest item is still in progress.  Blocking forms then wait for
  * that hand-off; try_ forms return false.
  *
+ * What the results mean, exactly (weft-stress's mpmc-lin scenario checks
+ * this and no more; stress/README.md, "Linearizability"):
+ * - Steps.  A push is two atomic steps inside its call: it claims the next
+ *   position (a batch: its consecutive positions, in one step), then
+ *   publishes the item (a batch: each item, in order).  A pop is two steps
+ *   too: it claims the oldest positions (one step; only published items
+ *   can be claimed), then releases their slots, one by one.  close is one
+ *   step.  Items leave in the order of their claims; each exactly once.
+ * - try_pop false, try_pop_many 0, pop_timed ETIMEDOUT: at some instant of
+ *   the call every claimed position had been claimed by a pop ("empty"), or
+ *   the oldest one's item was claimed but not yet published.  So "empty"
+ *   is not linearizable: it can be reported while pushes of later items
+ *   have returned, and after every such push returned.  ETIMEDOUT also
+ *   means that at that instant the ring was not closed and drained.
+ * - try_push false, try_push_many 0: at some instant the ring was closed,
+ *   or the slot of the next position was not free: capacity positions
+ *   claimed and not popped ("full"), or the pop of the item capacity
+ *   positions back had claimed but not yet released the slot.
+ *   push_timed ETIMEDOUT: the same, and not closed.
+ * - EPIPE from a push: close had happened (a push that returned 0 claimed
+ *   before it).  EPIPE from a pop: closed, and every position claimed by a
+ *   push had been claimed by a pop.
+ * - try_pop_many: any k >= 1 of the oldest items (in order), not always
+ *   all it could have had.  try_push_many k < n: items[0..k) pushed as one
+ *   claim; that the slot for items[k] was not free when the call looked is
+ *   what the code does, but no recorded history can show it, so the
+ *   scenario does not check it.
+ *
  * Progress, exactly:
  * - Producers never wait for each other.  A push claims its slot with one
  *   successful CAS on the shared tail and then publishes the slot on its

@@ -36,7 +36,29 @@
  * Ordering: a push happens-before the pop that returns its item (release on
  * publish, acquire on read), so whatever the producer wrote before pushing a
  * pointer is visible to the consumer after popping it.  The ring is a
- * linearizable FIFO: items come out in push order, each exactly once.
+ * linearizable FIFO: items come out in push order, each exactly once; the
+ * one exception is close (below).
+ *
+ * What the results mean, exactly (weft-stress's spsc-lin scenario checks
+ * this and no more; stress/README.md, "Linearizability"):
+ * - Steps.  A pop is one atomic step inside its call (it stores its new
+ *   position; until then its items still take their slots).  A push is two:
+ *   it passes the closed check (it fails there if closed, and claims room
+ *   there: "full" is decided against the consumer's stored position), then
+ *   publishes (a batch: line by line).  close is two: it refuses pushes
+ *   (the gate), then seals the ring for pops.
+ * - Without close all of it is linearizable, "empty" and "full" included:
+ *   there is one producer, so an item claimed but not yet published is
+ *   simply not in the ring yet.  try_pop false, try_pop_many 0, pop_timed
+ *   ETIMEDOUT: empty at some instant of the call (ETIMEDOUT: and not sealed
+ *   and drained).  try_push false, try_push_many 0: full or closed at some
+ *   instant; push_timed ETIMEDOUT: full and not closed.
+ * - With close it is not: a push that passed the check before the gate
+ *   succeeds even if it publishes after close returned, so a pop may find
+ *   the ring empty after close returned and get that item later.  EPIPE
+ *   from a pop: the ring was sealed, and every push that passed the check
+ *   before the gate had been popped.  EPIPE from a push: the gate had
+ *   closed.
  *
  * Close: after weft_spsc_close, pushes fail (try: false, blocking: EPIPE)
  * and pops take what is left, then return EPIPE.  A push that runs at the
