@@ -77,7 +77,8 @@
  *           before the gate, so it is in the ring until taken); ETIMEDOUT
  *           from a pop that began after the ring was certainly sealed,
  *           unless (two-phase) a push was in progress that may hold an
- *           unpublished item.
+ *           unpublished item, or (LIN_PUSH_ANNOUNCES) any push was in
+ *           progress: a failing one announces itself before it fails.
  * Not checked: that a partial batch push (k of n) had no room for item k
  * (the header says so; which slot was busy at the scan is not observable).
  * Beyond the theorem's ground the rules are sound (no random history they
@@ -1085,12 +1086,16 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
         bool excused = false;
         for (size_t q = 0; q < npush && weak && !excused; q++)
             excused = c->t2[q] <= e->res && c->t1[c->kv[q].i] >= e->inv;
+        /* a push that announced itself (and will fail) holds pops off too */
+        for (size_t q = 0; q < nops && (spec->flags & LIN_PUSH_ANNOUNCES) && !excused; q++)
+            excused = ops[q].kind == LIN_PUSH && ops[q].result != LIN_OK &&
+                      ops[q].inv <= e->res && ops[q].res >= e->inv;
         if (excused)
             continue;
         describe(rp, (uint32_t)k, a, sizeof a);
         fire(rp, LIN_R_CLOSE, (uint32_t)k, NONE, NONE,
              "%s timed out on a ring that was certainly closed%s (EPIPE or an item is due)", a,
-             weak ? ", with no push in progress" : "");
+             weak ? ", with no push in progress that may hold it off" : "");
     }
 
     /* counting: t1 = pushes' invocations (per value), t2 = takes' ends */
@@ -1535,6 +1540,7 @@ struct xs {
     /* queue: the claimed positions in order, and per value id its flags */
     uint8_t order[LIN_EXHAUSTIVE_MAX_VALUES];
     unsigned tail, head;
+    unsigned announced;     /* failed pushes between announcing and deciding */
     bool gate, sealed;
     bool pub[LIN_EXHAUSTIVE_MAX_VALUES], rel[LIN_EXHAUSTIVE_MAX_VALUES];
     /* deque: dq[top .. bottom) */
@@ -1546,15 +1552,18 @@ struct xs {
 
 /* What a step changes besides flags, to put back. */
 struct xs_saved {
-    unsigned tail, head, top, bottom;
+    unsigned tail, head, top, bottom, announced;
     bool gate, sealed;
     uint8_t slot;
 };
 
 static unsigned op_steps(const struct lin_spec *spec, const struct lin_op *o)
 {
-    if (spec->structure == LIN_DEQUE || o->result != LIN_OK)
+    if (spec->structure == LIN_DEQUE)
         return 1;
+    if (o->result != LIN_OK)
+        /* a failed push announced itself, then decided and withdrew */
+        return o->kind == LIN_PUSH && (spec->flags & LIN_PUSH_ANNOUNCES) ? 2 : 1;
     if (o->kind == LIN_PUSH && (spec->flags & LIN_PUSH_TWO_PHASE))
         return 1u + o->n;
     if (o->kind == LIN_POP && (spec->flags & LIN_POP_TWO_PHASE))
@@ -1585,6 +1594,7 @@ static bool xs_apply(struct xs *x, unsigned i, unsigned s, struct xs_saved *sv)
     sv->bottom = x->bottom;
     sv->gate = x->gate;
     sv->sealed = x->sealed;
+    sv->announced = x->announced;
     sv->slot = 0;
     if (x->spec->structure == LIN_DEQUE) {
         unsigned size = x->bottom - x->top;
@@ -1617,8 +1627,16 @@ static bool xs_apply(struct xs *x, unsigned i, unsigned s, struct xs_saved *sv)
     unsigned flags = x->spec->flags;
     bool empty = x->head == x->tail;
     bool weak_empty = empty || !x->pub[x->order[x->head]];
+    bool drained = x->sealed && empty && x->announced == 0;
     switch (o->kind) {
     case LIN_PUSH:
+        if (o->result != LIN_OK && (flags & LIN_PUSH_ANNOUNCES)) {
+            if (s == 0) {
+                x->announced++;
+                return true;
+            }
+            x->announced--; /* decided (below), withdrawn */
+        }
         switch (o->result) {
         case LIN_OK:
             if (s > 0) {
@@ -1638,12 +1656,20 @@ static bool xs_apply(struct xs *x, unsigned i, unsigned s, struct xs_saved *sv)
             x->tail += o->n;
             return true;
         case LIN_FULL:
-            return !x->gate && !slot_free(x, x->tail);
+            if (!x->gate && !slot_free(x, x->tail))
+                return true;
+            break;
         case LIN_REFUSED:
-            return x->gate || !slot_free(x, x->tail);
+            if (x->gate || !slot_free(x, x->tail))
+                return true;
+            break;
         default: /* LIN_CLOSED */
-            return x->gate;
+            if (x->gate)
+                return true;
+            break;
         }
+        x->announced = sv->announced;
+        return false;
     case LIN_POP:
         switch (o->result) {
         case LIN_OK:
@@ -1664,9 +1690,9 @@ static bool xs_apply(struct xs *x, unsigned i, unsigned s, struct xs_saved *sv)
         case LIN_EMPTY:
             return weak_empty;
         case LIN_TIMEDOUT:
-            return weak_empty && !(x->sealed && empty);
+            return weak_empty && !drained;
         default: /* LIN_CLOSED */
-            return x->sealed && empty;
+            return drained;
         }
     default: /* close */
         if (s == 0) {
@@ -1706,6 +1732,7 @@ static void xs_undo(struct xs *x, unsigned i, unsigned s, const struct xs_saved 
     x->bottom = sv->bottom;
     x->gate = sv->gate;
     x->sealed = sv->sealed;
+    x->announced = sv->announced;
 }
 
 /* The configuration: which steps are placed, and (queues) the order of the

@@ -167,11 +167,16 @@ enum lin_structure { LIN_QUEUE, LIN_DEQUE };
  *   behind a pop in progress).
  * LIN_CLOSE_TWO_PHASE: close first refuses pushes (a push that claims after
  *   it fails), then, later in its interval, lets pops report EPIPE
- *   (weft_spsc: the gate, then the seal). */
+ *   (weft_spsc: the gate, then the seal).
+ * LIN_PUSH_ANNOUNCES: a push announces itself before it checks for close,
+ *   and a push that fails withdraws the announcement; while one is
+ *   announced, a pop on a sealed, drained ring does not report EPIPE (it
+ *   waits, so a timed one may time out) (weft_spsc: prod_entered). */
 enum {
     LIN_PUSH_TWO_PHASE = 1,
     LIN_POP_TWO_PHASE = 2,
-    LIN_CLOSE_TWO_PHASE = 4
+    LIN_CLOSE_TWO_PHASE = 4,
+    LIN_PUSH_ANNOUNCES = 8
 };
 
 struct lin_spec {

@@ -86,11 +86,12 @@ RING_WRAPPERS(spsc)
 /* The linearizability contracts (include/weft/mpmc.h, spsc.h, "What the
  * results mean"): Vyukov's ring claims a position, then publishes (a pop
  * may find the oldest claimed item unpublished), and a pop claims, then
- * releases its slot; weft_spsc's push passes the close gate, then
- * publishes (possibly after close returned), and its close gates pushes
- * before it seals the ring for pops. */
+ * releases its slot; weft_spsc's push announces itself and passes the
+ * close gate, then publishes (possibly after close returned), or withdraws
+ * when closed, and its close gates pushes before it seals the ring for
+ * pops. */
 #define MPMC_LIN (LIN_PUSH_TWO_PHASE | LIN_POP_TWO_PHASE)
-#define SPSC_LIN (LIN_PUSH_TWO_PHASE | LIN_CLOSE_TWO_PHASE)
+#define SPSC_LIN (LIN_PUSH_TWO_PHASE | LIN_CLOSE_TWO_PHASE | LIN_PUSH_ANNOUNCES)
 static const struct ring_ops mpmc_ops = RING_OPS(mpmc, true, MPMC_LIN);
 static const struct ring_ops spsc_ops = RING_OPS(spsc, false, SPSC_LIN);
 

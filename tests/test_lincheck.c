@@ -357,6 +357,23 @@ static void spsc_push_publishing_after_close_is_accepted(void)
     expect(&strict, &h, LIN_V4_EMPTY);
 }
 
+static void spsc_timed_out_pop_behind_a_failing_push_is_accepted(void)
+{
+    /* weft_spsc: a push that will fail announces itself first, and a timed
+     * pop on the sealed, drained ring waits for it and may time out */
+    struct lin_spec s = { LIN_QUEUE, LIN_PUSH_TWO_PHASE | LIN_CLOSE_TWO_PHASE | LIN_PUSH_ANNOUNCES,
+                          4 };
+    struct hist h = { .n = 0 };
+    op(&h, 0, LIN_CLOSE, LIN_OK, 0, 10, 0);
+    op(&h, 2, LIN_POP, LIN_CLOSED, 20, 30, 0);
+    op(&h, 1, LIN_PUSH, LIN_CLOSED, 35, 60, 1, (uint64_t)0xa);
+    op(&h, 2, LIN_POP, LIN_TIMEDOUT, 40, 50, 0);
+    expect(&s, &h, -1);
+    /* without a push in progress it must report EPIPE */
+    h.ops[2].inv = 52;
+    expect(&s, &h, LIN_R_CLOSE);
+}
+
 static void batch_pop_out_of_order_is_rejected(void)
 {
     struct hist h = { .n = 0 };
@@ -518,6 +535,7 @@ struct gen {
 struct sim {
     uint64_t order[64];
     unsigned tail, head;
+    unsigned announced; /* failing pushes announced (LIN_PUSH_ANNOUNCES) */
     bool gate, sealed;
     bool pub[64], rel[64]; /* by position */
 };
@@ -610,6 +628,10 @@ static void gen_queue(const struct gen *g, struct hist *h)
                                        : (x->form ? LIN_FULL : LIN_REFUSED);
                     o->n = 1;
                     h->vals[h->nv++] = next_value++;
+                    if (flags & LIN_PUSH_ANNOUNCES) {
+                        s.announced++; /* withdrawn at the next step */
+                        steps = 2;
+                    }
                 } else {
                     o->result = LIN_OK;
                     o->n = (uint16_t)k;
@@ -624,6 +646,9 @@ static void gen_queue(const struct gen *g, struct hist *h)
                     if (flags & LIN_PUSH_TWO_PHASE)
                         steps = 1 + k;
                 }
+            } else if (o->result != LIN_OK) {
+                s.announced--;
+                steps = 2;
             } else {
                 s.pub[x->at + x->step - 1] = true;
                 steps = 1 + x->k;
@@ -635,9 +660,8 @@ static void gen_queue(const struct gen *g, struct hist *h)
                 while (k < x->want && s.head + k < s.tail && s.pub[s.head + k])
                     k++;
                 if (k == 0) {
-                    bool empty = s.head == s.tail;
-                    o->result = x->form ? (s.sealed && empty ? LIN_CLOSED : LIN_TIMEDOUT)
-                                        : LIN_EMPTY;
+                    bool drained = s.sealed && s.head == s.tail && s.announced == 0;
+                    o->result = x->form ? (drained ? LIN_CLOSED : LIN_TIMEDOUT) : LIN_EMPTY;
                     o->n = 0;
                 } else {
                     o->result = LIN_OK;
@@ -676,6 +700,8 @@ static void gen_queue(const struct gen *g, struct hist *h)
         if (x->kind == LIN_PUSH && o->result == LIN_OK)
             for (unsigned j = x->step - 1; j < x->k; j++)
                 s.pub[x->at + j] = true;
+        if (x->kind == LIN_PUSH && o->result != LIN_OK && (flags & LIN_PUSH_ANNOUNCES))
+            s.announced--;
         if (x->kind == LIN_POP && o->result == LIN_OK)
             for (unsigned j = x->step - 1; j < x->k; j++)
                 s.rel[x->at + j] = true;
@@ -916,7 +942,8 @@ static void random_vyukov_ring_histories_never_false_alarm_and_rarely_miss(void)
 
 static void random_spsc_ring_histories_never_false_alarm_and_rarely_miss(void)
 {
-    struct gen g = { .spec = { LIN_QUEUE, LIN_PUSH_TWO_PHASE | LIN_CLOSE_TWO_PHASE, 2 },
+    struct gen g = { .spec = { LIN_QUEUE,
+                               LIN_PUSH_TWO_PHASE | LIN_CLOSE_TWO_PHASE | LIN_PUSH_ANNOUNCES, 2 },
                      .threads = 3, .ops = 5, .batches = true, .timed = true, .close = true,
                      .one_producer = true };
     struct tally t;
@@ -956,6 +983,7 @@ CHECK_MAIN(CASE(sequential_fifo_is_accepted),
            CASE(epipe_pop_while_an_item_is_left_is_rejected),
            CASE(timed_out_pop_on_a_closed_drained_ring_is_rejected),
            CASE(spsc_push_publishing_after_close_is_accepted),
+           CASE(spsc_timed_out_pop_behind_a_failing_push_is_accepted),
            CASE(batch_pop_out_of_order_is_rejected),
            CASE(batch_push_split_by_another_value_is_rejected),
            CASE(batch_pop_skipping_a_value_is_rejected),

@@ -58,7 +58,10 @@
  *   the ring empty after close returned and get that item later.  EPIPE
  *   from a pop: the ring was sealed, and every push that passed the check
  *   before the gate had been popped.  EPIPE from a push: the gate had
- *   closed.
+ *   closed.  A push that has room announces itself before its check and
+ *   withdraws when it finds the ring closed; a pop on the sealed, drained
+ *   ring waits out an announced push, so pop_timed may report ETIMEDOUT
+ *   there while a push that will fail is in progress.
  *
  * Close: after weft_spsc_close, pushes fail (try: false, blocking: EPIPE)
  * and pops take what is left, then return EPIPE.  A push that runs at the
