@@ -344,12 +344,13 @@ def call_statement(ts, pairs, name_i):
     while first >= 2 and ts[first - 1].text == "::" and ts[first - 2].kind == "id":
         first -= 2  # std::atomic_thread_fence(...)
     prev = ts[first - 1] if first > 0 else None
-    if prev is not None and prev.text == ")" and (first - 1) in pairs:
+    cast = False
+    while prev is not None and prev.text == ")" and (first - 1) in pairs:
         j = pairs[first - 1]
         inner = [x.text for x in ts[j + 1:first - 1]]
         before = ts[j - 1].text if j > 0 else ";"
-        if inner == ["void"]:
-            first = j  # (void)f(...);
+        if inner == ["void"] and not cast:
+            first, cast = j, True  # (void)f(...);
             prev = ts[j - 1] if j > 0 else None
         elif before in ("if", "while", "for"):
             prev = None  # body of a condition: a statement of its own

@@ -39,12 +39,12 @@
 # access form; access: plain gcc, deque access form, the asymmetric
 # membarrier branches; fences: plain gcc, -DWEFT_DEQUE_FENCES=1) come from
 # preprocessing; then its layers run in order, stopping at the first kill:
-#   model-check  `make model-check` (Relacy), when the build has the target
-#                (`make -n model-check`); else n/a.  The hook passes
-#                MODEL_CHECK_FORMS="<forms that compile the mutant>",
-#                MODEL_CHECK_PARTS="<parts whose sources include the file>",
-#                MODEL_CHECK_MUTANT=<id> and MODEL_CHECK_RESULT=<file>, see
-#                run_model_check below
+#   model-check  `make model-check` (Relacy, mk/model_check.am) in a plain
+#                build without chaos (form "mc"), when it has the target and
+#                programs (else n/a): the programs of the mutant's parts in
+#                the forms that compile it (model-check/<part>_<form>; none:
+#                "none"); a FAIL in their .trs is a kill.  The interface it
+#                relies on is at run_model_check below
 #   unit         the part's programs of tests/ (test_<part>*), in the build
 #                of each form the mutant runs in (off with --no-unit)
 #   tsan-stress  weft-stress $MUTANT_FLAGS in the clang + TSan + chaos build
@@ -83,7 +83,7 @@
 # Exit status 0 when the run completed (survivors are reported, not an
 # error), 99 when it could not run (the unmutated code fails a layer, a
 # build fails).  Environment as above, plus UNIT_TIMEOUT (seconds per test
-# program, default 30 or 3x the slowest unmutated one), MODEL_CHECK_TIMEOUT (default 1800), MUTANT_CC
+# program, default 30 or 3x the slowest unmutated one), MODEL_CHECK_TIMEOUT (default 600), MUTANT_CC
 # (default gcc), MUTANT_TSAN_CC (default clang), PYTHON (default python3).
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -145,7 +145,7 @@ export TSAN_OPTIONS
 # The systematic run.
 # ===========================================================================
 user_unit_timeout=${UNIT_TIMEOUT:-}
-: "${UNIT_TIMEOUT:=30}" "${MODEL_CHECK_TIMEOUT:=1800}" "${PYTHON:=python3}"
+: "${UNIT_TIMEOUT:=30}" "${MODEL_CHECK_TIMEOUT:=600}" "${PYTHON:=python3}"
 : "${MUTANT_CC:=gcc}" "${MUTANT_TSAN_CC:=clang}"
 export MUTANT_CC MUTANT_TSAN_CC
 gen="$here/mutagen.py"
@@ -160,6 +160,7 @@ configure_form() {  # FORM SRCDIR
     tsan) "$2/configure" CC="$MUTANT_TSAN_CC" CXX=clang++ --enable-sanitizer=thread --enable-chaos ;;
     access) "$2/configure" CC="$MUTANT_CC" --enable-chaos CPPFLAGS=-DWEFT_DEQUE_FENCES=0 ;;
     fences) "$2/configure" CC="$MUTANT_CC" --enable-chaos CPPFLAGS=-DWEFT_DEQUE_FENCES=1 ;;
+    mc) "$2/configure" CC="$MUTANT_CC" ;;  # the model checker's build: no sanitizer, no chaos
     *) return 1 ;;
   esac
 }
@@ -195,42 +196,61 @@ kill_reason() {  # STATUS LOG
   esac | tr '\t' ' '
 }
 
-# Layer 1.  The interface this runner needs from `make model-check` (the
-# target of mk/model_check.am; see stress/README.md):
-#   - it builds the models from the (mutated) sources of the tree it was
-#     configured from, incrementally, and runs them;
-#   - MODEL_CHECK_FORMS: a space-separated subset of "tsan access fences"
-#     (the build forms that compile the mutant: tsan = -DWEFT_TSAN=1,
-#     access = -DWEFT_DEQUE_FENCES=0, fences = -DWEFT_DEQUE_FENCES=1): run the
-#     models in those forms it can model, skip the others;
-#   - MODEL_CHECK_PARTS: space-separated parts (deque eventcount mpmc spsc
-#     pool): models of other parts may be skipped;
-#   - MODEL_CHECK_MUTANT: the mutant's id, for its log only;
-#   - MODEL_CHECK_RESULT=FILE: if set, write one line "pass", "fail DETAIL"
-#     (a model found a bug), "skip DETAIL" (nothing to check in these forms)
-#     or "error DETAIL" (the models did not build);
-#   - without a result file: exit status 0 = every model passed, 77 = skip,
-#     anything else = a model found a bug.
-# HOOK: this function is the only place that knows that interface.
-run_model_check() {  # DIR FORMS PARTS ID -> sets mc, mc_detail; 0 when killed
-  rm -f "$w/mc.result"
-  (cd "$1" && timeout -k 10 "$MODEL_CHECK_TIMEOUT" make model-check \
-     MODEL_CHECK_FORMS="$(echo "$2" | tr ',' ' ')" MODEL_CHECK_PARTS="$(echo "$3" | tr ',' ' ')" \
-     MODEL_CHECK_MUTANT="$4" MODEL_CHECK_RESULT="$w/mc.result") > "$w/log.mc" 2>&1
+# Layer 1: `make model-check` (mk/model_check.am, model-check/README.md).
+# HOOK: these functions are the only place that knows its interface.  What
+# they rely on:
+#   - the target model-check in a build configured without sanitizer and
+#     without --enable-chaos (our form "mc": plain $MUTANT_CC), with the
+#     programs in MODEL_CHECK_PROGS (empty: not configured, e.g. no
+#     relacy-dev), each named model-check/<part> or model-check/<part>_<form>
+#     with <form> one of access, fences, tsan;
+#   - MODEL_CHECK_PROGS (and check_PROGRAMS) set on the command line select
+#     which of them are built and run: a mutant runs the programs of its
+#     parts (the src/*.c that include its file) in the forms that compile it
+#     (a program without a form suffix in every form);
+#   - the automake harness's results: model-check/<prog>.trs (a FAIL or ERROR
+#     result = a kill, the first "not ok" line of the .log is the detail; a
+#     missing .trs = the model did not build: "error", not a kill).
+# A time-out (MODEL_CHECK_TIMEOUT) is "timeout", not a kill.  What would be
+# nicer: a documented selection variable (MODEL_CHECK_FORMS / _PARTS) instead
+# of overriding MODEL_CHECK_PROGS, and a model-check target that does not go
+# through `make check` (which builds `all` first).
+mc_programs() {  # DIR: the model-check programs of a configured build
+  printf 'weft-mutants-print-mc-progs:\n\t@echo $(MODEL_CHECK_PROGS)\n' > "$1/.mutants-print.mk"
+  (cd "$1" && make -s -f Makefile -f .mutants-print.mk weft-mutants-print-mc-progs 2> /dev/null)
+}
+mc_select() {  # FORMS PARTS: the programs for a mutant
+  for prog in $mc_progs_all; do
+    b=${prog##*/} p=${prog##*/} sfx=
+    case $b in *_*) p=${b%%_*} sfx=${b#*_} ;; esac
+    case ",$2," in *",$p,"*) ;; *) continue ;; esac
+    case $sfx in
+      access|fences|tsan) case ",$1," in *",$sfx,"*) echo "$prog" ;; esac ;;
+      *) echo "$prog" ;;
+    esac
+  done | tr '\n' ' ' | sed 's/ $//'
+}
+run_model_check() {  # DIR PROGS -> sets mc, mc_detail; 0 when killed
+  mc_detail=
+  if test -z "$2"; then mc=none; return 1; fi
+  for prog in $2; do rm -f "$1/$prog.trs" "$1/$prog.log"; done
+  (cd "$1" && timeout -k 10 "$MODEL_CHECK_TIMEOUT" make -j"$mj" model-check \
+     MODEL_CHECK_PROGS="$2" check_PROGRAMS="$2") > "$w/log.mc" 2>&1
   st=$?
-  if test -s "$w/mc.result"; then
-    read -r mcword mc_detail < "$w/mc.result"
-  else
-    case $st in 0) mcword=pass ;; 77) mcword=skip ;; 124|137) mcword=fail; mc_detail="time-out" ;;
-      *) mcword=fail; mc_detail="make model-check exited $st: $(grep -m1 -iE 'fail|error' "$w/log.mc" | cut -c1-60)" ;; esac
-  fi
-  mc_detail=$(printf '%s' "$mc_detail" | tr '\t' ' ')
-  case $mcword in
-    pass) mc=pass; return 1 ;;
-    skip) mc=skip; return 1 ;;
-    error) mc="error"; return 1 ;;
-    *) mc="kill"; return 0 ;;
-  esac
+  case $st in 124|137) mc=timeout; mc_detail="time-out after $MODEL_CHECK_TIMEOUT s"; return 1 ;; esac
+  for prog in $2; do
+    if ! test -f "$1/$prog.trs"; then
+      mc=error; mc_detail="${prog##*/} did not run: $(grep -m1 -E 'error|Error' "$w/log.mc" | cut -c1-70 | tr '\t' ' ')"
+      return 1
+    fi
+    if grep -qE '^:(global-)?test-result: (FAIL|ERROR)' "$1/$prog.trs"; then
+      mc="kill"
+      mc_detail="${prog##*/}: $(grep -m1 '^not ok' "$1/$prog.log" | cut -c1-80 | tr '\t' ' ')"
+      return 0
+    fi
+  done
+  mc=pass
+  return 1
 }
 
 # Build the targets of the current mutant in form F (once per mutant) and
@@ -309,7 +329,7 @@ EOF
     done
     if test -z "$verdict" && test "$have_mc" = yes; then
       tl=$(now_ms)
-      if run_model_check "$w/$mc_form" "$forms" "$parts" "$id"; then
+      if run_model_check "$w/mc" "$(mc_select "$forms" "$parts")"; then
         verdict=KILLED layer=model-check detail=$mc_detail
       fi
       mc_ms=$(($(now_ms) - tl))
@@ -481,26 +501,32 @@ $seed} > "$work/plan.body" 2> "$work/log.plan"
       grep -v '^$' | sort -u | tr '\n' ' ')
   fi
   allparts=$(cut -f6 "$work/plan.body" | tr ',' '\n' | grep -v '^-$' | sort -u | tr '\n' ',')
-  # The model checker: its target in the build, and the form it builds in.
-  mc_form=access
+  # The model checker: its own build (no sanitizer, no chaos), its programs.
   mkdir -p "$work/w1"
   cp -R "$work/tree" "$work/w1/src"
-  have_mc=no
-  if ! setup_form "$work/w1" "$mc_form"; then
-    echo "mutants: the unmutated $mc_form build failed (see $work/w1/log.*.$mc_form)"; keep=yes; exit 99
+  have_mc=no mc_why="no model-check target" mc_progs_all=
+  mkdir -p "$work/w1/mc"
+  (cd "$work/w1/mc" && configure_form mc "$work/w1/src" > "$work/w1/log.configure.mc" 2>&1) ||
+    { echo "mutants: configure of the model-check build failed (see $work/w1/log.configure.mc)"; keep=yes; exit 99; }
+  if (cd "$work/w1/mc" && make -n model-check > /dev/null 2>&1); then
+    mc_progs_all=$(mc_programs "$work/w1/mc")
+    if test -n "$mc_progs_all"; then have_mc=yes
+    else mc_why="make model-check is not configured (relacy-dev missing?)"; fi
   fi
-  if (cd "$work/w1/$mc_form" && make -n model-check > /dev/null 2>&1); then have_mc=yes; fi
-  # a form built only for the model checker needs no stress or unit baseline
-  mc_only=no
-  case " $need " in *" $mc_form "*) ;; *) test "$have_mc" = yes && { need="$need $mc_form"; mc_only=yes; } ;; esac
-  echo "mutants: forms built: $need; model-check layer: $(test $have_mc = yes && echo "make model-check" || echo "n/a (no model-check target)"); unit layer: $unit"
+  # Does any selected mutant have a model?  Then build and check the models once.
+  mc_needed=no
+  if test "$have_mc" = yes; then
+    while IFS=$tab read -r idx id op forms runf parts desc; do
+      test -n "$(mc_select "$forms" "$parts")" && { mc_needed=yes; break; }
+    done < "$work/plan.body"
+  fi
+  echo "mutants: forms built: $need; model-check layer: $(test $have_mc = yes && echo "make model-check ($mc_progs_all)" || echo "n/a ($mc_why)"); unit layer: $unit"
   # Baselines in worker 1: the unmutated code must pass every layer, or a kill means nothing.
   w=$work/w1
   for f in $need; do
     if ! test -f "$w/$f.objs.base" && ! setup_form "$w" "$f"; then
       echo "mutants: the unmutated $f build failed (see $w/log.*.$f)"; keep=yes; exit 99
     fi
-    if test "$f" = "$mc_form" && test "$mc_only" = yes; then continue; fi
     if ! timeout -k 10 "$MUTANT_TIMEOUT" "$w/$f/stress/weft-stress" $MUTANT_FLAGS > "$w/log.baseline.$f" 2>&1; then
       echo "mutants: the UNMUTATED code fails weft-stress $MUTANT_FLAGS in form $f:"; tail -n 20 "$w/log.baseline.$f"
       keep=yes; exit 99
@@ -519,12 +545,11 @@ $seed} > "$work/plan.body" 2> "$work/log.plan"
     fi
     echo "mutants: baseline $f passes ($(tail -n 1 "$w/log.baseline.$f"))"
   done
-  if test "$have_mc" = yes; then
-    parts=$allparts
-    if run_model_check "$w/$mc_form" "tsan,access,fences" "$allparts" baseline || test "$mc" = error; then
+  if test "$mc_needed" = yes; then
+    if run_model_check "$w/mc" "$mc_progs_all" || test "$mc" != pass; then
       echo "mutants: the UNMUTATED code fails make model-check ($mc $mc_detail; see $w/log.mc)"; keep=yes; exit 99
     fi
-    test "$mc" = skip && { have_mc=no; echo "mutants: make model-check skips everything: layer n/a"; }
+    echo "mutants: baseline model-check passes ($mc_progs_all)"
   fi
   j=2
   while test "$j" -le "$jobs"; do
@@ -533,6 +558,12 @@ $seed} > "$work/plan.body" 2> "$work/log.plan"
     for f in $need; do
       setup_form "$work/w$j" "$f" || { echo "mutants: the $f build of copy $j failed"; keep=yes; exit 99; }
     done
+    if test "$mc_needed" = yes; then
+      mkdir -p "$work/w$j/mc"
+      (cd "$work/w$j/mc" && configure_form mc "$work/w$j/src" > "$work/w$j/log.configure.mc" 2>&1 &&
+         make -j"$mj" model-check > "$work/w$j/log.setup.mc" 2>&1) ||
+        { echo "mutants: the model-check build of copy $j failed"; keep=yes; exit 99; }
+    fi
     j=$((j + 1))
   done
   echo 1 > "$work/next"
