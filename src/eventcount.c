@@ -36,16 +36,32 @@ static void membarrier_register(void)
 }
 #endif
 
-/* The waiter's heavy fence: a full barrier on every running thread of this
- * process.  Pairs with weft_internal_ec_fence_light in the notifiers. */
-static void heavy_fence(void)
+#ifndef WEFT_MODEL
+atomic_uint weft_internal_membarrier_ok = 1;
+#endif
+
+bool weft_internal_heavy_fence(void)
 {
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
-        return;
-    /* A fork()ed child inherits the eventcount but not the registration:
-     * register this process and try again. */
-    (void)syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
-    (void)syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+#ifndef WEFT_TSAN
+    if (weft_internal_membarrier_works()) {
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+            return true;
+        /* A fork()ed child inherits the eventcount but not the
+         * registration: register this process and try again. */
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
+            syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+            return true;
+        /* Refused (a seccomp filter installed after init, say): light
+         * fences become real ones from now on.  relaxed: see
+         * weft_internal_membarrier_works */
+        atomic_store_explicit(&weft_internal_membarrier_ok, 0, memory_order_relaxed);
+    }
+#endif
+    /* seq_cst: stands in for the barrier membarrier() would have run on this
+     * thread; pairs with the seq_cst fences the notifiers issue from now on
+     * (weft_internal_ec_fence_light, spsc's light fences) */
+    atomic_thread_fence(memory_order_seq_cst);
+    return false;
 }
 
 void weft_eventcount_init(weft_eventcount *ec, unsigned flags)
@@ -60,7 +76,8 @@ void weft_eventcount_init(weft_eventcount *ec, unsigned flags)
 #ifndef WEFT_TSAN
     if (!(flags & WEFT_SHARED)) {
         pthread_once(&membarrier_once, membarrier_register);
-        e->asym = membarrier_registered;
+        /* once membarrier failed, new eventcounts start symmetric */
+        e->asym = membarrier_registered && weft_internal_membarrier_works();
     }
 #endif
 }
@@ -75,7 +92,7 @@ uint32_t weft_eventcount_prepare(weft_eventcount *ec)
      * condition sees the publication, or the notifier sees waiters != 0. */
     atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
     if (e->asym)
-        heavy_fence(); /* pairs with the compiler barrier in fence_light */
+        (void)weft_internal_heavy_fence(); /* pairs with the compiler barrier in fence_light */
     else
         atomic_thread_fence(memory_order_seq_cst);
     /* acquire: pairs with the release bump in weft_internal_ec_wake; a key
@@ -92,15 +109,27 @@ void weft_eventcount_cancel(weft_eventcount *ec)
     atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
 }
 
+/* How long a waiter on an asymmetric eventcount sleeps at most once
+ * membarrier has failed: a notifier that read weft_internal_membarrier_works
+ * just before the switch used only the light fence, and its wake-up may be
+ * lost; the waiter's caller re-checks its condition after this long. */
+#define FALLBACK_PARK_NS 10000000u /* 10 ms */
+
 /* Sleep on the epoch unless it moved past key; ts NULL means forever.
  * Returns 0, or ETIMEDOUT. */
 static int park(struct weft_internal_ec *e, uint32_t key, const struct timespec *ts)
 {
     int rc = 0;
+    const struct timespec bound = {0, FALLBACK_PARK_NS};
+    bool bounded = e->asym && !weft_internal_membarrier_works() &&
+                   (ts == NULL || ts->tv_sec > 0 || ts->tv_nsec > (long)FALLBACK_PARK_NS);
     /* The kernel compares the epoch with key atomically with queueing us,
-     * so a bump between our re-check and this call makes it return EAGAIN. */
-    if (syscall(SYS_futex, &e->epoch, futex_op(e, FUTEX_WAIT), key, ts, NULL, 0) != 0 &&
-        errno == ETIMEDOUT)
+     * so a bump between our re-check and this call makes it return EAGAIN.
+     * A bounded sleep that ends early returns 0: a spurious wake-up, which
+     * the contract allows (the caller re-checks). */
+    if (syscall(SYS_futex, &e->epoch, futex_op(e, FUTEX_WAIT), key, bounded ? &bound : ts,
+                NULL, 0) != 0 &&
+        errno == ETIMEDOUT && !bounded)
         rc = ETIMEDOUT;
     /* acquire: pairs with the release bump in weft_internal_ec_wake so that
      * what the waking notifier published is visible once we return */

@@ -39,6 +39,28 @@ static inline struct weft_internal_ec *weft_internal_ec(weft_eventcount *ec)
     return (struct weft_internal_ec *)(void *)ec;
 }
 
+/* 1 while membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) works in this
+ * process; 0 from the first time it failed after having worked (a seccomp
+ * filter installed later, say): from then on every light fence of the
+ * process is a real fence.  Written by weft_internal_heavy_fence only. */
+#ifndef WEFT_MODEL /* the model-check shim makes one per test iteration */
+extern atomic_uint weft_internal_membarrier_ok;
+#endif
+
+static inline bool weft_internal_membarrier_works(void)
+{
+    /* relaxed: a hint that decides between the light and the real fence;
+     * what keeps a notifier that still read 1 during the switch from losing
+     * a wake-up is the waiters' bounded park (see park in eventcount.c) */
+    return atomic_load_explicit(&weft_internal_membarrier_ok, memory_order_relaxed) != 0;
+}
+
+/* The heavy half of an asymmetric fence pair: membarrier(), a full barrier
+ * on every running thread of this process.  When the kernel refuses it,
+ * marks membarrier as broken for the whole process and issues a seq_cst
+ * fence instead; returns false then, true when membarrier did it. */
+bool weft_internal_heavy_fence(void);
+
 /* Wake up to n waiters (INT32_MAX: all).  Out of line: only called when
  * weft_internal_ec_has_waiters said yes. */
 void weft_internal_ec_wake(struct weft_internal_ec *e, int n);
@@ -51,13 +73,14 @@ void weft_internal_ec_wake(struct weft_internal_ec *e, int n);
  * the pair still orders as two seq_cst fences would (the asymmetric-fence
  * technique of liburcu's urcu-memb flavour and Folly's
  * asymmetric_thread_fence_heavy).  That keeps the fast path of every push free
- * of an mfence.  Process-shared eventcounts, and the TSan build (TSan models
+ * of an mfence.  Process-shared eventcounts, the TSan build (TSan models
  * neither fences nor membarrier; the real fence keeps the code simple to
- * reason about there), use a seq_cst fence. */
+ * reason about there), and every eventcount once membarrier has failed in
+ * this process (weft_internal_membarrier_works), use a seq_cst fence. */
 static inline void weft_internal_ec_fence_light(const struct weft_internal_ec *e)
 {
 #ifndef WEFT_TSAN
-    if (e->asym) {
+    if (e->asym && weft_internal_membarrier_works()) {
         atomic_signal_fence(memory_order_seq_cst); /* pairs with membarrier() in prepare */
         return;
     }

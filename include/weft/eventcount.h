@@ -50,7 +50,11 @@ extern "C" {
  * contents as private.  Zero-filled storage is a valid process-private
  * eventcount (same as weft_eventcount_init(ec, 0)). */
 typedef struct weft_eventcount {
+#ifndef WEFT_MODEL
     uint32_t opaque[4];
+#else
+    uint64_t opaque[16]; /* weft's model-check build: its atomics are larger */
+#endif
 } weft_eventcount;
 
 #define WEFT_EVENTCOUNT_INITIALIZER { { 0, 0, 0, 0 } }

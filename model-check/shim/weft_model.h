@@ -252,13 +252,27 @@ inline void light_fence(rl::memory_order mo, rl::debug_info_param info)
         rl::atomic_signal_fence(mo, info);
 }
 
+/* src/eventcount.c's process-wide "membarrier still works" flag: an
+ * atomic must live inside a test iteration, so each iteration gets its own,
+ * made on first use, set to 1 as the process starts with it. */
+inline rl::atomic<unsigned> *membarrier_ok_flag(rl::debug_info_param info)
+{
+    static rl::atomic<unsigned> *flag;
+    alignas(rl::atomic<unsigned>) static char storage[sizeof(rl::atomic<unsigned>)];
+    rl::atomic<unsigned> *f = reinterpret_cast<rl::atomic<unsigned> *>(storage);
+    if (flag == nullptr || !constructed(f)) {
+        init(f, 1u, info);
+        flag = f;
+    }
+    return flag;
+}
+
 /* ---- system calls --------------------------------------------------------- */
 
 /* FUTEX_WAIT / FUTEX_WAKE on a 32-bit atomic word, as Relacy's own futex
  * model (relacy/stdlib/pthread.hpp) does it, for words of any type: the
  * kernel's futex calls are full barriers, a WAIT whose word still holds
- * val blocks until a WAKE, a timeout (only when one was given) or a
- * spurious wake-up. */
+ * val blocks until a WAKE or a timeout (only when one was given). */
 template <class W>
 long futex(rl::atomic<W> *word, int op, unsigned val, const struct timespec *ts,
            rl::debug_info_param info)
@@ -277,7 +291,9 @@ long futex(rl::atomic<W> *word, int op, unsigned val, const struct timespec *ts,
             errno = EAGAIN;
             return -1;
         }
-        rl::unpark_reason r = word->wait(c, ts != nullptr, true, info);
+        /* no spurious wake-ups: they come from signals, and a search that
+         * allowed them could spin a waiter forever */
+        rl::unpark_reason r = word->wait(c, ts != nullptr, false, info);
         if (r == rl::unpark_reason_normal)
             return 0;
         errno = r == rl::unpark_reason_timeout ? ETIMEDOUT : EINTR;
@@ -393,5 +409,6 @@ static inline uint64_t now_ns(void)
 #define syscall(...) ::weft_model::syscall(__VA_ARGS__, $)
 #define sched_yield() (::weft_model::yield($), 0)
 #define pthread_once(o, f) ::weft_model::once((o), (f))
+#define weft_internal_membarrier_ok (*::weft_model::membarrier_ok_flag($))
 
 #endif /* WEFT_MODEL_H */
