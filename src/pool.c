@@ -45,8 +45,9 @@
  * Task kinds: a group task (caller storage, weft_spawn), a node (malloc'ed
  * by weft_pool_submit, freed when run) and a future (weft_async).
  *
- * Shutdown.  weft_pool_destroy closes the pool's gate (see "The gate"
- * below) and wakes every worker; a worker exits once the gate is closed,
+ * Shutdown.  weft_pool_destroy closes the pool's gate (pool_sync.h, "2.
+ * The gate": it counts the submits from outside still inside the pool)
+ * and wakes every worker; a worker exits once the gate is closed,
  * no submit from outside is in flight, and a last look finds no work.
  * Every task submitted before that is in a deque (whose owner runs it
  * before it exits) or in the injection ring (which every worker empties
@@ -76,8 +77,9 @@
 #include <weft/pool.h>
 
 #include "chaos.h"
-#include "spin.h"
 #include "eventcount_internal.h"
+#include "pool_sync.h"
+#include "spin.h"
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -113,65 +115,25 @@ struct task {
 _Static_assert(sizeof(struct task) <= sizeof(weft_task), "weft_task storage too small");
 _Static_assert(alignof(struct task) <= alignof(weft_task), "weft_task storage misaligned");
 
-/* Counting a group's unfinished tasks.
- *
- * The fast path of fork-join must not pay two locked read-modify-writes per
- * task (one to count the spawn, one to count the end), so the count is
- * split in two:
- *   local    plain, touched only by the owner (the worker that initialised
- *            the group, which is also its waiter): +1 for each task it
- *            spawns, -1 for each task of the group it finishes itself;
- *   pending  atomic: +1 for each task spawned by another thread, -1 for
- *            each task finished by another thread (a thief).
- * The number of unfinished tasks is local + pending (mod 2^64; pending goes
- * "negative" when thieves finish the owner's tasks).  The owner reads
- * pending with acquire and adds local: it can only see too many tasks,
- * never too few, because a task's spawns precede its own end in pending's
- * modification order.  When the owner runs out of tasks of its own and must
- * wait for thieves (the slow path), it folds local into pending with one
- * atomic add and counts atomically until the wait returns (local_mode 0):
- * from then on pending alone is the count, and the waiter can set PARKED
- * in it and park (group_announce).  A group initialised outside the pool
- * has no owner and counts only in pending.  Small negative values of
- * pending (0xFFFF...) never equal PARKED | 1 (with or without ON_POOL), so
- * thieves never mistake them for a parked waiter.
- *
- * Where the waiter parks is recorded beside PARKED, in the same atomic
- * operation: a worker parks on the pool's eventcount (so that new work
- * wakes it too) and sets ON_POOL with PARKED; a thread outside the pool
- * parks on g->ec and sets PARKED alone.  Whether the group has an owner
- * does not tell: a group made outside the pool may be waited for by a
- * task on a worker.
- *
- * Exactly one task wakes the waiter: the one whose decrement finds
- * PARKED | 1.  Its decrement is a compare-and-swap that replaces PARKED
- * (and ON_POOL) by WAKING in the same step (group_task_done_shared), so a
- * task spawned meanwhile by another thread, and its end, only move the
- * count beside WAKING and never find PARKED | 1 again.  The waker
- * notifies where the waiter parks and then clears WAKING: that release is
- * its last access to g.  The waiter returns only once it reads pending ==
- * 0, i.e. never while WAKING is set (it spins then; the waker is between
- * two instructions, its notify between them), and it announces itself
- * again only after WAKING is gone.  So PARKED always comes with a count
- * of at least 1, WAKING never comes with PARKED, and nobody touches g
- * after the read of 0 that lets the waiter free it. */
-#define PARKED ((uint64_t)1 << 63)
-#define ON_POOL ((uint64_t)1 << 62)
-#define WAKING ((uint64_t)1 << 61)
-
+/* Counting a group's unfinished tasks, and the wake of its waiter: the
+ * protocol is in pool_sync.h (struct group_count, "1. The group count").
+ * In short: the owner (the worker that initialised the group, its only
+ * waiter) counts its own spawns and joins in a plain local count, every
+ * other thread in the atomic pending; before the owner waits for thieves
+ * it folds local into pending.  A waiter that parks records in pending
+ * where (the pool's eventcount for a worker, g->ec for any other thread),
+ * and exactly one finishing task wakes it there. */
 struct group {
-    atomic_uint_least64_t pending; /* see above; written by every thread */
-    weft_pool *pool;               /* written at init only */
-    struct worker *owner;          /* written at init only; NULL outside */
-    uint64_t local;                /* owner only */
-    uint64_t local_mode;           /* owner only: 1 while local counts */
-    weft_eventcount ec;            /* zero-filled at init (a valid one) */
+    struct group_count count; /* pool_sync.h */
+    weft_pool *pool;          /* written at init only */
+    struct worker *owner;     /* written at init only; NULL outside */
+    weft_eventcount ec;       /* zero-filled at init (a valid one) */
 };
 
 _Static_assert(sizeof(struct group) == sizeof(weft_group), "weft_group layout");
 _Static_assert(alignof(struct group) <= alignof(weft_group), "weft_group alignment");
 _Static_assert(offsetof(struct group, ec) == offsetof(weft_group, ec), "weft_group ec offset");
-_Static_assert(sizeof(atomic_uint_least64_t) == sizeof(uint64_t), "64-bit atomics are plain");
+_Static_assert(sizeof(_Atomic(uint64_t)) == sizeof(uint64_t), "64-bit atomics are plain");
 
 static inline struct group *group_of(weft_group *g) { return (struct group *)(void *)g; }
 static inline struct task *task_of(weft_task *t) { return (struct task *)(void *)t; }
@@ -206,92 +168,11 @@ struct weft_pool {
     alignas(WEFT_CACHELINE) weft_eventcount ec;
     /* workers looking for work; written by workers going idle and waking */
     alignas(WEFT_CACHELINE) atomic_uint searching;
-    /* see "The gate"; written by outside submitters and destroy */
-    alignas(WEFT_CACHELINE) atomic_uint_least64_t gate;
+    /* outside submits in flight vs destroy (pool_sync.h, "2. The gate");
+     * written by outside submitters and destroy */
+    alignas(WEFT_CACHELINE) struct pool_gate gate;
     atomic_uint_least64_t outside_runs;
 };
-
-/* The gate: what destroy waits for besides the tasks.
- *
- * A submit from a thread outside the pool still reads the pool and the
- * injection ring after its push (the ring's notify, wake_for_new_work),
- * when its task may already have run; destroy must not free them under
- * it.  So such a submit is counted in gate from before its first look at
- * the pool to after its last: gate_enter at its start, gate_leave as its
- * very last access.  Destroy sets GATE_CLOSED (gate_close); a submit whose
- * gate_enter sees it withdraws at once and returns ESHUTDOWN.  Workers
- * exit only when they see the gate closed with nobody inside
- * (gate_read == GATE_DRAINED); their acquire load of that value
- * synchronises with every gate_leave before it (a release sequence of
- * RMWs), so every task those submits pushed is visible to the workers'
- * last look for work, and nothing outside can push any more.
- *
- * A submit on a worker of the pool is not counted: destroy joins that
- * worker, so it cannot free the pool under it, and its task sits in its
- * own deque (or the ring), which it empties before it exits.  It only
- * checks the flag.  Neither kind of submit pays for the runner: the task's
- * end counts nothing. */
-#define GATE_CLOSED ((uint64_t)1 << 63)
-
-enum gate_state { GATE_OPEN, GATE_DRAINING, GATE_DRAINED };
-
-/* An outside submit enters; false when the gate is closed (then it has
- * withdrawn already and must not touch the pool again). */
-static inline bool gate_enter(atomic_uint_least64_t *gate)
-{
-    /* relaxed: only the modification order of gate matters.  If this
-     * increment comes before destroy's fetch_or, the workers' acquire load
-     * that sees GATE_CLOSED sees it too and waits for our gate_leave; if
-     * after, we read GATE_CLOSED and withdraw. */
-    uint64_t old = atomic_fetch_add_explicit(gate, 1, memory_order_relaxed);
-    if (__builtin_expect((old & GATE_CLOSED) != 0, 0)) {
-        /* release: as in gate_leave; our last access to the pool */
-        atomic_fetch_sub_explicit(gate, 1, memory_order_release);
-        return false;
-    }
-    return true;
-}
-
-/* The outside submit's last access to the pool. */
-static inline void gate_leave(atomic_uint_least64_t *gate)
-{
-    /* release: our push (and the tasks we ran while the ring was full)
-     * happen-before a worker's acquire load in gate_read that sees the
-     * gate drained; pairs with it */
-    atomic_fetch_sub_explicit(gate, 1, memory_order_release);
-}
-
-/* A submit on a worker: has destroy closed the gate? */
-static inline bool gate_closed(atomic_uint_least64_t *gate)
-{
-    /* relaxed: a worker's submit needs no count (see "The gate"); a late
-     * view only accepts a task that its own worker still runs */
-    return (atomic_load_explicit(gate, memory_order_relaxed) & GATE_CLOSED) != 0;
-}
-
-/* destroy (and a failed create): close the gate.  The caller then wakes
- * every parked worker (weft_eventcount_notify_all, whose fence orders
- * this store before its load of the waiter count: the Dekker pair with the
- * fence in a parking worker's prepare, before it reads gate_read). */
-static inline void gate_close(atomic_uint_least64_t *gate)
-{
-    /* relaxed: ordered by the notify's fence, see above; destroy
-     * publishes nothing else through it */
-    atomic_fetch_or_explicit(gate, GATE_CLOSED, memory_order_relaxed);
-}
-
-/* A worker that found no work: may it park (open), must it look again
- * soon because an outside submit is still inside (draining: that submit
- * wakes nobody when it leaves), or may it exit after one more look
- * (drained)? */
-static inline enum gate_state gate_read(atomic_uint_least64_t *gate)
-{
-    /* acquire: pairs with the release in gate_leave (see "The gate") */
-    uint64_t v = atomic_load_explicit(gate, memory_order_acquire);
-    if (!(v & GATE_CLOSED))
-        return GATE_OPEN;
-    return v == GATE_CLOSED ? GATE_DRAINED : GATE_DRAINING;
-}
 
 /* The worker this thread is (NULL outside every pool), and the pool whose
  * task this outside thread is running right now (for destroy's refusal).
@@ -349,48 +230,6 @@ static inline void wake_for_new_work(weft_pool *p)
 
 /* ---- running tasks ------------------------------------------------------ */
 
-/* We replaced PARKED | 1 by WAKING; old is what we replaced (ON_POOL
- * tells where the waiter parks). */
-static void group_wake_waiter(struct group *g, uint64_t old)
-{
-    /* Wake the waiter where it recorded that it parks: a worker on the
-     * pool's eventcount (everybody there, as we cannot pick it out), any
-     * other thread on g->ec. */
-    weft_eventcount_notify_all((old & ON_POOL) ? &g->pool->ec : &g->ec);
-    WEFT_CHAOS_POINT(); /* the waiter is awake; g must stay alive */
-    /* release: the waiter returns (and may free g) only after it read
-     * pending == 0 with acquire (pairs with the loads in group_pending and
-     * group_announce), which it cannot before this clear: our last access
-     * to g */
-    atomic_fetch_and_explicit(&g->pending, ~WAKING, memory_order_release);
-}
-
-static inline void group_task_done_shared(struct group *g)
-{
-    /* A compare-and-swap, not a fetch_sub: the decrement that finds
-     * PARKED | 1 must turn it into WAKING in the same step (see "Counting
-     * a group's tasks"); on this path (thieves, outside threads) it costs
-     * the same one locked instruction unless another thread changed the
-     * count in between.  Relaxed first load: the CAS checks it. */
-    uint64_t old = atomic_load_explicit(&g->pending, memory_order_relaxed);
-    bool wake;
-    uint64_t next;
-    do {
-        wake = (old & ~ON_POOL) == (PARKED | 1);
-        next = wake ? WAKING : old - 1;
-        /* acq_rel: release publishes the task's writes to the waiter's
-         * acquire load of pending (pairs with group_pending and
-         * group_announce); acquire pairs with the waiter's release CAS
-         * that set PARKED, so its announcement on the eventcount (made
-         * before) is visible to our notify.  relaxed on failure: we retry
-         * with the value read. */
-    } while (!atomic_compare_exchange_weak_explicit(&g->pending, &old, next,
-                                                    memory_order_acq_rel,
-                                                    memory_order_relaxed));
-    if (UNLIKELY(wake))
-        group_wake_waiter(g, old);
-}
-
 static void future_unref(struct weft_future *f)
 {
     /* acq_rel: the last of the two owners frees; acquire makes the other
@@ -399,15 +238,13 @@ static void future_unref(struct weft_future *f)
         free(f);
 }
 
-/* The end of a group task run by worker w (NULL: an outside thread):
- * counted in local on the owner in fast mode, else in pending.  local_mode
- * is read only on the owner's thread. */
+/* The end of a group task run by worker w (NULL: an outside thread): in
+ * local on the owner in local mode, else in pending, waking the waiter
+ * when it is the last and the waiter parked (pool_sync.h).  g->pool is
+ * read before the decrement: after it, only the waker may touch g. */
 static inline void group_task_done(struct worker *w, struct group *g)
 {
-    if (LIKELY(w != NULL && w == g->owner && g->local_mode))
-        g->local--;
-    else
-        group_task_done_shared(g);
+    group_count_task_done(&g->count, w != NULL && w == g->owner, &g->pool->ec, &g->ec);
 }
 
 /* Run a node (weft_pool_submit) or a future (weft_async). */
@@ -551,7 +388,7 @@ static void stop_searching_found_work(weft_pool *p)
 /* How long a worker that found no work sleeps at most while destroy waits
  * for an outside submit still in flight (GATE_DRAINING: its end wakes
  * nobody, as it must not touch the pool after it).  Rare and short: the
- * submit is between its gate_enter and its gate_leave. */
+ * submit is between its pool_gate_enter and its pool_gate_leave. */
 #define DRAIN_POLL_NS 100000u
 
 /* Find a task for an idle worker, parking when there is none; NULL when the
@@ -583,8 +420,8 @@ static struct task *worker_search(struct worker *w)
         }
         uint32_t key = weft_eventcount_prepare(&p->ec);
         /* read before the last look: a drained gate makes every task of
-         * the outside submits visible to it (see "The gate") */
-        enum gate_state gs = gate_read(&p->gate);
+         * the outside submits visible to it (pool_sync.h, P2) */
+        enum pool_gate_state gs = pool_gate_read(&p->gate);
         contended = false;
         t = worker_take(w, &contended);
         if (t || contended) {
@@ -674,7 +511,7 @@ weft_pool *weft_pool_create(unsigned nthreads)
     weft_eventcount_init(&p->ec, 0);
     /* relaxed: the pool is not shared yet; pthread_create publishes it */
     atomic_init(&p->searching, 0);
-    atomic_init(&p->gate, 0);
+    pool_gate_init(&p->gate);
     atomic_init(&p->outside_runs, 0);
     p->workers = aligned_alloc(WEFT_CACHELINE, sizeof(struct worker) * nthreads);
     if (!p->workers) {
@@ -706,8 +543,7 @@ weft_pool *weft_pool_create(unsigned nthreads)
         if (rc != 0) {
             /* as in destroy; nothing was submitted, so the started
              * workers exit at once */
-            gate_close(&p->gate);
-            weft_eventcount_notify_all(&p->ec);
+            pool_gate_close(&p->gate, &p->ec);
             for (unsigned j = 0; j < i; j++)
                 pthread_join(p->workers[j].thread, NULL);
             free_pool(p);
@@ -730,9 +566,8 @@ void weft_pool_destroy(weft_pool *p)
         return;
     }
     /* the workers run what is left, wait for the outside submits in
-     * flight and exit (see "The gate") */
-    gate_close(&p->gate);
-    weft_eventcount_notify_all(&p->ec);
+     * flight and exit (pool_sync.h, "2. The gate"; worker_search) */
+    pool_gate_close(&p->gate, &p->ec);
     for (unsigned i = 0; i < p->n; i++)
         pthread_join(p->workers[i].thread, NULL);
     free_pool(p);
@@ -765,7 +600,7 @@ static int submit_task(weft_pool *p, struct task *t)
 {
     struct worker *w = worker_of(p);
     if (w) {
-        if (UNLIKELY(gate_closed(&p->gate)))
+        if (UNLIKELY(pool_gate_closed(&p->gate)))
             return ESHUTDOWN;
         if (LIKELY(weft_deque_push(w->dq, t) == 0)) {
             WEFT_CHAOS_POINT();
@@ -775,10 +610,10 @@ static int submit_task(weft_pool *p, struct task *t)
         }
         return 0;
     }
-    if (UNLIKELY(!gate_enter(&p->gate)))
+    if (UNLIKELY(!pool_gate_enter(&p->gate)))
         return ESHUTDOWN;
     inject(p, t);
-    gate_leave(&p->gate); /* our last access to p */
+    pool_gate_leave(&p->gate); /* our last access to p */
     return 0;
 }
 
@@ -804,12 +639,9 @@ void weft_group_init(weft_group *gp, weft_pool *p)
 {
     assert(gp != NULL && p != NULL);
     struct group *g = group_of(gp);
-    /* relaxed: initialisation before the group is shared */
-    atomic_init(&g->pending, 0);
+    group_count_init(&g->count);
     g->pool = p;
     g->owner = worker_of(p);
-    g->local = 0;
-    g->local_mode = 1;
     /* zero-filled storage is a valid eventcount (weft/eventcount.h); it
      * costs two stores instead of weft_eventcount_init's call */
     memset(&g->ec, 0, sizeof g->ec);
@@ -828,17 +660,10 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
      * wait, and the waiter may free g; the push is our last access */
     weft_pool *p = g->pool;
     struct worker *w = tls_worker;
-    if (LIKELY(w != NULL && w == g->owner && g->local_mode)) {
-        g->local++; /* owner, fast mode: see "Counting a group's tasks" */
-    } else {
-        /* relaxed: the increment only has to come before the task's
-         * decrement in pending's modification order, and it does: the push
-         * below (release) happens-before the taker runs the task (its
-         * acquire). */
-        atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
-        if (w && w->pool != p)
-            w = NULL; /* a worker of another pool is an outside thread here */
-    }
+    /* the owner (in local mode) is a worker of p; any other worker of
+     * another pool is an outside thread here */
+    if (!group_count_spawn(&g->count, w != NULL && w == g->owner) && w && w->pool != p)
+        w = NULL;
     if (LIKELY(w != NULL)) {
         if (UNLIKELY(weft_deque_push(w->dq, t) != 0)) {
             run_on_worker(w, t); /* cannot grow: run it now, lose nothing */
@@ -851,50 +676,11 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
     }
 }
 
-/* What group_announce found. */
-enum announce { ANNOUNCED, ALL_DONE, BEING_WOKEN };
-
-/* Announce a parked waiter in pending (see "Counting a group's tasks"),
- * after its prepare on the eventcount it will sleep on, and where that is:
- * where is ON_POOL (the pool's eventcount) or 0 (g->ec).  Returns
- * ANNOUNCED (PARKED is set and a task is left: sleep), ALL_DONE (pending
- * is 0: return) or BEING_WOKEN (WAKING is set: a task is waking us; do not
- * sleep, look again). */
-static enum announce group_announce(struct group *g, uint64_t where)
-{
-    /* acquire: as the CAS's failure order below */
-    uint64_t v = atomic_load_explicit(&g->pending, memory_order_acquire);
-    for (;;) {
-        if (v == 0)
-            return ALL_DONE;
-        if (v & WAKING)
-            return BEING_WOKEN;
-        /* one waiter, one place: a PARKED left set was set by us */
-        assert(!(v & PARKED) || (v & ON_POOL) == where);
-        /* acq_rel: release publishes our announcement on the eventcount
-         * (made before, by prepare) to the task whose acquire CAS finds
-         * PARKED (group_task_done_shared); acquire (also on failure)
-         * pairs with the tasks' release decrements when we see 0. */
-        if (atomic_compare_exchange_weak_explicit(&g->pending, &v, v | PARKED | where,
-                                                  memory_order_acq_rel,
-                                                  memory_order_acquire))
-            return ANNOUNCED;
-    }
-}
-
-/* An outside thread parks on g->ec until pending might have reached 0.
- * Returns true when pending is 0 (the caller may return). */
+/* An outside thread parks on g->ec until the count might have reached 0
+ * (pool_sync.h).  Returns true when the wait is over. */
 static bool group_park(struct group *g)
 {
-    uint32_t key = weft_eventcount_prepare(&g->ec);
-    enum announce a = group_announce(g, 0);
-    if (a != ANNOUNCED) {
-        weft_eventcount_cancel(&g->ec);
-        return a == ALL_DONE;
-    }
-    WEFT_CHAOS_POINT();
-    weft_eventcount_wait(&g->ec, key);
-    return false;
+    return group_count_park(&g->count, &g->ec);
 }
 
 /* A task for a worker that waits for a group or a future: from its own
@@ -931,23 +717,20 @@ static struct task *waiter_park(struct worker *w, uint32_t key)
 }
 
 /* A worker waiting for g parks beside the idle workers (waiter_park); the
- * task that ends g wakes everybody there (group_wake_waiter: ON_POOL,
- * recorded with PARKED, tells it that the waiter is a worker, whether g
- * has an owner or was made outside the pool).  Returns a task to run, or
- * NULL, with *done set when pending is 0. */
+ * task that ends g wakes everybody there (PENDING_ON_POOL, recorded with
+ * PARKED, tells it that the waiter is a worker, whether g has an owner or
+ * was made outside the pool).  Returns a task to run, or NULL, with *done
+ * set when the wait is over. */
 static struct task *group_park_worker(struct worker *w, struct group *g, bool *done)
 {
-    weft_pool *p = w->pool;
-    uint32_t key = weft_eventcount_prepare(&p->ec);
-    enum announce a = group_announce(g, ON_POOL);
-    if (a != ANNOUNCED) {
-        weft_eventcount_cancel(&p->ec);
-        *done = a == ALL_DONE;
+    uint32_t key;
+    enum group_state s = group_count_begin_park(&g->count, &w->pool->ec, PENDING_ON_POOL, &key);
+    if (s != GROUP_ANNOUNCED) {
+        *done = s == GROUP_DONE;
         return NULL;
     }
     /* PARKED stays set if we go back to work: the task that ends g still
-     * turns it into WAKING and notifies (spuriously then), which costs
-     * nothing else */
+     * notifies (spuriously then), which costs nothing else */
     return waiter_park(w, key);
 }
 
@@ -969,14 +752,6 @@ static struct task *future_park_worker(struct worker *w, struct weft_future *f)
     return waiter_park(w, key);
 }
 
-static inline uint64_t group_pending(struct group *g)
-{
-    /* acquire: pairs with the release decrement in group_task_done (and
-     * the release clear in group_wake_waiter): the tasks' writes are
-     * visible once we see 0 */
-    return atomic_load_explicit(&g->pending, memory_order_acquire);
-}
-
 /* What a waiting worker does until its group g (or else its future f) is
  * done: run other tasks meanwhile (waiter_take), spin and yield a little
  * when there are none, then park beside the idle workers (group_park_worker,
@@ -986,10 +761,10 @@ static void worker_wait(struct worker *w, struct group *g, struct weft_future *f
     unsigned round = 0;
     for (;;) {
         if (g) {
-            uint64_t v = group_pending(g);
-            if (v == 0)
+            enum group_state s = group_count_look(&g->count);
+            if (s == GROUP_DONE)
                 return;
-            if (v & WAKING) { /* a finishing task is waking us */
+            if (s == GROUP_WAKING) { /* a finishing task is waking us */
                 backoff(round < SPIN_ROUNDS ? round++ : round);
                 continue;
             }
@@ -1023,10 +798,11 @@ static void group_wait_outside(struct group *g)
 {
     unsigned round = 0;
     for (;;) {
-        uint64_t v = group_pending(g);
-        if (v == 0)
+        enum group_state s = group_count_look(&g->count);
+        if (s == GROUP_DONE)
             return;
-        if ((v & WAKING) || round < SPIN_ROUNDS) { /* WAKING: a task is waking us */
+        /* GROUP_WAKING: a finishing task is waking us */
+        if (s == GROUP_WAKING || round < SPIN_ROUNDS) {
             backoff(round < SPIN_ROUNDS ? round++ : round);
             continue;
         }
@@ -1035,23 +811,16 @@ static void group_wait_outside(struct group *g)
     }
 }
 
-/* The owner ran out of its own tasks: fold local into pending (see
- * "Counting a group's tasks"), count atomically until the wait ends. */
+/* The owner ran out of its own tasks: fold local into pending, count
+ * atomically until the wait ends (pool_sync.h). */
 static void group_wait_worker(struct worker *w, struct group *g)
 {
     bool owner = g->owner == w;
-    if (owner) {
-        g->local_mode = 0;
-        if (g->local) {
-            /* acq_rel: as a decrement in group_task_done_shared (it may be
-             * the one that reaches 0, and it publishes nothing else) */
-            atomic_fetch_add_explicit(&g->pending, g->local, memory_order_acq_rel);
-            g->local = 0;
-        }
-    }
+    if (owner)
+        group_count_fold(&g->count);
     worker_wait(w, g, NULL);
     if (owner)
-        g->local_mode = 1;
+        group_count_unfold(&g->count);
 }
 
 void weft_group_wait(weft_group *gp)
@@ -1063,9 +832,9 @@ void weft_group_wait(weft_group *gp)
         /* only the thread that initialised the group may wait for it */
         assert(g->owner == w || g->owner == NULL);
         /* fast path: run our own newest tasks (usually just spawned);
-         * g->local is 0 unless we are the owner */
+         * the local count is 0 unless we are the owner */
         void *item;
-        while (g->local + group_pending(g) != 0) {
+        while (group_count_left(&g->count) != 0) {
             if (!weft_deque_pop(w->dq, &item)) {
                 group_wait_worker(w, g);
                 return;
@@ -1075,7 +844,7 @@ void weft_group_wait(weft_group *gp)
         return;
     }
     assert(g->owner == NULL);
-    if (group_pending(g) != 0)
+    if (group_count_left(&g->count) != 0)
         group_wait_outside(g);
 }
 
