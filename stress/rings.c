@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1884,8 +1885,14 @@ static void lin_judge(struct linwin *L, bool search, size_t cap)
 static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
 {
     struct run *r = L->r;
+    /* short windows: capacity 1, 2 or 4 (what the search can decide);
+     * long ones: 4, 16 or 64 (a roomy ring keeps more pushes in flight
+     * while pops find items: the planted bug of tests/lincheck_planted.sh
+     * shows in 2 of 8 runs of 2 s with 4 only, in 8 of 8 with 64) */
     bool fixed = r->capacity != r->sc->def_cap;
-    size_t want = short_window && !fixed ? (size_t)1 << rng_below(g, 3) : r->capacity;
+    size_t want = fixed ? r->capacity
+                        : short_window ? (size_t)1 << rng_below(g, 3)
+                                       : (size_t)4 << (2 * rng_below(g, 3));
     if (!(L->q = L->ops->create(want))) {
         stress_fail(r, "%s create(%zu): %s", L->ops->name, want, strerror(errno));
         return false;
@@ -1938,12 +1945,19 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
         closed = true;
     }
     prog_op(stress_main_progress, OP_JOIN);
-    unsigned stuck = 0;
+    unsigned stuck = 0, polls = 0;
     /* relaxed: see lin_worker */
     while (atomic_load_explicit(&L->finished, memory_order_relaxed) < L->W) {
+        /* most windows end within a few time slices: yield first (on 2
+         * cores the workers need main's CPU), then poll every 100 us */
+        if (++polls < 64) {
+            sched_yield();
+            continue;
+        }
         stress_sleep_us(100);
         unsigned fin = atomic_load_explicit(&L->finished, memory_order_relaxed), blocked = 0;
         for (unsigned who = 1; who <= L->W; who++)
+            /* relaxed: a hint (see lin_blocking) */
             blocked += (unsigned)atomic_load_explicit(&L->inblock[who], memory_order_relaxed);
         if (!closed && L->ops->close && fin + blocked >= L->W) {
             /* everyone left waits in a blocking call: only a close ends it */
@@ -1991,7 +2005,7 @@ static int run_lin(struct run *r)
     L->spec.structure = LIN_QUEUE;
     L->spec.flags = L->ops->lin_flags;
     L->ctx = lin_ctx_new();
-    size_t cap_max = 2 * (r->capacity > 4 ? r->capacity : 4);
+    size_t cap_max = 2 * (r->capacity > 64 ? r->capacity : 64); /* create rounds up */
     size_t main_ops = 2 * cap_max + 8, hops = main_ops + (size_t)L->W * LIN_WORKER_OPS;
     L->log[0].max_ops = L->log[0].max_vals = main_ops;
     L->log[0].ops = calloc(main_ops, sizeof(struct lin_op));
