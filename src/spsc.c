@@ -624,18 +624,23 @@ static uint64_t time_left(const struct deadline *d)
 /* One step of the spin / yield / park ladder: returns after a spin or a
  * yield, or after a park on ec that the caller's condition (checked after
  * announcing, through ready()) did not cancel.  ETIMEDOUT when the deadline
- * passed, else 0. */
+ * passed, else 0.  A timed wait reads the clock before its first spin, so
+ * a deadline that has passed already (timeout 0: "try once") ends it
+ * before any further attempt; the spins read it no more. */
 static int wait_step(struct weft_spsc *q, weft_eventcount *ec, unsigned *round,
                      const struct deadline *d, bool (*ready)(struct weft_spsc *))
 {
+    uint64_t left = 0;
+    if (d->timed && (*round == 0 || *round >= SPIN_TRIES)) {
+        left = time_left(d);
+        if (left == 0)
+            return ETIMEDOUT;
+    }
     if (*round < SPIN_TRIES) {
         ++*round;
         cpu_relax();
         return 0;
     }
-    uint64_t left = d->timed ? time_left(d) : 0;
-    if (d->timed && left == 0)
-        return ETIMEDOUT;
     if (*round < SPIN_TRIES + YIELD_TRIES) {
         ++*round;
         sched_yield();
@@ -680,15 +685,16 @@ static __attribute__((noinline, cold)) int push_slow(struct weft_spsc *q, void *
     struct deadline d = deadline_after(timed, timeout_ns);
     unsigned round = 0;
     for (;;) {
-        int rc = push_one(q, item);
-        if (rc != EAGAIN)
-            return rc;
-        /* full: a closed ring stays full, so give up now.  relaxed: only
-         * the value matters, nothing is read after it */
+        /* the caller's attempt, or ours below, found the ring full: a closed
+         * ring stays full, so give up now.  relaxed: only the value
+         * matters, nothing is read after it */
         if ((atomic_load_explicit(&q->gate, memory_order_relaxed) & GATE_CLOSED) != 0)
             return EPIPE;
         if (wait_step(q, &q->not_full, &round, &d, producer_ready) == ETIMEDOUT)
             return ETIMEDOUT;
+        int rc = push_one(q, item);
+        if (rc != EAGAIN)
+            return rc;
     }
 }
 
@@ -711,9 +717,9 @@ static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **
 {
     struct deadline d = deadline_after(timed, timeout_ns);
     unsigned round = 0;
+    /* the caller's attempt found the ring empty; so does each attempt at
+     * the end of the loop that goes round */
     for (;;) {
-        if (pop_one(q, item))
-            return 0;
         /* acquire: pairs with the release store of sealed in close; close's
          * fence then comes before our load of prod_entered below */
         if (atomic_load_explicit(&q->sealed, memory_order_acquire) != 0) {
@@ -722,7 +728,7 @@ static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **
              * prod_entered before close's fence, so this load returns its
              * value (or a later one) */
             size_t entered = atomic_load_explicit(&q->prod_entered, memory_order_acquire);
-            /* pop_one above found nothing at the head: equal to it, no push
+            /* the last attempt found nothing at the head: equal to it, no push
              * announced an item there (or it withdrew), and no later push
              * can succeed.  Later, a push is announced: published (the pop
              * below takes it), withdrawn, or still on its way */
@@ -734,10 +740,11 @@ static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **
             if (d.timed && time_left(&d) == 0)
                 return ETIMEDOUT;
             sched_yield();
-            continue;
-        }
-        if (wait_step(q, &q->not_empty, &round, &d, consumer_ready) == ETIMEDOUT)
+        } else if (wait_step(q, &q->not_empty, &round, &d, consumer_ready) == ETIMEDOUT) {
             return ETIMEDOUT;
+        }
+        if (pop_one(q, item))
+            return 0;
     }
 }
 

@@ -8,8 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <weft/spsc.h>
 
@@ -265,6 +267,92 @@ static void push_timed_times_out_on_a_full_ring(void)
     void *out;
     CHECK_ERRNO(weft_spsc_pop_timed(q, &out, 0), 0);
     CHECK_PTR_EQ(out, item_of(1));
+    weft_spsc_destroy(q);
+}
+
+/* A timed call with timeout 0 must try once.  A failed attempt writes
+ * nothing and calls nothing, so no test can count attempts from outside;
+ * what a timed call may do between its first attempt and a second one is
+ * read the clock (to set its deadline).  This clock_gettime takes the place
+ * of libc's for the whole program, libweft included (a shared library calls
+ * it through the PLT, a static one links against this definition), passes
+ * every call through to the kernel, and runs a hook at the first read after
+ * it was armed, on the arming thread: the hook makes the ring ready (frees
+ * a slot, supplies an item), so a call that tried once still fails, and a
+ * call that tries again after reading the clock succeeds.  A call that
+ * does not read the clock at all runs no hook and must fail too. */
+struct clock_hook {
+    void (*run)(weft_spsc *);
+    weft_spsc *q;
+    unsigned reads; /* clock reads on this thread since armed */
+    bool ran;
+};
+static _Thread_local struct clock_hook *armed_clock_hook;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    struct clock_hook *h = armed_clock_hook;
+    if (h != NULL) {
+        h->reads++;
+        if (!h->ran) {
+            h->ran = true;
+            h->run(h->q);
+        }
+    }
+    return (int)syscall(SYS_clock_gettime, id, ts);
+}
+
+static void take_one_item(weft_spsc *q)
+{
+    void *out;
+    if (!weft_spsc_try_pop(q, &out))
+        abort(); /* the test filled the ring */
+}
+
+static void add_one_item(weft_spsc *q)
+{
+    if (!weft_spsc_try_push(q, item_of(42)))
+        abort(); /* the test left the ring empty */
+}
+
+static void push_timed_with_timeout_zero_tries_exactly_once(void)
+{
+    weft_spsc *q = weft_spsc_create(1);
+    REQUIRE(q != NULL);
+    CHECK(weft_spsc_try_push(q, item_of(1)));
+    /* the hook frees the slot at the call's first clock read */
+    struct clock_hook h = { take_one_item, q, 0, false };
+    armed_clock_hook = &h;
+    int rc = weft_spsc_push_timed(q, item_of(2), 0);
+    armed_clock_hook = NULL;
+    printf("# push_timed(full ring, 0) = %d (%s); clock reads %u; slot freed after the "
+           "first attempt: %s\n",
+           rc, strerror(rc), h.reads, h.ran ? "yes" : "no");
+    CHECK_ERRNO(rc, ETIMEDOUT);
+    /* item 2 was not pushed: what is left is what the hook left */
+    size_t left = h.ran ? 0 : 1;
+    CHECK_EQ(weft_spsc_size(q), left);
+    weft_spsc_destroy(q);
+}
+
+static void pop_timed_with_timeout_zero_tries_exactly_once(void)
+{
+    weft_spsc *q = weft_spsc_create(4);
+    REQUIRE(q != NULL);
+    /* the hook pushes an item at the call's first clock read */
+    struct clock_hook h = { add_one_item, q, 0, false };
+    void *out = item_of(3);
+    armed_clock_hook = &h;
+    int rc = weft_spsc_pop_timed(q, &out, 0);
+    armed_clock_hook = NULL;
+    printf("# pop_timed(empty ring, 0) = %d (%s); clock reads %u; item pushed after the "
+           "first attempt: %s\n",
+           rc, strerror(rc), h.reads, h.ran ? "yes" : "no");
+    CHECK_ERRNO(rc, ETIMEDOUT);
+    CHECK_PTR_EQ(out, item_of(3));
+    /* the item the hook pushed is still there */
+    size_t left = h.ran ? 1 : 0;
+    CHECK_EQ(weft_spsc_size(q), left);
     weft_spsc_destroy(q);
 }
 
@@ -758,6 +846,8 @@ CHECK_MAIN(CASE(create_rounds_capacity_up_to_a_power_of_two),
            CASE(batches_of_zero_items_do_nothing),
            CASE(pop_timed_times_out_on_an_empty_ring),
            CASE(push_timed_times_out_on_a_full_ring),
+           CASE(push_timed_with_timeout_zero_tries_exactly_once),
+           CASE(pop_timed_with_timeout_zero_tries_exactly_once),
            CASE(huge_timeout_waits_like_no_timeout),
            CASE(push_after_close_fails_with_epipe),
            CASE(push_on_a_full_closed_ring_fails_with_epipe),
