@@ -46,7 +46,8 @@
 #                "none"); a FAIL in their .trs is a kill.  The interface it
 #                relies on is at run_model_check below
 #   unit         the part's programs of tests/ (test_<part>*), in the build
-#                of each form the mutant runs in (off with --no-unit)
+#                of each form the mutant runs in (off with --no-unit); a
+#                time-out there is inconclusive ("timeout"), not a kill
 #   tsan-stress  weft-stress $MUTANT_FLAGS in the clang + TSan + chaos build
 #   gcc-stress   for mutants TSan does not compile: the same run in a plain
 #                gcc + chaos build of each form that compiles it (access,
@@ -287,7 +288,13 @@ run_unit() {  # F
   for prog in $progs; do
     (cd "$w/$1" && timeout -k 10 "$UNIT_TIMEOUT" "./$prog") > "$w/log.unit" 2>&1
     st=$?
-    case $st in 0|77) ;; *) u="kill"; u_detail="${prog#tests/}: $(kill_reason "$st" "$w/log.unit")"; return 0 ;; esac
+    case $st in
+      0|77) ;;
+      # a time-out here is no proof (a loaded machine, and these programs
+      # have no progress watchdog): inconclusive; weft-stress's watchdog decides
+      124|137) u=timeout; return 1 ;;
+      *) u="kill"; u_detail="${prog#tests/}: $(kill_reason "$st" "$w/log.unit")"; return 0 ;;
+    esac
   done
   u=pass
   return 1
