@@ -711,7 +711,7 @@ def same_code(r):
     """A survivor that no layer ran on changed code: every form it was
     built in produced the unmutated object code."""
     cells = ",".join(r.get(k, "") for k in ("model_check", "unit", "tsan_stress", "gcc_stress"))
-    return "same-code" in cells and not re.search(r"(^|,)(pass|kill)", cells)
+    return "same-code" in cells and not re.search(r"(^|,)(pass|kill|timeout)", cells)
 
 
 def summary(path, markdown):
@@ -764,7 +764,7 @@ def summary(path, markdown):
                            ("unit", "unit", "unit_s"), ("tsan-stress", "tsan_stress", "tsan_stress_s"),
                            ("gcc-stress", "gcc_stress", "gcc_stress_s"), ("per mutant", None, "total_s")):
         ran = [r for r in rows if r.get(sec) not in (None, "") and
-               (res is None or re.search(r"(^|,)(pass|kill)", r.get(res, "")))]
+               (res is None or re.search(r"(^|,)(pass|kill|timeout)", r.get(res, "")))]
         if sec in ("build_s", "total_s"):
             ran = [r for r in rows if r["verdict"] in ("KILLED", "SURVIVED")]
         if not ran:
