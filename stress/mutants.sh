@@ -765,12 +765,14 @@ mutant eventcount-wake-without-bump src/eventcount.c \
     syscall' \
 '    syscall'
 
-# pool: a stolen group task's completion is counted with a relaxed RMW:
+# pool: a stolen group task's completion is counted with a relaxed CAS:
 # the waiter's acquire of pending no longer sees the task's writes.  TSan:
 # race on the child's result in pool-nested (read after weft_group_wait).
-mutant pool-group-done-relaxed src/pool.c \
-'uint64_t old = atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel);' \
-'uint64_t old = atomic_fetch_sub_explicit(&g->pending, 1, memory_order_relaxed);'
+mutant pool-group-done-relaxed src/pool_sync.h \
+'    } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
+                                                    memory_order_acq_rel,' \
+'    } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
+                                                    memory_order_relaxed,'
 
 # pool: a future is marked done with a relaxed store.  TSan: race on the
 # future's value / the task's writes (pool-futures).
@@ -797,10 +799,10 @@ mutant pool-no-wake-for-new-work src/pool.c \
 # parked beside the idle workers (ON_POOL: on the pool's eventcount).
 # Watchdog: the waiter sleeps until some new work happens to wake it; once
 # the submitters stop, never.
-mutant pool-no-wake-group-waiter src/pool.c \
-'    weft_eventcount_notify_all((old & ON_POOL) ? &g->pool->ec : &g->ec);' \
-'    if (!(old & ON_POOL))
-        weft_eventcount_notify_all(&g->ec);'
+mutant pool-no-wake-group-waiter src/pool_sync.h \
+'        weft_eventcount_notify_all(pool_ec);
+        return;' \
+'        return;'
 
 # pool: the runner of a future does not wake a worker parked for it on the
 # pool's eventcount.  Watchdog: the last future of each outside thread of
