@@ -225,7 +225,7 @@ weft_mpmc *weft_mpmc_init(void *mem, size_t capacity, unsigned flags)
         errno = EINVAL;
         return NULL;
     }
-    weft_mpmc *q = mem;
+    weft_mpmc *q = (weft_mpmc *)mem;
     q->ro.v.mask = (uint64_t)c - 1;
     q->ro.v.flags = flags;
     q->ro.v.created = 0;
