@@ -111,7 +111,15 @@
 /* Bounded spinning before a blocking operation yields, and yielding before
  * it parks: short enough that an oversubscribed machine loses little, long
  * enough that a ring that is only briefly full or empty costs no syscall. */
+#ifndef WEFT_MODEL
 enum { SPIN_TRIES = 64, YIELD_TRIES = 16 };
+#else
+/* The model checker (model-check/spsc.cc) runs a spin or a yield as a
+ * Relacy yield, which makes the other thread run: 80 of them would drive it
+ * to the end of its operation before a park could race it, and multiply
+ * the schedules.  One of each keeps every step of the ladder. */
+enum { SPIN_TRIES = 1, YIELD_TRIES = 1 };
+#endif
 
 /* Groups of fields are spaced two cache lines apart: the line after each
  * group is padding that nobody touches, so the adjacent-line prefetcher
@@ -268,11 +276,13 @@ size_t weft_spsc_footprint(size_t capacity)
     size_t cap = round_capacity(capacity);
     if (cap == 0 || cap > SIZE_MAX / SLOTS_PER_ITEM)
         return 0;
-    /* leave WEFT_CACHELINE spare: create rounds the size up to a line */
+    /* leave WEFT_CACHELINE spare: create rounds the size up to a line.
+     * sizeof(struct slot_line) is WEFT_CACHELINE (asserted above) but in
+     * the model-check build, whose atomics are larger */
     if (line_count(cap) >
-        (SIZE_MAX - sizeof(struct weft_spsc) - WEFT_CACHELINE) / WEFT_CACHELINE)
+        (SIZE_MAX - sizeof(struct weft_spsc) - WEFT_CACHELINE) / sizeof(struct slot_line))
         return 0;
-    return sizeof(struct weft_spsc) + line_count(cap) * WEFT_CACHELINE;
+    return sizeof(struct weft_spsc) + line_count(cap) * sizeof(struct slot_line);
 }
 
 weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
@@ -283,7 +293,7 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
         errno = EINVAL;
         return NULL;
     }
-    struct weft_spsc *q = mem;
+    struct weft_spsc *q = (struct weft_spsc *)mem;
     q->mask = round_capacity(capacity) - 1;
     size_t lines = line_count(q->mask + 1);
     q->words = lines * LINE_WORDS;
@@ -307,8 +317,15 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
     q->cons_word = 1;
     /* 0 is not later than any position the consumer looks for in a line
      * that was never filled */
-    for (size_t i = 0; i < lines; i++)
+    for (size_t i = 0; i < lines; i++) {
         atomic_init(&q->lines[i].published, 0);
+#ifdef WEFT_MODEL
+        /* the model checker's atomics must be constructed; C11's slots
+         * need nothing, as each is stored before it is read */
+        for (size_t j = 0; j < ITEMS_PER_LINE; j++)
+            atomic_init(&q->lines[i].item[j], NULL);
+#endif
+    }
     return q;
 }
 
