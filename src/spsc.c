@@ -69,21 +69,53 @@
  * push side is a compiler barrier and close issues membarrier(2), which
  * runs a full barrier on every CPU that runs a thread of this process;
  * process-shared rings (and the TSan build) use a seq_cst fence on both
- * sides.
+ * sides.  The wake-up checks (a push reading the consumer's waiter count,
+ * a pop the producer's) pair the same way with the membarrier of
+ * weft_eventcount_prepare.
+ *
+ * When membarrier fails after the ring was made (a seccomp filter installed
+ * later, say: the kernel refuses the call that worked at init), the
+ * guarantees stay, at the price of real fences.  close's heavy fence is the
+ * library's one membarrier path, weft_internal_heavy_fence, which on a
+ * refusal issues a seq_cst fence and clears the process-wide flag that
+ * weft_internal_membarrier_works reads; from then on every light fence of
+ * the ring (producer_enter, producer_leave, consumer_publish) is a seq_cst
+ * fence, as for a process-shared ring, and the eventcount's waiters park
+ * at most 10 ms at a time, so a wake-up check that still used the compiler
+ * barrier costs at most that delay.  Left is the close Dekker pair during
+ * the switch: a push that read "works" just before it skipped its fence, and
+ * close's own fence alone does not make that push's store of prod_entered
+ * visible.  Two things cover it.  The push's load of the gate is seq_cst
+ * and so is close's fetch_or, so a push whose check comes after close's
+ * fetch_or in the single total order fails, fences or not.  A push that
+ * checked before is between its check and its publication: either running,
+ * and then it publishes within nanoseconds, or preempted, and a context
+ * switch is a full barrier on Linux, which makes its store visible.  So
+ * close records that its membarrier was refused (sealed = SEALED_UNSURE),
+ * and a pop on such a ring reports EPIPE only when it has seen prod_entered
+ * == head twice, 10 ms apart (close_grace); in between it waits on
+ * not_empty, where a publishing push wakes it.
  *
  * The fast path is kept short because at 1P1C a push or pop costs only a few
  * nanoseconds: the gate word holds both the CLOSED bit and a FENCED bit (set
  * at init when the light fence must be a real one), so one load and one
  * branch decide "not closed, no fence needed" for the whole push, including
- * its wake-up check.  Each side reads its own position back with a relaxed
- * load (it is the only writer) instead of keeping a second copy.
+ * its wake-up check; the one addition is a relaxed load of the "membarrier
+ * works" flag, a word written at most once in the life of the process, on
+ * each side (push: in producer_enter; pop: in consumer_fenced, where both
+ * tests are marked unlikely: laid out as the fall-through instead, they cost
+ * a single-threaded push+pop pair 10 -> 13 ns).  Measured with bench_rings
+ * --only weft_spsc, 10 alternating pairs against the code without it, on a
+ * loaded 2-vCPU machine: new/old medians 1.11 (try), 1.04 (blocking), 1.10
+ * (batch32), run-to-run spread +-30%: no cost that shows.  Each side reads
+ * its own position back with a relaxed load (it is the only writer)
+ * instead of keeping a second copy.
  */
 #include "config.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
-#include <linux/membarrier.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -91,9 +123,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <weft/spsc.h>
 
@@ -156,6 +186,10 @@ _Static_assert(sizeof(atomic_size_t) == sizeof(void *) &&
 #define GATE_CLOSED 1u /* weft_spsc_close was called */
 #define GATE_FENCED 2u /* the light fence must be a seq_cst fence */
 
+/* Values of sealed, set by close after its fence. */
+#define SEALED 1u          /* close's fence ordered every push (see close) */
+#define SEALED_UNSURE 2u   /* close's membarrier was refused: see close_grace */
+
 struct weft_spsc {
     /* Read by both sides on every operation, written only at init and once
      * by close: shared read-only in every cache in steady state. */
@@ -164,7 +198,7 @@ struct weft_spsc {
     unsigned flags;                      /* 0 or WEFT_SHARED */
     atomic_uint gate;   /* GATE_CLOSED | GATE_FENCED; read by every push */
     unsigned fenced;    /* light fences are real fences (GATE_FENCED) */
-    atomic_uint sealed; /* 1 once close has fenced; read by pops on empty */
+    atomic_uint sealed; /* SEALED* once close has fenced; read by pops on empty */
     alignas(WEFT_CACHELINE) char pad_config[WEFT_CACHELINE];
 
     /* Parked threads announce themselves here (written only when parking);
@@ -188,6 +222,8 @@ struct weft_spsc {
     /* Written and read by the consumer only. */
     alignas(WEFT_CACHELINE) size_t cons_published; /* last published word it read */
     size_t cons_word;                              /* word of the next slot to empty */
+    uint64_t cons_grace_until; /* close_grace: 0 not started, else its end (now_ns) */
+    bool cons_grace_over;      /* close_grace: waited out, EPIPE may be reported */
     alignas(WEFT_CACHELINE) char pad_cons[WEFT_CACHELINE];
 
     alignas(WEFT_CACHELINE) struct slot_line lines[];
@@ -207,7 +243,7 @@ SPSC_OWN_LINE(mask, sealed, not_empty);
 SPSC_OWN_LINE(not_empty, not_full, prod_head_cache);
 SPSC_OWN_LINE(prod_head_cache, prod_word, head);
 SPSC_OWN_LINE(head, head, cons_published);
-SPSC_OWN_LINE(cons_published, cons_word, lines);
+SPSC_OWN_LINE(cons_published, cons_grace_over, lines);
 
 static inline struct weft_internal_ec *ec_of(weft_eventcount *ec)
 {
@@ -315,6 +351,8 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
     atomic_init(&q->head, 0);
     q->cons_published = 0;
     q->cons_word = 1;
+    q->cons_grace_until = 0;
+    q->cons_grace_over = false;
     /* 0 is not later than any position the consumer looks for in a line
      * that was never filled */
     for (size_t i = 0; i < lines; i++) {
@@ -396,30 +434,20 @@ bool weft_spsc_closed(const weft_spsc *q)
 
 /* ---- the producer ------------------------------------------------------ */
 
-/* Enter a push of k items at position t: announce it, then read the gate.
- * Returns the gate (0 on the fast path: open, no fence needed), or UINT_MAX
- * when closed (the announcement withdrawn). */
-static HOT_INLINE unsigned producer_enter(struct weft_spsc *q, size_t t, size_t k)
+/* producer_enter's rare cases: the ring is closed, or the light fence must
+ * be a real one (process-shared ring, TSan, or membarrier has failed in
+ * this process).  Returns as producer_enter. */
+static inline unsigned producer_enter_rare(struct weft_spsc *q, size_t t, unsigned gate)
 {
-    /* relaxed: ordered before the load of the gate by the fence below, and
-     * before the caller's release stores of published words */
-    atomic_store_explicit(&q->prod_entered, t + k, memory_order_relaxed);
-    /* the light side of the close fence: a compiler barrier, enough when
-     * close issues membarrier (gate has no FENCED bit); pairs with
-     * close_fence_heavy */
-    atomic_signal_fence(memory_order_seq_cst);
-    /* relaxed: the load half of the Dekker pair with close's fetch_or of
-     * GATE_CLOSED and its heavy fence */
-    unsigned gate = atomic_load_explicit(&q->gate, memory_order_relaxed);
-    if (LIKELY(gate == 0))
-        return 0;
-    if (gate & GATE_FENCED) {
-        /* seq_cst: the real light fence (process-shared ring, TSan);
-         * pairs with the seq_cst fence in close_fence_heavy.  The gate is
-         * read again after it. */
+    if (!(gate & GATE_CLOSED)) {
+        /* seq_cst: the real light fence; pairs with the seq_cst fence in
+         * close_fence_heavy (or the one weft_internal_heavy_fence issues
+         * in place of a refused membarrier).  The gate is read again after
+         * it. */
         atomic_thread_fence(memory_order_seq_cst);
-        /* relaxed: as above */
-        gate = atomic_load_explicit(&q->gate, memory_order_relaxed);
+        /* relaxed: after the fence, the Dekker pair needs no more.  FENCED
+         * tells producer_leave that its fence must be real too */
+        gate = atomic_load_explicit(&q->gate, memory_order_relaxed) | GATE_FENCED;
     }
     if (gate & GATE_CLOSED) {
         /* release: this push published nothing, but a pop that reads t
@@ -433,9 +461,38 @@ static HOT_INLINE unsigned producer_enter(struct weft_spsc *q, size_t t, size_t 
     return gate;
 }
 
+/* Enter a push of k items at position t: announce it, then read the gate.
+ * Returns the gate (0 on the fast path: open, no fence needed; GATE_FENCED
+ * set when producer_leave's fence must be a real one), or UINT_MAX when
+ * closed (the announcement withdrawn). */
+static HOT_INLINE unsigned producer_enter(struct weft_spsc *q, size_t t, size_t k)
+{
+    /* relaxed: ordered before the load of the gate by the fence below, and
+     * before the caller's release stores of published words */
+    atomic_store_explicit(&q->prod_entered, t + k, memory_order_relaxed);
+    /* the light side of the close fence: a compiler barrier, enough while
+     * close issues membarrier (gate has no FENCED bit and membarrier still
+     * works); pairs with close_fence_heavy */
+    atomic_signal_fence(memory_order_seq_cst);
+    /* The load half of the Dekker pair with close's fetch_or of GATE_CLOSED
+     * and its heavy fence.  seq_cst, with that fetch_or seq_cst too: a push
+     * whose check comes after close's fetch_or in the single total order
+     * sees CLOSED whatever fences either side skipped, which is what keeps
+     * a push that starts after close_grace's wait from delivering once
+     * membarrier has failed.  On x86-64 a seq_cst load is a plain load (the
+     * code is the same as relaxed); on AArch64 it is an LDAR */
+    unsigned gate = atomic_load_explicit(&q->gate, memory_order_seq_cst);
+    /* one relaxed load of a flag that is written once in a process's life,
+     * if ever: membarrier refused (see weft_internal_membarrier_works) */
+    if (LIKELY(gate == 0 && weft_internal_membarrier_works()))
+        return 0;
+    return producer_enter_rare(q, t, gate);
+}
+
 /* The notifier's fence between publishing an index and reading a waiter
- * count: a compiler barrier when waiters issue membarrier, else seq_cst.
- * Pairs with the fence in weft_eventcount_prepare. */
+ * count: a compiler barrier when waiters issue membarrier, else seq_cst
+ * (fenced: producer_enter's GATE_FENCED, consumer_fenced).  Pairs with the
+ * fence in weft_eventcount_prepare. */
 static inline void notify_fence(unsigned fenced)
 {
     if (UNLIKELY(fenced))
@@ -569,6 +626,14 @@ static inline size_t consumer_head(struct weft_spsc *q)
     return atomic_load_explicit(&q->head, memory_order_relaxed);
 }
 
+/* Whether the consumer's light fence must be a real one: the ring needs
+ * real fences (fenced), or membarrier has failed in this process since.
+ * Both unlikely, so that the common case reads straight down. */
+static HOT_INLINE bool consumer_fenced(const struct weft_spsc *q)
+{
+    return UNLIKELY(q->fenced) || UNLIKELY(!weft_internal_membarrier_works());
+}
+
 static HOT_INLINE void consumer_publish(struct weft_spsc *q, size_t h)
 {
     /* release: pairs with the acquire load of head in producer_space; our
@@ -576,7 +641,7 @@ static HOT_INLINE void consumer_publish(struct weft_spsc *q, size_t h)
     atomic_store_explicit(&q->head, h, memory_order_release);
     /* the producer may be parked on full: wake it (one relaxed load when
      * not); the fence pairs with the one in eventcount_prepare */
-    notify_fence(q->fenced);
+    notify_fence(consumer_fenced(q));
     weft_internal_ec_notify_fenced(ec_of(&q->not_full), 1);
 }
 
@@ -729,6 +794,66 @@ int weft_spsc_push_timed(weft_spsc *q, void *item, uint64_t timeout_ns)
     return LIKELY(rc != EAGAIN) ? rc : push_slow(q, item, true, timeout_ns);
 }
 
+/* How long a pop on a sealed ring waits before it trusts "no push in
+ * flight" when close's membarrier was refused (see close_grace). */
+#define CLOSE_GRACE_NS 10000000u /* 10 ms */
+
+/* Whether the consumer may stop waiting out the grace: an item arrived, or
+ * a push is announced (then the pop waits for it as on any sealed ring). */
+static bool grace_ready(struct weft_spsc *q)
+{
+    size_t h = consumer_head(q);
+    /* acquire: as the load of prod_entered in pop_slow */
+    return consumer_has(q, h, q->cons_word) ||
+           atomic_load_explicit(&q->prod_entered, memory_order_acquire) != h;
+}
+
+/* The consumer found a SEALED_UNSURE ring empty and prod_entered equal to
+ * its head (it is called only then; its state is the consumer's, so the
+ * grace runs across calls and a pop_timed that polls sees EPIPE once it is
+ * over).  close's membarrier was refused (a seccomp filter installed
+ * after the ring was made, say), so a push that read "membarrier works"
+ * just before the switch and skipped its real fence may have passed its
+ * closed check without its store of prod_entered being visible to us yet.
+ * Such a push is either running, and then it publishes within nanoseconds,
+ * or it was preempted, and a context switch is a full barrier on Linux,
+ * which makes its store visible.  So the pop reports EPIPE only when it sees
+ * prod_entered == head again CLOSE_GRACE_NS after the first time: this
+ * waits on not_empty (a push that publishes wakes it) until the grace is
+ * over.  ETIMEDOUT when the caller's deadline passed first, else 0. */
+static int close_grace(struct weft_spsc *q, const struct deadline *d)
+{
+    uint64_t now = now_ns();
+    if (q->cons_grace_until == 0)
+        q->cons_grace_until = now + CLOSE_GRACE_NS;
+    if (now >= q->cons_grace_until) {
+        q->cons_grace_over = true;
+        return 0;
+    }
+    uint64_t left = q->cons_grace_until - now;
+    bool whole_grace = true; /* the wait below lasts until the grace is over */
+    if (d->timed) {
+        uint64_t d_left = time_left(d);
+        if (d_left == 0)
+            return ETIMEDOUT;
+        if (d_left < left) {
+            left = d_left;
+            whole_grace = false;
+        }
+    }
+    uint32_t key = weft_eventcount_prepare(&q->not_empty);
+    /* the re-check after announcing, as in wait_step */
+    if (grace_ready(q)) {
+        weft_eventcount_cancel(&q->not_empty);
+        return 0;
+    }
+    /* a wait that timed out lasted the grace (the model checker's clock does
+     * not advance with its waits, so it needs this rather than now_ns) */
+    if (weft_eventcount_wait_timed(&q->not_empty, key, left) == ETIMEDOUT && whole_grace)
+        q->cons_grace_over = true;
+    return 0;
+}
+
 static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **item, bool timed,
                                                     uint64_t timeout_ns)
 {
@@ -739,24 +864,33 @@ static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **
     for (;;) {
         /* acquire: pairs with the release store of sealed in close; close's
          * fence then comes before our load of prod_entered below */
-        if (atomic_load_explicit(&q->sealed, memory_order_acquire) != 0) {
+        unsigned sealed = atomic_load_explicit(&q->sealed, memory_order_acquire);
+        if (sealed != 0) {
             /* acquire: pairs with the withdrawing release store in
-             * producer_enter.  Every push that can still succeed stored
-             * prod_entered before close's fence, so this load returns its
-             * value (or a later one) */
+             * producer_enter_rare.  Every push that can still succeed
+             * stored prod_entered before close's fence, so on a SEALED ring
+             * this load returns its value (or a later one); on a
+             * SEALED_UNSURE one, close_grace waits for it */
             size_t entered = atomic_load_explicit(&q->prod_entered, memory_order_acquire);
             /* the last attempt found nothing at the head: equal to it, no push
              * announced an item there (or it withdrew), and no later push
              * can succeed.  Later, a push is announced: published (the pop
              * below takes it), withdrawn, or still on its way */
-            if (entered == consumer_head(q))
-                return pop_one(q, item) ? 0 : EPIPE;
-            /* a push is between its closed check and its publication: it
-             * ends within a few instructions unless preempted; wait for it
-             * without parking (it notifies only when it publishes) */
-            if (d.timed && time_left(&d) == 0)
-                return ETIMEDOUT;
-            sched_yield();
+            if (entered == consumer_head(q)) {
+                if (sealed == SEALED || q->cons_grace_over)
+                    return pop_one(q, item) ? 0 : EPIPE;
+                /* close's membarrier was refused: look again later */
+                if (close_grace(q, &d) == ETIMEDOUT)
+                    return ETIMEDOUT;
+            } else {
+                /* a push is between its closed check and its publication:
+                 * it ends within a few instructions unless preempted; wait
+                 * for it without parking (it notifies only when it
+                 * publishes) */
+                if (d.timed && time_left(&d) == 0)
+                    return ETIMEDOUT;
+                sched_yield();
+            }
         } else if (wait_step(q, &q->not_empty, &round, &d, consumer_ready) == ETIMEDOUT) {
             return ETIMEDOUT;
         }
@@ -780,40 +914,40 @@ int weft_spsc_pop_timed(weft_spsc *q, void **item, uint64_t timeout_ns)
 /* ---- close ---------------------------------------------------------------- */
 
 /* The heavy side of the close fence; pairs with the light one in
- * producer_enter.  membarrier(PRIVATE_EXPEDITED) makes every running thread
- * of this process execute a full barrier, which stands in for the fence the
- * producer skipped.  A fork()ed child inherits the ring but not the
- * registration: register and try again. */
-static void close_fence_heavy(struct weft_spsc *q)
+ * producer_enter.  Returns true when it orders every push: either side's
+ * fence is real, or membarrier(PRIVATE_EXPEDITED) made every running
+ * thread of this process execute a full barrier, which stands in for the
+ * fence the producer skipped.  false when the kernel refused membarrier
+ * (weft_internal_heavy_fence, the library's one membarrier path, has then
+ * issued a seq_cst fence and switched every light fence of the process to
+ * a real one; a push that read the switch too late is what close_grace
+ * waits out). */
+static bool close_fence_heavy(struct weft_spsc *q)
 {
-#ifndef WEFT_TSAN
-    if (!q->fenced) {
-        if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
-            return;
-        (void)syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
-        if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
-            return;
-        /* cannot happen: asym is set only when registration worked */
-    }
-#else
-    (void)q;
-#endif
-    /* seq_cst: pairs with the seq_cst fence in producer_enter for
+    /* fenced is set in the TSan build, which issues no membarrier */
+    if (!q->fenced)
+        return weft_internal_heavy_fence();
+    /* seq_cst: pairs with the seq_cst fence in producer_enter_rare for
      * process-shared rings and the TSan build */
     atomic_thread_fence(memory_order_seq_cst);
+    return true;
 }
 
 void weft_spsc_close(weft_spsc *q)
 {
     assert(q != NULL);
-    /* relaxed: the store half of the Dekker pair with producer_enter; the
-     * heavy fence below orders it against the producer's load of the gate.
+    /* The store half of the Dekker pair with producer_enter; the heavy
+     * fence below orders it against the producer's load of the gate.
+     * seq_cst: pairs with the seq_cst load of the gate in producer_enter
+     * (a push that checks after this in the total order fails, see there).
      * An RMW keeps the FENCED bit when several threads close at once. */
-    atomic_fetch_or_explicit(&q->gate, GATE_CLOSED, memory_order_relaxed);
-    close_fence_heavy(q);
+    atomic_fetch_or_explicit(&q->gate, GATE_CLOSED, memory_order_seq_cst);
+    unsigned sealed = close_fence_heavy(q) ? SEALED : SEALED_UNSURE;
     /* release: pairs with the acquire loads of sealed in pop_slow and
-     * consumer_ready; a pop that sees it knows the fence above is done */
-    atomic_store_explicit(&q->sealed, 1, memory_order_release);
+     * consumer_ready; a pop that sees it knows the fence above is done.
+     * Concurrent closes may store different values: each one is true of
+     * the close that stored it, which is all a pop needs */
+    atomic_store_explicit(&q->sealed, sealed, memory_order_release);
     /* notify_all fences after our stores (pairs with eventcount_prepare) */
     weft_eventcount_notify_all(&q->not_empty);
     weft_eventcount_notify_all(&q->not_full);

@@ -1,13 +1,18 @@
 /* Unit tests for weft/spsc.h. */
 #include "config.h"
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/membarrier.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -502,6 +507,107 @@ static void parked_producer_wakes_for_a_pop(void)
     weft_spsc_destroy(c.q);
 }
 
+/* ---- membarrier refused after init ---------------------------------------- */
+
+/* Make the kernel refuse membarrier(2) (EPERM) to every thread of this
+ * process from now on, as a seccomp filter installed after a ring was made
+ * does.  Returns 0, or 21 / 22 when the filter could not be installed. */
+static int refuse_membarrier(void)
+{
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { sizeof filter / sizeof filter[0], filter };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return 21;
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
+        return 22;
+    return 0;
+}
+
+/* Whether this process can issue membarrier(PRIVATE_EXPEDITED) (weft
+ * registered it when it made its first private eventcount). */
+static bool membarrier_works_now(void)
+{
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* In a child (the filter cannot be removed): items pushed before and after
+ * the refusal are all popped, in order, before EPIPE. */
+static int deliver_after_membarrier_refused(void)
+{
+    weft_spsc *q = weft_spsc_create(8);
+    if (q == NULL)
+        return 10;
+    bool pushed = weft_spsc_try_push(q, item_of(1));
+    int rc = refuse_membarrier();
+    if (rc != 0)
+        return rc;
+    bool refused = !membarrier_works_now();
+    pushed = weft_spsc_try_push(q, item_of(2)) && pushed;
+    pushed = weft_spsc_push(q, item_of(3)) == 0 && pushed;
+    weft_spsc_close(q);
+    unsigned in_order = 0;
+    void *out;
+    for (uintptr_t i = 1; i <= 3; i++)
+        in_order += weft_spsc_pop(q, &out) == 0 && out == item_of(i);
+    int last = weft_spsc_pop(q, &out);
+    printf("# membarrier refused: %s; pushed all: %s; popped in order: %u of 3; "
+           "then pop = %d (%s)\n",
+           refused ? "yes" : "no", pushed ? "yes" : "no", in_order, last, strerror(last));
+    weft_spsc_destroy(q);
+    return refused && pushed && in_order == 3 && last == EPIPE ? 0 : 13;
+}
+
+static void close_after_membarrier_is_refused_delivers_every_pushed_item(void)
+{
+    CHECK_EQ_I(check_in_child(deliver_after_membarrier_refused), 0);
+}
+
+/* In a child: a pop on a ring whose close had membarrier refused reports
+ * EPIPE only 10 ms after it first found the ring drained (close_grace in
+ * src/spsc.c); before that a try-once pop_timed says ETIMEDOUT; after
+ * that, every pop says EPIPE at once.  Without membarrier at init, or in
+ * the TSan build, rings use real fences and EPIPE comes at once. */
+static int epipe_waits_out_the_grace(void)
+{
+    bool asymmetric = membarrier_works_now();
+#ifdef WEFT_TSAN
+    asymmetric = false; /* TSan builds never use membarrier */
+#endif
+    weft_spsc *q = weft_spsc_create(4);
+    if (q == NULL)
+        return 10;
+    int rc = refuse_membarrier();
+    if (rc != 0)
+        return rc;
+    void *out;
+    uint64_t t0 = check_now_ns();
+    weft_spsc_close(q);
+    int first = weft_spsc_pop_timed(q, &out, 0);
+    int second = weft_spsc_pop(q, &out);
+    uint64_t waited = check_now_ns() - t0;
+    int third = weft_spsc_pop_timed(q, &out, 0);
+    printf("# asymmetric ring: %s; pop_timed(0) = %d (%s), pop = %d (%s) after %ju us, "
+           "pop_timed(0) = %d (%s)\n",
+           asymmetric ? "yes" : "no", first, strerror(first), second, strerror(second),
+           (uintmax_t)(waited / 1000), third, strerror(third));
+    weft_spsc_destroy(q);
+    if (second != EPIPE || third != EPIPE)
+        return 14;
+    if (asymmetric)
+        return first == ETIMEDOUT && waited >= 10000000u ? 0 : 15;
+    return first == EPIPE ? 0 : 16;
+}
+
+static void epipe_comes_10_ms_after_close_when_membarrier_was_refused(void)
+{
+    CHECK_EQ_I(check_in_child(epipe_waits_out_the_grace), 0);
+}
+
 /* ---- two threads ------------------------------------------------------------ */
 
 /* Busy threads that keep both cores occupied while a test runs, so the
@@ -856,6 +962,8 @@ CHECK_MAIN(CASE(create_rounds_capacity_up_to_a_power_of_two),
            CASE(close_wakes_a_producer_parked_on_full),
            CASE(parked_consumer_wakes_for_a_push),
            CASE(parked_producer_wakes_for_a_pop),
+           CASE(close_after_membarrier_is_refused_delivers_every_pushed_item),
+           CASE(epipe_comes_10_ms_after_close_when_membarrier_was_refused),
            CASE(size_seen_by_the_consumer_counts_only_poppable_items),
            CASE(failed_pushes_on_a_closed_ring_do_not_show_in_size),
            CASE(two_threads_pass_every_item_once_in_order_with_tiny_capacity),

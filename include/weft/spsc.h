@@ -31,7 +31,8 @@
  * Progress: try operations, size and closed are wait-free.  close is
  * wait-free but for one system call (membarrier, see below).  push and pop
  * block while the ring is full / empty (pop also while the producer is in
- * the middle of a push on a closed ring); a parked thread uses no CPU.
+ * the middle of a push on a closed ring, and for 10 ms on a closed ring once
+ * membarrier has failed, see "Close"); a parked thread uses no CPU.
  *
  * Ordering: a push happens-before the pop that returns its item (release on
  * publish, acquire on read), so whatever the producer wrote before pushing a
@@ -72,6 +73,18 @@
  * issues the heavy side of an asymmetric fence, then seals the ring; a pop
  * reports EPIPE only when the ring is sealed, empty and no announced push
  * is still to publish.)
+ * If membarrier(2) fails after the ring was made (a seccomp filter installed
+ * later, say), close keeps this guarantee.  From the first refusal on,
+ * every light fence of the process's rings and eventcounts is a seq_cst
+ * fence; a push that read the switch too late (it skipped its fence) either
+ * checked the closed flag after close, and fails, or was already between
+ * its check and its publication, and then it publishes within nanoseconds
+ * or is preempted, which on Linux is a full barrier that makes its
+ * announcement visible.  So a pop on a ring whose close had membarrier
+ * refused reports EPIPE only after it has found the ring empty with no
+ * push announced twice, 10 ms apart (it waits parked, and a push that
+ * publishes wakes it); pop_timed reports ETIMEDOUT there until 10 ms have
+ * passed since a pop first found it so.
  *
  * Memory: the ring is one position-independent block without pointers.
  * weft_spsc_init builds it in memory the caller provides, which may be
@@ -193,7 +206,9 @@ WEFT_API int weft_spsc_push(weft_spsc *q, void *item);
  * Thread: the consumer.  Progress: blocks.
  * Ordering: as weft_spsc_try_pop.
  * Returns: 0 with *item set; EPIPE when the ring is closed and every item
- *   pushed before has been popped (*item untouched). */
+ *   pushed before has been popped (*item untouched); once membarrier(2)
+ *   has failed in the process, only 10 ms after it first found that (see
+ *   "Close"). */
 WEFT_API int weft_spsc_pop(weft_spsc *q, void **item);
 
 /* weft_spsc_push waiting at most timeout_ns nanoseconds (relative,
@@ -202,16 +217,18 @@ WEFT_API int weft_spsc_pop(weft_spsc *q, void **item);
  *   of the timeout (the item was not pushed). */
 WEFT_API int weft_spsc_push_timed(weft_spsc *q, void *item, uint64_t timeout_ns);
 
-/* weft_spsc_pop waiting at most timeout_ns nanoseconds.
+/* weft_spsc_pop waiting at most timeout_ns nanoseconds (0: try once).
  * Returns: 0, EPIPE as weft_spsc_pop; ETIMEDOUT when still empty at the end
- *   of the timeout. */
+ *   of the timeout (on a closed, drained ring too, while the pop waits out
+ *   an announced push or the 10 ms of "Close"). */
 WEFT_API int weft_spsc_pop_timed(weft_spsc *q, void **item, uint64_t timeout_ns);
 
 /* Close the ring: later pushes fail, pops drain what is left and then
  * return EPIPE; every parked push and pop is woken.  Idempotent.
  * Thread: any (the producer, the consumer or a third one).
  * Progress: wait-free but for one membarrier(2) system call (process-private
- *   rings) and the futex wakes.
+ *   rings; a seq_cst fence instead once the kernel refuses it, see "Close")
+ *   and the futex wakes.
  * Ordering: a push that sees the ring closed fails; one that does not is
  *   delivered (see "Close" above). */
 WEFT_API void weft_spsc_close(weft_spsc *q);
