@@ -334,6 +334,12 @@ static inline __attribute__((always_inline)) size_t claim_run(weft_mpmc *q, bool
     uint64_t p = atomic_load_explicit(index, memory_order_relaxed);
     for (;;) {
         if (producer && __builtin_expect((p & CLOSED) != 0, 0)) {
+            /* acquire fence, on this path only: the relaxed load or failed
+             * CAS above read the mark, so this pairs with the release of
+             * the fetch_or in weft_mpmc_close (the header: close
+             * happens-before every push that reports the ring closed).
+             * model-check/mpmc.cc "close vs push" fails without it. */
+            atomic_thread_fence(memory_order_acquire);
             *at = p;
             return 0;
         }
@@ -569,8 +575,17 @@ void weft_mpmc_close(weft_mpmc *q)
  *   equally well.  When nothing else is runnable a yield returns in about
  *   half a microsecond, so a waiter burns a few tens of microseconds of
  *   CPU before it parks. */
+#ifndef WEFT_MODEL
 #define SPIN_TRIES 8
 #define YIELD_TRIES 64
+#else
+/* The model checker (model-check/mpmc.cc) runs a pause or a yield as a
+ * Relacy yield: 72 retries per wait multiply the schedules of two waiters
+ * beyond any bound that finishes.  One of each keeps every step of the
+ * ladder (spin, yield, deadline test, park). */
+#define SPIN_TRIES 1
+#define YIELD_TRIES 1
+#endif
 
 /* The deadline of a _timed wait, timeout_ns from now: never UINT64_MAX,
  * which push_until and pop_until read as "forever". */
