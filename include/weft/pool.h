@@ -26,10 +26,10 @@
  *                            except calls made by the pool's own running
  *                            tasks (a submit or async among them returns
  *                            ESHUTDOWN) and weft_pool_submit calls of
- *                            outside threads already in progress when
- *                            destroy is called (each is accepted, and its
- *                            task runs, or returns ESHUTDOWN; destroy
- *                            returns only after each has returned)
+ *                            outside threads whose task was accepted
+ *                            before destroy was called (destroy returns
+ *                            only after each has returned; see
+ *                            weft_pool_destroy)
  *   submit, spawn, wait,     any thread, concurrently: the pool's workers
  *   parallel_for/_reduce,    (from inside a task) and threads outside the
  *   async, future_*          pool alike; nested to any depth
@@ -100,12 +100,18 @@ WEFT_API weft_pool *weft_pool_create(unsigned nthreads);
  *   outside).  No other call on p may run or start afterwards, except
  *   calls from p's own running tasks (weft_pool_submit and weft_async
  *   return ESHUTDOWN there) and weft_pool_submit calls of other threads
- *   that were already in progress when destroy was called: destroy waits
- *   until each of them has returned (accepted, with its task run, or
- *   ESHUTDOWN) and made its last access to p.  A call that begins after
- *   destroy was called may find p freed.
- * Progress: blocks until the tasks are done and the submits in progress
- *   have returned.
+ *   whose task was accepted before destroy was called (the acceptance
+ *   happens-before the call: for example the task started and told the
+ *   destroying thread so): such a submit may still be returning, and
+ *   destroy waits until it has returned and made its last access to p.
+ *   Any other submit must not overlap destroy: one that begins, or has
+ *   begun but not yet had its task accepted, when destroy is called may
+ *   find p freed (stop such threads first, e.g. join them).
+ *   (model-check/pool.cc checks this promise; a wider one, "every submit
+ *   in progress", cannot hold: a submit not yet counted by the pool
+ *   cannot be waited for.)
+ * Progress: blocks until the tasks are done and the accepted submits
+ *   still inside have returned.
  * Ordering: the writes of every submitted task happen-before the return. */
 WEFT_API void weft_pool_destroy(weft_pool *p);
 
