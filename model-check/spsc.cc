@@ -43,12 +43,6 @@ const int MAX_ITEMS = 4;
  * consumer thread 1 (a third thread, if any, only closes); each writes only
  * its own records. */
 template <class Derived, int Threads> struct spsc_scenario : weft_model::scenario<Derived, Threads> {
-    /* Relacy replays a failing iteration (to print its history) without
-     * having destroyed its suite: drop what the abandoned run left in the
-     * arena, or the replay would find membarrier_ok_flag "constructed"
-     * with the failed run's value and print a different schedule.  (Every
-     * other iteration starts with an empty arena.) */
-    spsc_scenario() { weft_model::arena_forget(); }
 
     weft_spsc *q;
     rl::var<int> payload[MAX_ITEMS + 1];
