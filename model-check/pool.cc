@@ -1,6 +1,7 @@
 /*
- * pool.cc - model checking of the pool's two synchronisation protocols,
- * src/pool_sync.h (the group count and the gate), under Relacy.
+ * pool.cc - model checking of the pool's three synchronisation protocols,
+ * src/pool_sync.h (the group count, the gate and the searchers), under
+ * Relacy.
  *
  * pool.c itself is not included (it creates pthreads); the scenarios call
  * pool_sync.h's functions in the sequences pool.c calls them (each role
@@ -777,6 +778,171 @@ struct accepted_submits_vs_destroy : gate_scenario<accepted_submits_vs_destroy> 
     }
 };
 
+
+/* ---- searcher scenarios ------------------------------------------------- */
+
+/* pool_sync.h, "3. The searchers": one outside producer makes Tasks tasks
+ * visible one by one (the injection ring's push, then wake_for_new_work,
+ * as submit_task), two workers search, give up, park and wake as
+ * worker_search does, at most Cap searching.  The producer runs no task;
+ * it waits (futex) until every task ran, then lets the workers go and
+ * wakes them (as destroy).  Each task's body waits until all Tasks tasks
+ * have started (a rendezvous): it needs the tasks to run at the same time,
+ * on both workers.
+ *  S1: a task no worker ever takes leaves every thread waiting: deadlock.
+ *  S2: the worker that took the first task blocks in it until the second
+ *      starts; if nobody woke the other worker for it: deadlock.  (Found
+ *      by this scenario with a take of one task: a worker that left the
+ *      searchers and finds two tasks in its last look wakes nobody.
+ *      pool.c's takes are batches whose rest keep_rest hands on with a
+ *      wake-up, as take() below.)
+ *  Publication: each task's payload (rl::var) written before its push.
+ *  S3 at the end: no searcher is counted, nobody is announced. */
+template <unsigned Cap, unsigned Tasks>
+struct searchers : weft_model::scenario<searchers<Cap, Tasks>, 3> {
+    static_assert(Tasks <= 2, "the rendezvous needs a worker per task");
+    struct pool_search *ps = nullptr;
+    weft_eventcount *pool_ec;
+    rl::atomic<unsigned> ring;  /* bit k: task k pushed and not yet taken */
+    rl::atomic<int> started;    /* tasks whose body has begun */
+    rl::atomic<int> done;       /* tasks run to the end */
+    rl::atomic<int> finish;     /* the producer's "destroy": workers exit */
+    rl::var<int> payload[MAX_TASKS];
+
+    void before()
+    {
+        (void)weft_model::membarrier_ok_flag($);
+        ps = (struct pool_search *)malloc(sizeof *ps);
+        pool_search_init(ps);
+        pool_ec = new_eventcount();
+        ring($).store(0, rl::mo_relaxed);
+        started($).store(0, rl::mo_relaxed);
+        done($).store(0, rl::mo_relaxed);
+        finish($).store(0, rl::mo_relaxed);
+        observer &o = obs();
+        o = observer();
+        o.group = false;
+        o.pool_ec = pool_ec;
+        o.named = pool_ec;
+    }
+
+    /* the worker's look for work (worker_take): claim every pushed task
+     * (try_pop_many / steal_batch), run the first, and keep the rest where
+     * others can take them, waking one (keep_rest: its push to the own
+     * deque, here back to the ring, then wake_for_new_work) */
+    int take()
+    {
+        /* acquire: the pop of the ring, pairs with the push's release */
+        unsigned v = ring($).exchange(0, rl::mo_acquire);
+        if (v == 0)
+            return -1;
+        unsigned k = (v & 1u) ? 0 : 1;
+        unsigned rest = v & ~(1u << k);
+        if (rest != 0) {
+            ring($).fetch_or(rest, rl::mo_release);
+            pool_search_wake(ps, pool_ec);
+        }
+        return (int)k;
+    }
+
+    void wait_for(rl::atomic<int> &word, int n)
+    {
+        for (;;) {
+            int v = word($).load(rl::mo_acquire);
+            if (v >= n)
+                return;
+            syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+        }
+    }
+
+    void bump(rl::atomic<int> &word, int n)
+    {
+        if (word($).fetch_add(1, rl::mo_acq_rel) + 1 == n)
+            syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+
+    void run_task(int k)
+    {
+        RL_ASSERT(payload[k]($) == 100 + k); /* published by the push */
+        bump(started, (int)Tasks);
+        wait_for(started, (int)Tasks); /* the rendezvous (S2) */
+        bump(done, (int)Tasks);
+    }
+
+    /* worker_search (one spin round as a searcher, where pool.c spins
+     * SPIN_ROUNDS + YIELD_ROUNDS), in worker_main's loop */
+    void worker()
+    {
+        bool searching = pool_search_begin(ps, Cap);
+        unsigned round = 0;
+        for (;;) {
+            int k = take();
+            if (k >= 0) {
+                if (searching && pool_search_found(ps))
+                    pool_search_wake(ps, pool_ec);
+                run_task(k);
+                searching = pool_search_begin(ps, Cap);
+                round = 0;
+                continue;
+            }
+            if (searching && round < 1) {
+                round++;
+                cpu_relax();
+                continue;
+            }
+            if (searching) {
+                pool_search_leave(ps);
+                searching = false;
+            }
+            uint32_t key = weft_eventcount_prepare(pool_ec);
+            /* as pool_gate_read before the last look */
+            int fin = finish($).load(rl::mo_acquire);
+            k = take();
+            if (k >= 0) {
+                weft_eventcount_cancel(pool_ec);
+                run_task(k);
+                searching = pool_search_begin(ps, Cap);
+                round = 0;
+                continue;
+            }
+            if (fin) {
+                weft_eventcount_cancel(pool_ec);
+                break;
+            }
+            weft_eventcount_wait(pool_ec, key);
+            searching = pool_search_begin(ps, Cap);
+            round = 0;
+        }
+    }
+
+    void producer()
+    {
+        for (unsigned k = 0; k < Tasks; k++) {
+            payload[k]($) = 100 + (int)k;
+            ring($).fetch_or(1u << k, rl::mo_release); /* the push */
+            pool_search_wake(ps, pool_ec);             /* wake_for_new_work */
+        }
+        wait_for(done, (int)Tasks);
+        finish($).store(1, rl::mo_release);
+        weft_eventcount_notify_all(pool_ec);
+    }
+
+    void thread(unsigned i)
+    {
+        if (i == 0)
+            producer();
+        else
+            worker();
+    }
+
+    void after()
+    {
+        RL_ASSERT(ring($).load(rl::mo_relaxed) == 0);
+        RL_ASSERT(ps->searching($).load(rl::mo_relaxed) == 0); /* S3 */
+        RL_ASSERT(announced(pool_ec) == 0);
+    }
+};
+
 } /* namespace */
 
 /* WEFT_POOL_BOUND=k: every scenario with context bound k instead (for
@@ -805,5 +971,10 @@ int main()
                             pick(bounded(2)));
     run<accepted_submits_vs_destroy>(
         "pool gate contract: destroy waits for accepted submits still inside", pick(bounded(1)));
+    run<searchers<1, 2>>("pool searchers: cap 1, two tasks that meet, two workers (S1, S2)",
+                         pick(bounded(2)));
+    run<searchers<2, 2>>("pool searchers: cap 2, two tasks that meet, two workers (S1, S2)",
+                         pick(bounded(2)));
+    run<searchers<2, 1>>("pool searchers: cap 2, one task, two workers (S1)", pick(bounded(2)));
     return exit_status();
 }

@@ -166,8 +166,9 @@ struct weft_pool {
     weft_mpmc *inject;
     /* idle workers park here; every producer reads its waiter count */
     alignas(WEFT_CACHELINE) weft_eventcount ec;
-    /* workers looking for work; written by workers going idle and waking */
-    alignas(WEFT_CACHELINE) atomic_uint searching;
+    /* workers looking for work (pool_sync.h, "3. The searchers"); written
+     * by workers going idle and waking */
+    alignas(WEFT_CACHELINE) struct pool_search search;
     /* outside submits in flight vs destroy (pool_sync.h, "2. The gate");
      * written by outside submitters and destroy */
     alignas(WEFT_CACHELINE) struct pool_gate gate;
@@ -213,19 +214,11 @@ static uint64_t next_rand(uint64_t *s)
 
 /* ---- waking ------------------------------------------------------------- */
 
-/* A producer made a task visible (push or injection, release inside).  Wake
- * a parked worker unless someone is already searching.  The light fence
- * orders the publication before the loads of searching and of the waiter
- * count; it pairs with the fence in weft_eventcount_prepare, which a worker
- * issues after leaving `searching` and before re-checking for work (see the
- * comment at the top). */
+/* A producer made a task visible (push or injection, release inside): wake
+ * a parked worker unless someone is already searching (pool_sync.h, S1). */
 static inline void wake_for_new_work(weft_pool *p)
 {
-    struct weft_internal_ec *e = weft_internal_ec(&p->ec);
-    weft_internal_ec_fence_light(e);
-    /* relaxed: ordered by the fence above (pairs with prepare's fence) */
-    if (atomic_load_explicit(&p->searching, memory_order_relaxed) == 0)
-        weft_internal_ec_notify_fenced(e, 1);
+    pool_search_wake(&p->search, &p->ec);
 }
 
 /* ---- running tasks ------------------------------------------------------ */
@@ -368,20 +361,14 @@ static void backoff(unsigned round)
 
 static bool become_searcher(weft_pool *p)
 {
-    /* relaxed: the cap is a heuristic; the count's synchronisation is the
-     * Dekker pair described in wake_for_new_work */
-    if (atomic_load_explicit(&p->searching, memory_order_relaxed) >= p->search_cap)
-        return false;
-    atomic_fetch_add_explicit(&p->searching, 1, memory_order_relaxed);
-    return true;
+    return pool_search_begin(&p->search, p->search_cap);
 }
 
+/* The last searcher to find work wakes another worker, in case there is
+ * more (pool_sync.h, S2; Go's wakep after a spinning M found work). */
 static void stop_searching_found_work(weft_pool *p)
 {
-    /* relaxed: as in become_searcher.  The last searcher to find work wakes
-     * another worker, in case there is more (Go's wakep after a spinning M
-     * found work). */
-    if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_relaxed) == 1)
+    if (pool_search_found(&p->search))
         wake_for_new_work(p);
 }
 
@@ -414,8 +401,7 @@ static struct task *worker_search(struct worker *w)
          * orders both before the re-check: the Dekker pair with
          * wake_for_new_work). */
         if (searching) {
-            /* relaxed: ordered by the fence in prepare below */
-            atomic_fetch_sub_explicit(&p->searching, 1, memory_order_relaxed);
+            pool_search_leave(&p->search);
             searching = false;
         }
         uint32_t key = weft_eventcount_prepare(&p->ec);
@@ -509,8 +495,7 @@ weft_pool *weft_pool_create(unsigned nthreads)
     p->n = nthreads;
     p->search_cap = nthreads / 2 > 2 ? nthreads / 2 : 2;
     weft_eventcount_init(&p->ec, 0);
-    /* relaxed: the pool is not shared yet; pthread_create publishes it */
-    atomic_init(&p->searching, 0);
+    pool_search_init(&p->search);
     pool_gate_init(&p->gate);
     atomic_init(&p->outside_runs, 0);
     p->workers = aligned_alloc(WEFT_CACHELINE, sizeof(struct worker) * nthreads);

@@ -1,6 +1,7 @@
 /*
- * pool_sync.h - the pool's two synchronisation protocols, the group count
- * and the gate, as small inline functions over small structs (internal,
+ * pool_sync.h - the pool's three synchronisation protocols, the group
+ * count, the gate and the searchers, as small inline functions over small
+ * structs (internal,
  * not installed).  src/pool.c runs them; a model checker (Relacy, through
  * a shim from <stdatomic.h> to its atomics) runs the same code.  So this
  * header also compiles as C++17: atomics are spelt _Atomic(T), nothing
@@ -150,6 +151,51 @@
  *      leaves - withdrawals); it returns to exactly CLOSED once every
  *      submit inside has left.
  *   Progress: enter, leave, closed, close and read are wait-free.
+ *
+ * ===== 3. The searchers (struct pool_search) =============================
+ *
+ * How new work finds an idle worker without a wake-up per task (Go's
+ * runtime/proc.go "Worker thread parking/unparking", rayon's sleep
+ * module): an idle worker first searches (spins over every source of
+ * work) for a while, counted in `searching`, at most `cap` at a time; a
+ * producer that made a task visible wakes a parked worker only when nobody
+ * searches; a searcher that finds work and was the last one wakes another
+ * (there may be more work that no producer woke anybody for).
+ *
+ *   searching   atomic: the number of searchers.
+ *
+ * Thread roles and calls:
+ *   pool_search_init    create, alone
+ *   pool_search_begin   a worker out of work (also after a wake-up): may it
+ *                       search (true: it is counted), or must it park?
+ *   pool_search_found   a searcher that found a task: uncounts it; true
+ *                       when it was the last one: then it calls
+ *                       pool_search_wake
+ *   pool_search_leave   a searcher about to park: uncounts it, before its
+ *                       weft_eventcount_prepare on the pool's eventcount,
+ *                       which it follows with a last look for work
+ *   pool_search_wake    a producer, after it made a task visible (a push
+ *                       with release inside): wakes one parked worker
+ *                       unless somebody searches
+ *
+ * What it guarantees (what a model scenario asserts):
+ *   S1 No stranded task.  A task made visible before a pool_search_wake is
+ *      taken by some worker: a worker that parks after its last look missed
+ *      it is woken.  Dekker pair: the producer's publication, its fence
+ *      (weft_internal_ec_fence_light), its loads of searching and of the
+ *      waiter count, against the worker's leave, its prepare's fence, its
+ *      last look.  Either the worker's look sees the task, or the
+ *      producer sees the worker gone from searching and announced.
+ *   S2 Work spreads.  When a searcher finds a task, a task left for which
+ *      no producer woke anybody (it saw a searcher) is taken too: the last
+ *      searcher to find work wakes another worker (which may find nothing),
+ *      and a worker that takes several tasks at once (pool.c's batches)
+ *      runs one and keeps the others where they can be stolen, then calls
+ *      pool_search_wake as a producer (pool.c: keep_rest).
+ *   S3 Count invariant: searching == begins that returned true - founds -
+ *      leaves; never more than cap after a begin's check (the cap is a
+ *      heuristic: two begins may both pass it).
+ *   Progress: every call is wait-free.
  */
 #ifndef WEFT_POOL_SYNC_H
 #define WEFT_POOL_SYNC_H
@@ -162,6 +208,7 @@
 #include <weft/eventcount.h>
 
 #include "chaos.h"
+#include "eventcount_internal.h"
 
 /* ---- 1. the group count ---------------------------------------------- */
 
@@ -432,6 +479,71 @@ static inline enum pool_gate_state pool_gate_read(struct pool_gate *gt)
     if (!(v & GATE_CLOSED))
         return GATE_OPEN;
     return v == GATE_CLOSED ? GATE_DRAINED : GATE_DRAINING;
+}
+
+
+/* ---- 3. the searchers -------------------------------------------------- */
+
+struct pool_search {
+    _Atomic(unsigned) searching; /* see the top; written by idle workers */
+};
+
+/* Thread: create, before the pool is shared. */
+static inline void pool_search_init(struct pool_search *ps)
+{
+    /* relaxed (init): the pool is not shared yet */
+    atomic_init(&ps->searching, 0);
+}
+
+/* A worker out of work: true when it may search (and is counted), false
+ * when cap workers search already (it parks at once).  Thread: a worker. */
+static inline bool pool_search_begin(struct pool_search *ps, unsigned cap)
+{
+    /* relaxed: the cap is a heuristic (S3); what the count is for, S1, is
+     * ordered by the fences of the Dekker pair (pool_search_leave,
+     * pool_search_wake) */
+    if (atomic_load_explicit(&ps->searching, memory_order_relaxed) >= cap)
+        return false;
+    /* relaxed: as above */
+    atomic_fetch_add_explicit(&ps->searching, 1, memory_order_relaxed);
+    return true;
+}
+
+/* A searcher found a task.  Returns true when it was the last searcher:
+ * the caller must then call pool_search_wake (S2).  Thread: a worker whose
+ * pool_search_begin returned true. */
+static inline bool pool_search_found(struct pool_search *ps)
+{
+    /* relaxed: S2 needs only that exactly one of the searchers sees 1,
+     * which the RMW's modification order gives; the task it found came
+     * through its own source's acquire */
+    return atomic_fetch_sub_explicit(&ps->searching, 1, memory_order_relaxed) == 1;
+}
+
+/* A searcher gives up: uncount it, then (the caller) prepare on the pool's
+ * eventcount and look for work once more before it waits.  Thread: a
+ * worker whose pool_search_begin returned true. */
+static inline void pool_search_leave(struct pool_search *ps)
+{
+    /* relaxed: the fence of the weft_eventcount_prepare that follows
+     * orders it before the last look; S1's Dekker pair with the fence in
+     * pool_search_wake */
+    atomic_fetch_sub_explicit(&ps->searching, 1, memory_order_relaxed);
+}
+
+/* A producer made a task visible (its push released it): wake a parked
+ * worker unless somebody searches.  ec: the pool's eventcount.  Thread:
+ * any. */
+static inline void pool_search_wake(struct pool_search *ps, weft_eventcount *ec)
+{
+    struct weft_internal_ec *e = weft_internal_ec(ec);
+    /* orders the push before the loads of searching and of the waiter
+     * count (S1); pairs with the fence in weft_eventcount_prepare, which a
+     * worker issues after pool_search_leave and before its last look */
+    weft_internal_ec_fence_light(e);
+    /* relaxed: ordered by the fence above */
+    if (atomic_load_explicit(&ps->searching, memory_order_relaxed) == 0)
+        weft_internal_ec_notify_fenced(e, 1);
 }
 
 #endif /* WEFT_POOL_SYNC_H */
