@@ -156,6 +156,17 @@ weft_eventcount *new_eventcount()
     return ec;
 }
 
+/* The observer, fresh, for a scenario without a group: every notify of
+ * pool_sync.h goes to the pool's eventcount. */
+void reset_observer_for_pool(weft_eventcount *pool_ec)
+{
+    observer &o = obs();
+    o = observer();
+    o.group = false;
+    o.pool_ec = pool_ec;
+    o.named = pool_ec;
+}
+
 unsigned announced(weft_eventcount *ec)
 {
     return atomic_load_explicit(&weft_internal_ec(ec)->waiters, memory_order_relaxed);
@@ -570,11 +581,7 @@ template <class Derived> struct gate_scenario : weft_model::scenario<Derived, 2 
         exited($).store(0, rl::mo_relaxed);
         dphase = RUNNING;
         sentinel = false;
-        observer &o = obs();
-        o = observer();
-        o.group = false;
-        o.pool_ec = pool_ec;
-        o.named = pool_ec;
+        reset_observer_for_pool(pool_ec);
     }
 
     /* P5 on the newest value of the word, at every scheduling point */
@@ -819,11 +826,7 @@ struct searchers : weft_model::scenario<searchers<Cap, Tasks>, 3> {
         started($).store(0, rl::mo_relaxed);
         done($).store(0, rl::mo_relaxed);
         finish($).store(0, rl::mo_relaxed);
-        observer &o = obs();
-        o = observer();
-        o.group = false;
-        o.pool_ec = pool_ec;
-        o.named = pool_ec;
+        reset_observer_for_pool(pool_ec);
     }
 
     /* the worker's look for work (worker_take): claim every pushed task
