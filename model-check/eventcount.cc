@@ -11,7 +11,14 @@
  *  - no lost wake-up: every waiter returns (a futex wait nobody ends is
  *    reported by Relacy as a deadlock);
  *  - publication: what the notifier wrote before its notify (an rl::var) is
- *    visible to the woken waiter (else a data race);
+ *    visible to the woken waiter (else a data race); through the waiter's
+ *    own acquire of the condition, and (wake_publishes) through the wait
+ *    alone, as the header promises for wait and notify;
+ *  - once membarrier's failure is known to everyone (settled_fallback),
+ *    no wake-up is lost either: the fallback's bounded 10 ms sleep (see
+ *    park in src/eventcount.c) is modelled as one that never ends by
+ *    itself, so a lost wake-up there is a deadlock too and not a delay
+ *    nobody sees;
  *  - accounting: once every thread is done, no waiter is announced.
  */
 #include "model.h"
@@ -47,6 +54,7 @@ struct ec_scenario : weft_model::scenario<Derived, Threads> {
     {
         ec = new_eventcount(Flags);
         cond($).store(0, rl::mo_relaxed);
+        weft_model::timeouts_fire() = true;
     }
 
     void publish_token(bool first)
@@ -132,6 +140,58 @@ template <unsigned Flags> struct notify_one_two : ec_scenario<notify_one_two<Fla
     }
 };
 
+/* Membarrier refused, and every thread already knows: a prepare in
+ * before() met the refusal and switched the process to fences on both
+ * sides, so the notifier's fence is a real one from the start.  Waits are
+ * still bounded (10 ms) there; here the bound never fires, so that a lost
+ * wake-up is a deadlock and not a 10 ms delay. */
+struct settled_fallback : ec_scenario<settled_fallback, 2, 0> {
+    void before()
+    {
+        ec_scenario<settled_fallback, 2, 0>::before();
+        (void)weft_eventcount_prepare(ec);
+        weft_eventcount_cancel(ec);
+        RL_ASSERT(!weft_internal_membarrier_works());
+        /* with every notifier fencing, a wake-up must not need the bound */
+        weft_model::timeouts_fire() = false;
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            wait_token();
+        } else {
+            publish_token(true);
+            weft_eventcount_notify_one(ec);
+        }
+    }
+};
+
+/* What the header promises of wait and notify alone: the notifier's
+ * writes before its notify are visible after a wait that notify ended.
+ * The condition is read relaxed here, so only the eventcount orders
+ * data: its release bump of the epoch and the wait's acquire (a futex
+ * wait that returns EAGAIN acquires nothing, see the shim). */
+template <unsigned Flags> struct wake_publishes : ec_scenario<wake_publishes<Flags>, 2, Flags> {
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            uint32_t key = weft_eventcount_prepare(this->ec);
+            if (this->cond($).load(rl::mo_relaxed) != 0) {
+                weft_eventcount_cancel(this->ec);
+                return;
+            }
+            /* unbounded (membarrier works): it returns only once the
+             * notify moved the epoch, as there are no spurious wake-ups */
+            weft_eventcount_wait(this->ec, key);
+            RL_ASSERT(this->data($) == 42);
+        } else {
+            this->data($) = 42;
+            this->cond($).store(1, rl::mo_relaxed);
+            weft_eventcount_notify_one(this->ec);
+        }
+    }
+};
+
 /* A timed wait nobody notifies: times out and withdraws its announcement. */
 template <unsigned Flags> struct timed_out : ec_scenario<timed_out<Flags>, 2, Flags> {
     void thread(unsigned i)
@@ -164,7 +224,13 @@ int main()
     run<timed_out<WEFT_SHARED>>("eventcount shared: timed wait, cancel accounting", full);
     /* membarrier registered at init, refused later (seccomp): the private
      * mode must fall back to fences on both sides without losing a wake */
+    run<wake_publishes<0>>("eventcount private: wait acquires what notify released", full);
+    run<wake_publishes<WEFT_SHARED>>("eventcount shared: wait acquires what notify released",
+                                     full);
     run<one_waiter<0>>("eventcount private, membarrier fails after init: one waiter",
                        bounded(4), MEMBARRIER_FAILS_LATER);
+    run<settled_fallback>("eventcount private, membarrier failed before: one waiter, "
+                          "no lost wake-up",
+                          full, MEMBARRIER_FAILS_LATER);
     return exit_status();
 }

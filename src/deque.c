@@ -169,13 +169,13 @@ _Static_assert(sizeof(int64_t) == 8, "indices are 64-bit");
  * of top sees every CAS on top that the thief's load of top saw (so the
  * owner does not take item b without a CAS while that thief may take it).
  *
- * Fence form (Le et al.): relaxed/release store and acquire load around a
- * seq_cst fence on each side.  The two fences are ordered in the single
+ * Fence form (Le et al.): the accesses around a seq_cst fence on each side
+ * (the thief's load of top relaxed, its load of bottom acquire).  The two fences are ordered in the single
  * total order S: if the owner's fence comes first, the thief's later load of
  * bottom must see the owner's store (C11, N1570 7.17.3p11);
  * if the thief's fence comes first, the CAS the thief's load of top read
- * from happens-before the thief's fence (a seq_cst CAS is a release, the
- * load an acquire), so precedes it in S, and the owner's load after its own
+ * from happens-before the thief's fence (a seq_cst CAS is a release, and
+ * the fence after the load is an acquire fence), so precedes it in S, and the owner's load after its own
  * fence sees that CAS or a later one (7.17.3p9).
  *
  * Access form (Chase and Lev's SC model): the owner's store is a seq_cst
@@ -210,7 +210,15 @@ static inline int64_t dekker_owner(struct weft_deque *d, int64_t b)
 {
 #if WEFT_DEQUE_FENCES
     /* release: as every store of bottom (pairs with the acquire loads of
-     * bottom in the thieves); the Dekker ordering comes from the fence */
+     * bottom in the thieves); the Dekker ordering comes from the fence.
+     * A thief that reads this lowered value goes on to read slots that
+     * earlier pushes published.  C11 would order those for a relaxed store
+     * too (a later store of the same thread continues push's release
+     * sequence, N1570 5.1.2.4p10), which is why the model checker, which
+     * implements that rule, cannot tell release from relaxed here (mutant
+     * src/deque.c:214:42 survives).  C++20 dropped the rule (P0982R1) and
+     * this file is also compiled as C++ (model-check/); kept release,
+     * which costs nothing on x86 and one stlr instead of str on ARMv8. */
     atomic_store_explicit(&d->bottom, b, memory_order_release);
     sc_fence();
     WEFT_CHAOS_POINT();
@@ -218,7 +226,12 @@ static inline int64_t dekker_owner(struct weft_deque *d, int64_t b)
     int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
     /* acquire: pairs with the CAS that wrote t (a thief's seq_cst CAS);
      * the thief's read of its slot happens before the owner reuses the slot
-     * on the strength of top_cache (see weft_deque_push) */
+     * on the strength of top_cache (see weft_deque_push).  Without it the
+     * thief's relaxed read of the slot could return the owner's later
+     * write to it: a load-buffering outcome, which C11 allows and which
+     * Relacy never produces (its loads read only stores that have already
+     * run), so mutant src/deque.c:222:5 survives the model; see "Slot
+     * reuse" in stress/README.md.  No instruction on x86. */
     atomic_thread_fence(memory_order_acquire);
     return t;
 #else
@@ -237,16 +250,29 @@ static inline int64_t dekker_owner(struct weft_deque *d, int64_t b)
 static inline void dekker_thief(struct weft_deque *d, int64_t *t, int64_t *b)
 {
 #if WEFT_DEQUE_FENCES
-    /* acquire: pairs with the CAS that wrote it (by a thief or the owner),
-     * so that the CAS's predecessors are ordered before our fence */
-    *t = atomic_load_explicit(&d->top, memory_order_acquire);
+    /* relaxed: the seq_cst fence right after it is also an acquire fence,
+     * so the CAS that wrote this value (by a thief or the owner, a release)
+     * synchronises with that fence (C11 7.17.4p4), and the CAS happens
+     * before the fence, which is all the Dekker argument above uses.  It
+     * was an acquire load until the mutation run of issue #12 (mutant
+     * src/deque.c:242:40) showed nothing telling the two apart; an
+     * acquire load before a full fence is a wasted ldar on ARMv8. */
+    *t = atomic_load_explicit(&d->top, memory_order_relaxed);
     sc_fence();
     /* acquire: pairs with the owner's release stores of bottom; the items
      * and the array below that value are visible */
     *b = atomic_load_explicit(&d->bottom, memory_order_acquire);
 #else
     /* seq_cst: the thief's half of the Dekker pair (pairs with the seq_cst
-     * exchange and load in dekker_owner); acquire as above */
+     * exchange and load in dekker_owner); acquire as above.  Under C11
+     * acquire would do: the CAS it reads happens before the seq_cst load
+     * of bottom below, so precedes it in S (N1570 7.17.3p6), which is why
+     * the model checker, which implements that rule, cannot tell them
+     * apart (mutant src/deque.c:250:40 survives).  The revised model
+     * (P0668R5, C++20) orders S only by "strongly happens before", which
+     * an acquire load does not give, because the compilers' mappings for
+     * POWER do not.  Kept seq_cst: the same plain load on x86, ldar
+     * either way on ARMv8. */
     *t = atomic_load_explicit(&d->top, memory_order_seq_cst);
     /* seq_cst: second access of the thief's half; acquire of the owner's
      * release stores of bottom */
@@ -261,8 +287,12 @@ static inline int64_t dekker_thief_again(struct weft_deque *d)
 {
 #if WEFT_DEQUE_FENCES
     sc_fence();
-    /* acquire: pairs with the owner's release stores of bottom */
-    return atomic_load_explicit(&d->bottom, memory_order_acquire);
+    /* relaxed: only the value is used, for the Dekker comparison; nothing
+     * is read on its strength.  steal_batch takes fewer items than the
+     * first load of bottom (an acquire, in dekker_thief) showed, so every
+     * slot it reads was published to it by that load.  Acquire until the
+     * mutation run of issue #12 (mutant src/deque.c:265:45). */
+    return atomic_load_explicit(&d->bottom, memory_order_relaxed);
 #else
     /* seq_cst: as the load of bottom in dekker_thief */
     return atomic_load_explicit(&d->bottom, memory_order_seq_cst);
@@ -277,7 +307,9 @@ static inline int64_t dekker_thief_again(struct weft_deque *d)
  * for the Dekker argument above.  Failure:
  * acquire, because the owner's pop then records t + 1 in top_cache and push
  * reuses slot t on its strength: the winner's read of that slot must happen
- * before (pairs with the winner's seq_cst CAS).  Thieves ignore the failure
+ * before (pairs with the winner's seq_cst CAS; otherwise that read could
+ * return the owner's later write, load buffering, which the model checker
+ * cannot produce: mutant src/deque.c:285:52 survives it).  Thieves ignore the failure
  * value; acquire costs them nothing on x86 and little elsewhere. */
 static inline bool claim(struct weft_deque *d, int64_t *t)
 {
@@ -387,7 +419,9 @@ int weft_deque_push(weft_deque *d, void *item)
     if (UNLIKELY(b - d->top_cache > (int64_t)a->mask)) {
         /* acquire: pairs with the CAS of the thief that took the oldest
          * item; its read of the slot we are about to overwrite happens
-         * before our write */
+         * before our write (without it that read could return this write:
+         * load buffering, which the model checker cannot produce; mutant
+         * src/deque.c:391:51 survives it, as dekker_owner's fence) */
         int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
         d->top_cache = t;
         if (b - t > (int64_t)a->mask) {
@@ -459,7 +493,8 @@ bool weft_deque_pop(weft_deque *d, void **item)
     }
     /* Restore bottom (t > b: it was empty; t == b: top is now b + 1 either
      * way).  release: as every store of bottom (pairs with the thieves'
-     * acquire loads of bottom) */
+     * acquire loads of bottom); relaxed would do under C11's release
+     * sequences only, as in dekker_owner (mutant src/deque.c:463:46) */
     atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
     d->own_bottom = b + 1;
     return got;

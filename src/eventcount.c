@@ -167,7 +167,13 @@ void weft_internal_ec_wake(struct weft_internal_ec *e, int n)
 {
     /* release: pairs with the acquire loads of the epoch in prepare and
      * park; the caller's writes before the notify happen-before a waiter's
-     * return from a wait that saw this bump */
+     * return from a wait that saw this bump.  For shared eventcounts the
+     * seq_cst fence notify issued before reading waiters already orders
+     * them (a release fence before a relaxed store, C11 7.17.4p2); for
+     * private ones that fence is a compiler barrier, and on ARMv8 a relaxed
+     * ldadd could be seen before the caller's stores.  The model gives the
+     * light half a seq_cst fence (its Dekker ordering, and with it its
+     * release half), so it cannot tell release from relaxed here; kept. */
     atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
     syscall(SYS_futex, &e->epoch, futex_op(e, FUTEX_WAKE), n, NULL, NULL, 0);
 }

@@ -270,9 +270,29 @@ inline rl::atomic<unsigned> *membarrier_ok_flag(rl::debug_info_param info)
 /* ---- system calls --------------------------------------------------------- */
 
 /* FUTEX_WAIT / FUTEX_WAKE on a 32-bit atomic word, as Relacy's own futex
- * model (relacy/stdlib/pthread.hpp) does it, for words of any type: the
- * kernel's futex calls are full barriers, a WAIT whose word still holds
- * val blocks until a WAKE or a timeout (only when one was given). */
+ * model (relacy/stdlib/pthread.hpp) does it, for words of any type: each
+ * call begins with a full barrier (the kernel's smp_mb() on both sides),
+ * a WAIT whose word still holds val blocks until a WAKE or a timeout (only
+ * when one was given), and a WAKE that wakes a thread synchronises with
+ * that thread's return (the scheduler's wake-up is a full barrier).  The
+ * kernel's read of the word is a plain load: a WAIT that returns EAGAIN
+ * because the word changed does NOT acquire the store that changed it
+ * (futex(2) promises no such ordering), so a caller that needs the
+ * changer's writes must acquire them itself.  The model read it with an
+ * acquire, right after a Relacy seq_cst fence (which synchronises with
+ * every earlier one, more than C11 says) until issue #12's mutation run
+ * showed that this hid the eventcount's own release and acquire of the
+ * epoch (mutants src/eventcount.c:136:43 and :162:45 of commit 8dce5c4). */
+/* Whether a FUTEX_WAIT with a time-out may time out.  A scenario that
+ * must not need its time-outs (a bounded sleep that only covers a window
+ * the scenario excludes) turns it off, so that a wait nobody ends is a
+ * deadlock again. */
+inline bool &timeouts_fire()
+{
+    static bool fire = true;
+    return fire;
+}
+
 template <class W>
 long futex(rl::atomic<W> *word, int op, unsigned val, const struct timespec *ts,
            rl::debug_info_param info)
@@ -282,18 +302,23 @@ long futex(rl::atomic<W> *word, int op, unsigned val, const struct timespec *ts,
     case FUTEX_WAIT: {
         c.sched();
         c.atomic_thread_fence_seq_cst();
-        W v0;
-        {
-            rl::preemption_disabler pd(c);
-            v0 = word->load(rl::mo_acquire, info);
-        }
+        /* The read of the word, as a separate step (the kernel's barrier
+         * and its read under the hash bucket's lock are two: others may
+         * run in between; Relacy makes every seq_cst fence synchronise
+         * with the ones before it, which C11 does not, so a read glued to
+         * the fence would always be handed what the waker wrote before
+         * its own fences).  It reads the word's current value (the
+         * kernel's compare is atomic with respect to wakers: both hold the
+         * bucket's lock), so it is a read-modify-write that changes
+         * nothing; relaxed: it acquires nothing for the caller. */
+        W v0 = word->fetch_add(0, rl::mo_relaxed, info);
         if ((unsigned)v0 != val) {
             errno = EAGAIN;
             return -1;
         }
         /* no spurious wake-ups: they come from signals, and a search that
          * allowed them could spin a waiter forever */
-        rl::unpark_reason r = word->wait(c, ts != nullptr, false, info);
+        rl::unpark_reason r = word->wait(c, ts != nullptr && timeouts_fire(), false, info);
         if (r == rl::unpark_reason_normal)
             return 0;
         errno = r == rl::unpark_reason_timeout ? ETIMEDOUT : EINTR;
