@@ -6,18 +6,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/filter.h>
 #include <linux/membarrier.h>
-#include <linux/seccomp.h>
 
 #include <weft/eventcount.h>
 
 #include "check.h"
+#include "refuse_membarrier.h"
 
 static void notify_without_waiters_leaves_the_epoch_alone(void)
 {
@@ -186,23 +184,6 @@ static void shared_eventcount_wakes_another_process(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK_EQ(atomic_load(&fw->woken), 1);
     munmap(fw, sizeof *fw);
-}
-
-/* Make membarrier(2) fail with EPERM in this process from now on, as a
- * seccomp filter installed by a sandbox after weft started would.  Returns
- * 0, or -1 when the kernel does not take the filter. */
-static int refuse_membarrier(void)
-{
-    struct sock_filter code[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = { (unsigned short)(sizeof code / sizeof code[0]), code };
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -1;
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0 ? 0 : -1;
 }
 
 /* Child of the test below.  Exit status: 0 passed; 1 the filter did not
