@@ -431,7 +431,8 @@ struct close_vs_push : mpmc_scenario<close_vs_push, 2> {
 /* ---- parking ------------------------------------------------------------ */
 
 /* A consumer's pop on an empty ring (capacity 2), then (after a lag) a
- * try_push or a push_many of two: the pop returns the first item. */
+ * try_push, a push_many of two or a push_timed with timeout 0 (which tries
+ * once, and must wake like the others): the pop returns the first item. */
 struct parked_consumer : mpmc_scenario<parked_consumer, 2> {
     static size_t capacity() { return 2; }
     void thread(unsigned i)
@@ -440,10 +441,17 @@ struct parked_consumer : mpmc_scenario<parked_consumer, 2> {
             RL_ASSERT(pop(0) == 0);
         } else {
             lag_any();
-            if (rl::rand(2))
+            switch (rl::rand(3)) {
+            case 0:
                 RL_ASSERT(try_push(item(0, 0)));
-            else
+                break;
+            case 1:
                 RL_ASSERT(try_push_many(0, 0, 2) == 2);
+                break;
+            default:
+                RL_ASSERT(weft_mpmc_push_timed(q, make(item(0, 0)), 0) == 0);
+                pushed[item(0, 0)] = true;
+            }
         }
     }
 };
@@ -466,10 +474,20 @@ struct parked_producer : mpmc_scenario<parked_producer, 2> {
         } else {
             note($) = 1;
             lag_any();
-            if (rl::rand(2))
+            switch (rl::rand(3)) {
+            case 0:
                 RL_ASSERT(try_pop(1));
-            else
+                break;
+            case 1:
                 RL_ASSERT(try_pop_many(1, 2) == 1);
+                break;
+            default: {
+                void *x = UNTOUCHED;
+                RL_ASSERT(weft_mpmc_pop_timed(q, &x, 0) == 0);
+                record(1, x);
+                ngroups[1]++;
+            }
+            }
         }
     }
 };
@@ -509,6 +527,36 @@ struct close_wakes_producer : mpmc_scenario<close_wakes_producer, 2> {
         }
     }
     void check() { RL_ASSERT(ntaken[2] == 1); }
+};
+
+/* Two consumers parked on an empty ring while a push is half done (its
+ * position claimed, its slot not yet published); the ring is closed; the
+ * push completes and wakes one of them, but a third consumer (the closer)
+ * takes the item first.  The woken one finds the ring closed and drained:
+ * it must wake the other before it returns EPIPE (pop_closed), as close's
+ * wake-up is spent (the parked ones had found the ring not drained, with
+ * the item pending, and parked again).  Every pop returns. */
+struct closed_while_pending : mpmc_scenario<closed_while_pending, 4> {
+    rl::atomic<int> done; /* the producer's push returned */
+    void before()
+    {
+        mpmc_scenario<closed_while_pending, 4>::before();
+        done($).store(0, rl::mo_relaxed);
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            try_push(item(0, 0)); /* refused if the close came first */
+            done($).store(1, rl::mo_release);
+        } else if (i == 1) {
+            weft_mpmc_close(q);
+            while (done($).load(rl::mo_acquire) == 0)
+                rl::yield(1, $);
+            try_pop(1);
+        } else {
+            pop(i);
+        }
+    }
 };
 
 /* Two consumers parked on an empty ring (capacity 2), then two producers
@@ -678,5 +726,7 @@ int main()
     run<blocking_2p2c<1>>("mpmc: 2P x 2C push/pop, capacity 1", bounded(K4 - 1));
     run<blocking_2p2c<2>>("mpmc: 2P x 2C push/pop, capacity 2", bounded(K4 - 1));
     run<close_race>("mpmc: close vs blocking push and pop, capacity 1", bounded(K + 1));
+    run<closed_while_pending>("mpmc: close while a push is pending, 2 parked consumers",
+                              bounded(K4));
     return exit_status();
 }
