@@ -1,7 +1,7 @@
 /*
- * pool.cc - model checking of the pool's three synchronisation protocols,
- * src/pool_sync.h (the group count, the gate and the searchers), under
- * Relacy.
+ * pool.cc - model checking of the pool's four synchronisation protocols,
+ * src/pool_sync.h (the group count, the gate, the searchers and the
+ * future's end), under Relacy.
  *
  * pool.c itself is not included (it creates pthreads); the scenarios call
  * pool_sync.h's functions in the sequences pool.c calls them (each role
@@ -946,6 +946,59 @@ struct searchers : weft_model::scenario<searchers<Cap, Tasks>, 3> {
     }
 };
 
+/* ---- the future's end ---------------------------------------------------- */
+
+/* Future (pool_sync.h, "4."): a runner completes the future while its
+ * waiter waits, as a worker on the pool's eventcount (weft_future_get on a
+ * worker: worker_wait, future_park_worker) or outside on the future's own
+ * (future_wait_outside).  Asserts F1 (the value, an rl::var, is read after
+ * the wait without a race and with the runner's value), F2 (a waiter
+ * nobody wakes is a DEADLOCK), and that nobody is announced at the end. */
+template <bool OnPool> struct future_end : weft_model::scenario<future_end<OnPool>, 2> {
+    struct future_sync *fs = nullptr;
+    weft_eventcount *pool_ec;
+    weft_eventcount *own_ec;
+    rl::var<int> value;
+
+    void before()
+    {
+        fs = (struct future_sync *)malloc(sizeof *fs);
+        future_sync_init(fs);
+        pool_ec = new_eventcount();
+        own_ec = new_eventcount();
+        reset_observer_for_pool(pool_ec);
+    }
+
+    void thread(unsigned i)
+    {
+        if (i == 1) { /* run_node_or_future */
+            value($) = 42;
+            future_sync_complete(fs, pool_ec, own_ec);
+            return;
+        }
+        while (!future_sync_done(fs)) {
+            if (OnPool) {
+                uint32_t key;
+                if (!future_sync_begin_park(fs, pool_ec, &key))
+                    break;
+                weft_eventcount_wait(pool_ec, key); /* waiter_park, no work */
+            } else if (future_sync_park(fs, own_ec)) {
+                break;
+            }
+        }
+        RL_ASSERT(value($) == 42); /* F1 */
+    }
+
+    void after()
+    {
+        RL_ASSERT(announced(pool_ec) == 0);
+        RL_ASSERT(announced(own_ec) == 0);
+        free(pool_ec);
+        free(own_ec);
+        free(fs);
+    }
+};
+
 } /* namespace */
 
 /* WEFT_POOL_BOUND=k: every scenario with context bound k instead (for
@@ -979,5 +1032,9 @@ int main()
     run<searchers<2, 2>>("pool searchers: cap 2, two tasks that meet, two workers (S1, S2)",
                          pick(bounded(2)));
     run<searchers<2, 1>>("pool searchers: cap 2, one task, two workers (S1)", pick(bounded(2)));
+    run<future_end<true>>("pool future: worker waiter on the pool's ec vs the runner (F1, F2)",
+                          pick(bounded(4)));
+    run<future_end<false>>("pool future: outside waiter on own ec vs the runner (F1, F2)",
+                           pick(bounded(4)));
     return exit_status();
 }

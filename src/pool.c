@@ -141,10 +141,9 @@ static inline struct task *task_of(weft_task *t) { return (struct task *)(void *
 struct weft_future {
     struct task task; /* KIND_FUTURE; arg is fn's argument */
     void *(*fn)(void *);
-    void *value;          /* written by the runner before done */
-    atomic_int done;      /* 0 -> 1 once, by the runner */
+    void *value;          /* written by the runner before it is done */
+    struct future_sync sync; /* done, on_pool (pool_sync.h, "4.") */
     atomic_int refs;      /* 2 at start: the runner's and the user's */
-    atomic_int on_pool;   /* 1 once a worker parked for it on the pool's ec */
     weft_eventcount ec;   /* outside waiters of get park here */
 };
 
@@ -252,20 +251,9 @@ static void run_node_or_future(struct task *t)
         struct weft_future *f = (struct weft_future *)(void *)t;
         weft_pool *p = t->owner;
         f->value = f->fn(t->arg);
-        /* release: publishes value and fn's writes; pairs with the acquire
-         * loads in weft_future_done / weft_future_get */
-        atomic_store_explicit(&f->done, 1, memory_order_release);
-        /* A worker waiting in weft_future_get parks on the pool's
-         * eventcount (it sets on_pool first); the pair done / on_pool is a
-         * Dekker pair: our fence orders the store of done before the load
-         * of on_pool, and pairs with the fence of weft_eventcount_prepare
-         * that the waiter issues between its store of on_pool and its load
-         * of done.  Either we see on_pool, or the waiter sees done. */
-        weft_internal_ec_fence_light(weft_internal_ec(&p->ec));
-        /* relaxed: ordered by the fence above (pairs with prepare's) */
-        if (atomic_load_explicit(&f->on_pool, memory_order_relaxed))
-            weft_eventcount_notify_all(&p->ec);
-        weft_eventcount_notify_all(&f->ec);
+        /* publish, and wake the waiter on the pool's eventcount or the
+         * future's own (pool_sync.h, F1 and F2); our reference keeps f */
+        future_sync_complete(&f->sync, &p->ec, &f->ec);
         future_unref(f);
     }
 }
@@ -721,19 +709,13 @@ static struct task *group_park_worker(struct worker *w, struct group *g, bool *d
 
 /* A worker waiting for f parks beside the idle workers (waiter_park); the
  * runner of f wakes everybody there when it reads on_pool after publishing
- * done (the Dekker pair is described in run_node_or_future).  Returns a
+ * done (the Dekker pair F2 of pool_sync.h).  Returns a
  * task to run, or NULL. */
 static struct task *future_park_worker(struct worker *w, struct weft_future *f)
 {
-    weft_pool *p = w->pool;
-    /* relaxed: the store half of the Dekker pair with the runner; the
-     * fence in prepare below orders it before our load of done */
-    atomic_store_explicit(&f->on_pool, 1, memory_order_relaxed);
-    uint32_t key = weft_eventcount_prepare(&p->ec);
-    if (weft_future_done(f)) {
-        weft_eventcount_cancel(&p->ec);
-        return NULL;
-    }
+    uint32_t key;
+    if (!future_sync_begin_park(&f->sync, &w->pool->ec, &key))
+        return NULL; /* done */
     return waiter_park(w, key);
 }
 
@@ -1011,9 +993,8 @@ weft_future *weft_async(weft_pool *p, void *(*fn)(void *), void *arg)
     f->fn = fn;
     f->value = NULL;
     /* relaxed: not shared yet; the push in submit_task publishes it */
-    atomic_init(&f->done, 0);
+    future_sync_init(&f->sync);
     atomic_init(&f->refs, 2);
-    atomic_init(&f->on_pool, 0);
     weft_eventcount_init(&f->ec, 0);
     int rc = submit_task(p, &f->task);
     if (rc) {
@@ -1027,8 +1008,8 @@ weft_future *weft_async(weft_pool *p, void *(*fn)(void *), void *arg)
 bool weft_future_done(const weft_future *f)
 {
     assert(f != NULL);
-    /* acquire: pairs with the release store in run_node_or_future */
-    return atomic_load_explicit(&f->done, memory_order_acquire) != 0;
+    /* the acquire of F1 (pool_sync.h); the load wants a non-const pointer */
+    return future_sync_done(&((struct weft_future *)(uintptr_t)f)->sync);
 }
 
 /* weft_future_get on any other thread: only wait, as in
@@ -1041,13 +1022,8 @@ static void future_wait_outside(struct weft_future *f)
             backoff(round++);
             continue;
         }
-        uint32_t key = weft_eventcount_prepare(&f->ec);
-        if (weft_future_done(f)) {
-            weft_eventcount_cancel(&f->ec);
+        if (future_sync_park(&f->sync, &f->ec))
             return;
-        }
-        WEFT_CHAOS_POINT();
-        weft_eventcount_wait(&f->ec, key);
     }
 }
 

@@ -1,7 +1,7 @@
 /*
- * pool_sync.h - the pool's three synchronisation protocols, the group
- * count, the gate and the searchers, as small inline functions over small
- * structs (internal,
+ * pool_sync.h - the pool's four synchronisation protocols, the group
+ * count, the gate, the searchers and the future's end, as small inline
+ * functions over small structs (internal,
  * not installed).  src/pool.c runs them; a model checker (Relacy, through
  * a shim from <stdatomic.h> to its atomics) runs the same code.  So this
  * header also compiles as C++17: atomics are spelt _Atomic(T), nothing
@@ -196,6 +196,38 @@
  *      leaves; never more than cap after a begin's check (the cap is a
  *      heuristic: two begins may both pass it).
  *   Progress: every call is wait-free.
+ *
+ * ===== 4. The future's end (struct future_sync) ==========================
+ *
+ * A weft_future is done once; its one waiter (weft_future_get) sleeps
+ * until then, on the future's own eventcount when it is outside the pool,
+ * or, when it is a worker, on the pool's beside the idle workers (so that
+ * new work wakes it too), which it records in on_pool.
+ *
+ *   done      atomic: 0, then 1 once the value is written (by the runner).
+ *   on_pool   atomic: 1 once a worker announced itself on the pool's
+ *             eventcount for this future (by the waiter).
+ *
+ * Thread roles and calls:
+ *   future_sync_init        create, alone
+ *   future_sync_done        anybody: is the value there (acquire)?
+ *   future_sync_complete    the runner, once, after writing the value
+ *   future_sync_begin_park  a waiting worker, announcing itself on the
+ *                           pool's eventcount (then it sleeps or cancels)
+ *   future_sync_park        a waiter outside the pool, on own_ec
+ *
+ * What it guarantees (what a model scenario asserts):
+ *   F1 Publication: a waiter that sees done sees the value and whatever
+ *      the function wrote (release store, acquire loads).
+ *   F2 No lost wake-up: a waiter that sleeps is woken by the completion.
+ *      On own_ec this is the eventcount's own protocol.  On the pool's, a
+ *      Dekker pair: the waiter's store of on_pool, prepare's fence, its
+ *      load of done; against the runner's store of done, its fence
+ *      (weft_internal_ec_fence_light), its load of on_pool.  Either the
+ *      waiter sees done or the runner sees on_pool and notifies.
+ *   The future's memory is kept alive by its reference count (pool.c), so
+ *   the runner may touch it after done.
+ *   Progress: every call but the sleep is wait-free.
  */
 #ifndef WEFT_POOL_SYNC_H
 #define WEFT_POOL_SYNC_H
@@ -300,13 +332,19 @@ static inline void group_count_task_done(struct group_count *c, bool owner,
     do {
         wake = (old & ~PENDING_ON_POOL) == (PENDING_PARKED | 1);
         next = !wake ? old - 1 : (old & PENDING_ON_POOL) ? 0 : PENDING_WAKING;
-        /* acq_rel: release publishes the task's writes to the waiter's
-         * acquire loads of pending (G1); acquire pairs with the waiter's
-         * release CAS that set PARKED, so its announcement on the
-         * eventcount (made before) is visible to our notify.  relaxed on
-         * failure: we retry with the value read. */
+        /* release: publishes the task's writes to the waiter's acquire
+         * loads of pending (G1).  No acquire: the waiter's announcement
+         * on the eventcount reaches our notify through the eventcount's
+         * own Dekker pair (its prepare's fence, then its CAS that set
+         * PARKED, which ours reads: so its fence precedes our notify's in
+         * S, and our load of the waiter count sees its increment, C11
+         * 7.17.3), and we read nothing else the waiter wrote.  It was
+         * acq_rel until issue #12's mutation run (mutant
+         * src/pool_sync.h:309:53, cas-success acq_rel -> release, passed
+         * every check); every pool model passes with release.  relaxed
+         * on failure: we retry with the value read. */
     } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
-                                                    memory_order_acq_rel,
+                                                    memory_order_release,
                                                     memory_order_relaxed));
     if (__builtin_expect(wake, 0))
         group_count_wake(c, old, pool_ec, own_ec);
@@ -329,10 +367,13 @@ static inline void group_count_fold(struct group_count *c)
 {
     c->local_mode = 0;
     if (c->local) {
-        /* acq_rel: as a decrement in group_count_task_done (it may be the
-         * one that brings the count to 0; no flag can be set yet, as only
-         * we, the waiter, set them) */
-        atomic_fetch_add_explicit(&c->pending, c->local, memory_order_acq_rel);
+        /* acquire: it may be the change that brings the count to 0 (no
+         * flag can be set yet, as only we, the waiter, set them): then it
+         * pairs with the tasks' release decrements (G1).  No release:
+         * nobody acquires our writes through pending (the finishers'
+         * CAS is release only, and we are the waiter).  acq_rel until
+         * issue #12's mutation run (mutant src/pool_sync.h:335:58). */
+        atomic_fetch_add_explicit(&c->pending, c->local, memory_order_acquire);
         c->local = 0;
     }
 }
@@ -373,12 +414,16 @@ static inline enum group_state group_count_begin_park(struct group_count *c, wef
         }
         /* one waiter, one place: a PARKED still set was set by us */
         assert(!(v & PENDING_PARKED) || (v & PENDING_ON_POOL) == where);
-        /* acq_rel: release publishes our announcement on ec (prepare,
-         * above) to the task whose acquire CAS finds PARKED
-         * (group_count_task_done); acquire (also on failure) pairs with
-         * the tasks' release decrements when we see 0 (G1). */
+        /* acquire on failure: pairs with the tasks' release decrements
+         * when we see 0 (G1); on success only because C11 wants it no
+         * weaker than the failure's.  No release: our announcement on ec
+         * (prepare, above) reaches the task that finds PARKED through the
+         * eventcount's fences (see group_count_task_done), and nobody
+         * acquires anything else through pending.  acq_rel until issue
+         * #12's mutation run weakened the finisher's CAS to release, which
+         * left this release without a partner. */
         if (atomic_compare_exchange_weak_explicit(&c->pending, &v, v | PENDING_PARKED | where,
-                                                  memory_order_acq_rel,
+                                                  memory_order_acquire,
                                                   memory_order_acquire))
             return GROUP_ANNOUNCED;
     }
@@ -544,6 +589,81 @@ static inline void pool_search_wake(struct pool_search *ps, weft_eventcount *ec)
     /* relaxed: ordered by the fence above */
     if (atomic_load_explicit(&ps->searching, memory_order_relaxed) == 0)
         weft_internal_ec_notify_fenced(e, 1);
+}
+
+/* ---- 4. the future's end ------------------------------------------------ */
+
+struct future_sync {
+    _Atomic(int) done;    /* 0 -> 1 once, by the runner */
+    _Atomic(int) on_pool; /* 1 once a worker parked for it on the pool's ec */
+};
+
+/* Thread: the one that creates the future, before it is shared. */
+static inline void future_sync_init(struct future_sync *fs)
+{
+    /* relaxed (init): not shared yet */
+    atomic_init(&fs->done, 0);
+    atomic_init(&fs->on_pool, 0);
+}
+
+/* Is the value there?  Thread: any.  Progress: wait-free. */
+static inline bool future_sync_done(struct future_sync *fs)
+{
+    /* acquire: pairs with the release store in future_sync_complete (F1) */
+    return atomic_load_explicit(&fs->done, memory_order_acquire) != 0;
+}
+
+/* The runner, after it wrote the value: publish it and wake the waiter
+ * where it sleeps (pool_ec: the pool's eventcount, own_ec: the
+ * future's).  Thread: the runner, once.  Progress: lock-free. */
+static inline void future_sync_complete(struct future_sync *fs, weft_eventcount *pool_ec,
+                                        weft_eventcount *own_ec)
+{
+    /* release: publishes the value and the function's writes (F1); pairs
+     * with the acquire in future_sync_done */
+    atomic_store_explicit(&fs->done, 1, memory_order_release);
+    /* orders the store of done before the load of on_pool (F2); pairs with
+     * the fence of the waiter's weft_eventcount_prepare, between its store
+     * of on_pool and its load of done */
+    weft_internal_ec_fence_light(weft_internal_ec(pool_ec));
+    /* relaxed: ordered by the fence above */
+    if (atomic_load_explicit(&fs->on_pool, memory_order_relaxed))
+        weft_eventcount_notify_all(pool_ec);
+    weft_eventcount_notify_all(own_ec);
+}
+
+/* A waiting worker announces itself on pool_ec.  Returns false, with the
+ * announcement withdrawn, when the future is done; true with *key set:
+ * the caller sleeps (weft_eventcount_wait(pool_ec, *key)) or, if it finds
+ * work first, cancels (weft_eventcount_cancel(pool_ec)).  Thread: the
+ * waiter (a worker of the pool).  Progress: wait-free. */
+static inline bool future_sync_begin_park(struct future_sync *fs, weft_eventcount *pool_ec,
+                                          uint32_t *key)
+{
+    /* relaxed: the store half of the Dekker pair (F2); the fence in
+     * prepare below orders it before our load of done */
+    atomic_store_explicit(&fs->on_pool, 1, memory_order_relaxed);
+    *key = weft_eventcount_prepare(pool_ec);
+    if (future_sync_done(fs)) {
+        weft_eventcount_cancel(pool_ec);
+        return false;
+    }
+    return true;
+}
+
+/* A waiter outside the pool sleeps on own_ec until the future might be
+ * done.  Returns true when it is, false when the caller must look again.
+ * Thread: the waiter.  Progress: blocks. */
+static inline bool future_sync_park(struct future_sync *fs, weft_eventcount *own_ec)
+{
+    uint32_t key = weft_eventcount_prepare(own_ec);
+    if (future_sync_done(fs)) {
+        weft_eventcount_cancel(own_ec);
+        return true;
+    }
+    WEFT_CHAOS_POINT();
+    weft_eventcount_wait(own_ec, key);
+    return false;
 }
 
 #endif /* WEFT_POOL_SYNC_H */
