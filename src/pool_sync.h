@@ -362,18 +362,25 @@ static inline uint64_t group_count_left(struct group_count *c)
 }
 
 /* The owner leaves local mode before it waits for tasks it does not run
- * itself: from here on pending alone is the count.  Thread: the owner. */
+ * itself: from here on pending alone is the count.  The caller learns
+ * whether the wait is over from group_count_look, _left or _begin_park
+ * (their acquire), not from this.  Thread: the owner. */
 static inline void group_count_fold(struct group_count *c)
 {
     c->local_mode = 0;
     if (c->local) {
-        /* acquire: it may be the change that brings the count to 0 (no
-         * flag can be set yet, as only we, the waiter, set them): then it
-         * pairs with the tasks' release decrements (G1).  No release:
-         * nobody acquires our writes through pending (the finishers'
-         * CAS is release only, and we are the waiter).  acq_rel until
-         * issue #12's mutation run (mutant src/pool_sync.h:335:58). */
-        atomic_fetch_add_explicit(&c->pending, c->local, memory_order_acquire);
+        /* relaxed: it may be the change that brings the count to 0 (no
+         * flag can be set yet, as only we, the waiter, set them), but the
+         * waiter reads pending again with acquire before it concludes
+         * anything (group_count_look, _left, _begin_park), and that load
+         * reads this RMW's value or a later one: every change of pending
+         * is an RMW, so it is in the release sequence of each task's
+         * release decrement before it, and the load synchronises with all
+         * of them (G1).  Nobody acquires our writes through pending.
+         * acq_rel until issue #12's mutation run: both of its one-step
+         * weakenings (mutants src/pool_sync.h:335:58, to acquire and to
+         * release) passed every check. */
+        atomic_fetch_add_explicit(&c->pending, c->local, memory_order_relaxed);
         c->local = 0;
     }
 }
