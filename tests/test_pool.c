@@ -1318,60 +1318,6 @@ static void statistics_count_tasks_steals_and_parks(void)
     CHECK_GT(after.parks, before.parks);
 }
 
-/* Work spreads to a parked worker (pool.h, weft_spawn: it wakes a parked
- * worker when nobody searches; src/pool_sync.h, S1): a task spawns a second
- * one onto its worker's deque, then waits for it without helping (as a
- * task blocked on I/O would).  The other worker has parked by then (the
- * first task lets 50 ms pass), so only the spawn's wake-up can get the
- * second task run.  A generous bound (10 s) ends the wait on a lost
- * wake-up; no timing is asserted. */
-struct meet {
-    weft_pool *p;
-    weft_group g;
-    weft_task t;
-    atomic_int second_ran;
-    atomic_int waited_ms;
-    atomic_int first_done;
-};
-
-static void meet_second(void *arg)
-{
-    struct meet *m = arg;
-    atomic_store(&m->second_ran, 1);
-}
-
-static void meet_first(void *arg)
-{
-    struct meet *m = arg;
-    weft_group_init(&m->g, m->p); /* on this worker: the spawn stays on its deque */
-    check_sleep_ms(50);
-    weft_spawn(&m->g, &m->t, meet_second, m);
-    int ms = 0;
-    while (!atomic_load(&m->second_ran) && ms < 10000) {
-        check_sleep_ms(1);
-        ms++;
-    }
-    atomic_store(&m->waited_ms, ms);
-    weft_group_wait(&m->g);
-    atomic_store(&m->first_done, 1);
-}
-
-static void spawned_task_wakes_a_parked_worker_to_run_it(void)
-{
-    for (int round = 0; round < 2; round++) {
-        struct meet m = { 0 };
-        m.p = weft_pool_create(2);
-        REQUIRE(m.p != NULL);
-        REQUIRE(weft_pool_submit(m.p, meet_first, &m) == 0);
-        /* not destroy at once: its close would let the idle worker exit */
-        while (!atomic_load(&m.first_done))
-            check_sleep_ms(1);
-        weft_pool_destroy(m.p);
-        CHECK_EQ(atomic_load(&m.second_ran), 1);
-        CHECK_LT(atomic_load(&m.waited_ms), 10000);
-    }
-}
-
 CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(destroy_runs_every_submitted_task),
            CASE(submit_after_destroy_started_returns_eshutdown),
@@ -1404,5 +1350,4 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(worker_threads_are_named_weft_worker_n),
            CASE(worker_names_stay_unique_past_worker_999),
            CASE(idle_pool_parks_its_workers_and_uses_almost_no_cpu),
-           CASE(statistics_count_tasks_steals_and_parks),
-           CASE(spawned_task_wakes_a_parked_worker_to_run_it))
+           CASE(statistics_count_tasks_steals_and_parks))
