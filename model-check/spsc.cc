@@ -110,11 +110,20 @@ template <class Derived, int Threads> struct spsc_scenario : weft_model::scenari
         RL_ASSERT(payload[i]($) == i * 10);
         popped[npopped++] = i;
     }
+    /* Whether try_pop checks size first (one scenario does: it multiplies
+     * the schedules). */
+    static bool sizes() { return false; }
+    /* The consumer's try_pop; with sizes(), after a size, asserting the
+     * header's promise that a non-zero size read by the consumer means its
+     * next try_pop succeeds. */
     bool try_pop()
     {
         void *x;
-        if (!weft_spsc_try_pop(q, &x))
+        size_t n = Derived::sizes() ? weft_spsc_size(q) : 0;
+        if (!weft_spsc_try_pop(q, &x)) {
+            RL_ASSERT(n == 0);
             return false;
+        }
         took(x);
         return true;
     }
@@ -157,6 +166,7 @@ template <class Derived, int Threads> struct spsc_scenario : weft_model::scenari
  * of seven slots); a third try_push that succeeds only after a pop. */
 template <int Advance> struct across_lines : spsc_scenario<across_lines<Advance>, 2> {
     static int advance() { return Advance; }
+    static bool sizes() { return Advance == 13; } /* across the array's end */
     void thread(unsigned i)
     {
         if (i == 0) {

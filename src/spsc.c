@@ -400,15 +400,17 @@ size_t weft_spsc_size(const weft_spsc *q)
     assert(q != NULL);
     struct weft_spsc *m = (struct weft_spsc *)q; /* atomic loads take non-const */
     size_t cap = m->mask + 1;
-    /* acquire: pairs with the consumer's release store of head; the tail
-     * stores of the pushes before the one that published item h - 1 come
-     * before that push's published words, which the consumer acquired, so
-     * the load of tail below sees them: t is at least where that push
-     * started */
-    size_t h = atomic_load_explicit(&m->head, memory_order_acquire);
+    /* relaxed: for the consumer, h is its own last store; for any other
+     * thread the header promises an approximation, which a stale tail
+     * below h gives too (the check below answers 0 then).  It was an
+     * acquire (so that a third thread's t would be at least where the push
+     * of item h - 1 started) until issue #12's mutation run (mutant
+     * src/spsc.c:408:47) showed that no promise rests on it. */
+    size_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
     /* acquire: pairs with the release stores of tail in push_one and
      * try_push_many; the items before t are published, so a consumer that
-     * reads t > h here pops at least one item next */
+     * reads t > h here pops at least one item next (the header's promise;
+     * model-check/spsc asserts it at every try_pop) */
     size_t t = atomic_load_explicit(&m->tail, memory_order_acquire);
     if (later(h, t)) {
         /* the consumer took items that tail does not count yet: the push
@@ -427,9 +429,12 @@ bool weft_spsc_closed(const weft_spsc *q)
 {
     assert(q != NULL);
     struct weft_spsc *m = (struct weft_spsc *)q;
-    /* acquire: pairs with nothing that carries data; a caller that sees 1
-     * and then pushes from the same thread fails by coherence */
-    return (atomic_load_explicit(&m->gate, memory_order_acquire) & GATE_CLOSED) != 0;
+    /* relaxed: the header promises no ordering (unlike mpmc's closed), and
+     * nothing is read on its strength; a caller that sees CLOSED and then
+     * pushes from the same thread fails by coherence (its push reads the
+     * gate later).  acquire until issue #12's mutation run (mutant
+     * src/spsc.c:432:44), which paired with nothing. */
+    return (atomic_load_explicit(&m->gate, memory_order_relaxed) & GATE_CLOSED) != 0;
 }
 
 /* ---- the producer ------------------------------------------------------ */
