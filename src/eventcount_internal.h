@@ -81,7 +81,13 @@ static inline void weft_internal_ec_fence_light(const struct weft_internal_ec *e
 {
 #ifndef WEFT_TSAN
     if (e->asym && weft_internal_membarrier_works()) {
-        atomic_signal_fence(memory_order_seq_cst); /* pairs with membarrier() in prepare */
+        /* pairs with membarrier() in prepare.  seq_cst, not acq_rel: gcc
+         * and clang emit the same compiler barrier for both (so mutants
+         * that weaken it pass every check), but an acq_rel signal fence
+         * would let a compiler hoist the load after it above the store
+         * before it, which is exactly the reordering the Dekker pair
+         * forbids; the same holds for spsc's light fences */
+        atomic_signal_fence(memory_order_seq_cst);
         return;
     }
 #else

@@ -457,9 +457,12 @@ static inline unsigned producer_enter_rare(struct weft_spsc *q, size_t t, unsign
     if (gate & GATE_CLOSED) {
         /* release: this push published nothing, but a pop that reads t
          * here must still see the items of the pushes before it (pairs with
-         * the acquire load of prod_entered in pop_slow; C11 release
-         * sequences no longer carry a plain store, so say it here).  A pop
-         * that still sees t + k waits for this store. */
+         * the acquire load of prod_entered in pop_slow; C++20's release
+         * sequences no longer carry a plain store, so say it here: C11's
+         * still do, which is why the model checker, which implements C11's,
+         * cannot tell release from relaxed here, mutant
+         * src/spsc.c:458:52).  A pop that still sees t + k waits for this
+         * store. */
         atomic_store_explicit(&q->prod_entered, t, memory_order_release);
         return UINT_MAX;
     }
@@ -526,7 +529,10 @@ static HOT_INLINE size_t producer_space(struct weft_spsc *q, size_t t, size_t wa
     if (UNLIKELY(space < want)) {
         /* acquire: pairs with the consumer's release store of head; the
          * consumer's reads of the slots it freed happen before we refill
-         * them */
+         * them (without it such a read could return our refill: load
+         * buffering, which Relacy never produces, so mutant
+         * src/spsc.c:525:61 survives the model; as the deque's slot reuse,
+         * see stress/README.md) */
         q->prod_head_cache = atomic_load_explicit(&q->head, memory_order_acquire);
         space = cap - (t - q->prod_head_cache);
     }
