@@ -183,6 +183,7 @@ template <int Advance> struct across_lines : spsc_scenario<across_lines<Advance>
 /* A batch of three that crosses a line's end (two published words) against
  * a batch pop and a single pop. */
 struct batches : spsc_scenario<batches, 2> {
+    static bool sizes() { return true; }
     static size_t capacity() { return 4; }
     static int advance() { return 5; }
     void thread(unsigned i)
