@@ -758,18 +758,23 @@ static int wait_step(struct weft_spsc *q, weft_eventcount *ec, unsigned *round,
 /* The producer may stop waiting: there is room, or the ring is closed. */
 static bool producer_ready(struct weft_spsc *q)
 {
-    /* acquire: pairs with close's relaxed store made visible by its fences;
-     * only the value matters here (relaxed would do, acquire is free) */
+    /* relaxed: only the value matters here: it decides whether to sleep,
+     * and the push tried next reads the gate itself (wait_step's caller);
+     * ordered after the announcement by prepare's fence.  acquire until
+     * issue #12's mutation run (mutant src/spsc.c:753:44) */
     return producer_space(q, producer_position(q), 1) != 0 ||
-           (atomic_load_explicit(&q->gate, memory_order_acquire) & GATE_CLOSED) != 0;
+           (atomic_load_explicit(&q->gate, memory_order_relaxed) & GATE_CLOSED) != 0;
 }
 
 /* The consumer may stop waiting: an item arrived, or the ring is sealed. */
 static bool consumer_ready(struct weft_spsc *q)
 {
-    /* acquire: pairs with the release store of sealed in weft_spsc_close */
+    /* relaxed: it only decides whether to sleep; pop_slow reads sealed
+     * again with acquire before it acts on it (the load that pairs with
+     * close's release store).  acquire until issue #12's mutation run
+     * (mutant src/spsc.c:761:45) */
     return consumer_has(q, consumer_head(q), q->cons_word) ||
-           atomic_load_explicit(&q->sealed, memory_order_acquire) != 0;
+           atomic_load_explicit(&q->sealed, memory_order_relaxed) != 0;
 }
 
 static __attribute__((noinline, cold)) int push_slow(struct weft_spsc *q, void *item, bool timed,
@@ -814,9 +819,11 @@ int weft_spsc_push_timed(weft_spsc *q, void *item, uint64_t timeout_ns)
 static bool grace_ready(struct weft_spsc *q)
 {
     size_t h = consumer_head(q);
-    /* acquire: as the load of prod_entered in pop_slow */
+    /* relaxed: it only decides whether to sleep; pop_slow reads
+     * prod_entered again with acquire before it acts on it.  acquire until
+     * issue #12's mutation run (mutant src/spsc.c:808:51) */
     return consumer_has(q, h, q->cons_word) ||
-           atomic_load_explicit(&q->prod_entered, memory_order_acquire) != h;
+           atomic_load_explicit(&q->prod_entered, memory_order_relaxed) != h;
 }
 
 /* The consumer found a SEALED_UNSURE ring empty and prod_entered equal to
@@ -954,8 +961,8 @@ void weft_spsc_close(weft_spsc *q)
      * An RMW keeps the FENCED bit when several threads close at once. */
     atomic_fetch_or_explicit(&q->gate, GATE_CLOSED, memory_order_seq_cst);
     unsigned sealed = close_fence_heavy(q) ? SEALED : SEALED_UNSURE;
-    /* release: pairs with the acquire loads of sealed in pop_slow and
-     * consumer_ready; a pop that sees it knows the fence above is done.
+    /* release: pairs with the acquire load of sealed in pop_slow; a pop
+     * that sees it knows the fence above is done.
      * Concurrent closes may store different values: each one is true of
      * the close that stored it, which is all a pop needs */
     atomic_store_explicit(&q->sealed, sealed, memory_order_release);
