@@ -26,9 +26,11 @@
  * membarrier works every light fence (atomic_signal_fence) is a seq_cst
  * fence (see shim/weft_model.h), including the ones inside close's own
  * notify_all; so a scenario that checks close's heavy fence closes from a
- * thread that does not then pop (third_party_close).  Process-shared rings
- * run with membarrier refused, where the light half is nothing, as their
- * machine code is.
+ * thread that does not then pop (third_party_close, in every form: in
+ * the shared one it is what kills the removal of close_fence_heavy's
+ * fence, mutant src/spsc.c:932:5 of issue #12's run).  Process-shared
+ * rings run with membarrier refused, where the light half is nothing, as
+ * their machine code is.
  */
 #include "model.h"
 
@@ -244,18 +246,19 @@ template <unsigned Flags> struct close_vs_push : spsc_scenario<close_vs_push<Fla
  * notify_all has light fences, which this model makes seq_cst while
  * membarrier works), so close's heavy fence is what the scenario relies
  * on. */
-struct third_party_close : spsc_scenario<third_party_close, 3> {
+template <unsigned Flags> struct third_party_close : spsc_scenario<third_party_close<Flags>, 3> {
+    static unsigned flags() { return Flags; }
     void thread(unsigned i)
     {
         if (i == 0) {
-            if (!try_push(1))
-                RL_ASSERT(weft_spsc_closed(q));
+            if (!this->try_push(1))
+                RL_ASSERT(weft_spsc_closed(this->q));
         } else if (i == 1) {
-            while (pop() == 0) {
+            while (this->pop() == 0) {
             }
-            RL_ASSERT(epipe);
+            RL_ASSERT(this->epipe);
         } else {
-            weft_spsc_close(q);
+            weft_spsc_close(this->q);
         }
     }
 };
@@ -309,7 +312,7 @@ int main()
     run<parked_consumer<0>>("spsc private: parked consumer woken by a push", bounded(5));
     run<parked_producer<0>>("spsc private: parked producer woken by a pop", bounded(6));
     run<close_vs_push<0>>("spsc private: close races a push", bounded(4));
-    run<third_party_close>("spsc private: close from a third thread races a push", bounded(3));
+    run<third_party_close<0>>("spsc private: close from a third thread races a push", bounded(3));
     /* process-shared rings use seq_cst fences on both sides and never
      * membarrier; with membarrier refused the model's light half
      * (atomic_signal_fence) is nothing, as in the machine code */
@@ -319,12 +322,14 @@ int main()
                                       MEMBARRIER_NEVER);
     run<close_vs_push<WEFT_SHARED>>("spsc shared: close races a push", bounded(4),
                                     MEMBARRIER_NEVER);
+    run<third_party_close<WEFT_SHARED>>("spsc shared: close from a third thread races a push",
+                                        bounded(3), MEMBARRIER_NEVER);
     /* private rings, membarrier registered at init and refused later (a
      * seccomp filter): light fences must become real ones, and a pop on the
      * sealed ring waits out close_grace before it reports EPIPE */
     run<close_vs_push<0>>("spsc private, membarrier fails after init: close races a push",
                           bounded(3), MEMBARRIER_FAILS_LATER);
-    run<third_party_close>("spsc private, membarrier fails after init: close from a third thread",
+    run<third_party_close<0>>("spsc private, membarrier fails after init: close from a third thread",
                            bounded(2), MEMBARRIER_FAILS_LATER);
     run<parked_consumer<0>>("spsc private, membarrier fails after init: parked consumer",
                             bounded(4), MEMBARRIER_FAILS_LATER);
