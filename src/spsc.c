@@ -455,15 +455,15 @@ static inline unsigned producer_enter_rare(struct weft_spsc *q, size_t t, unsign
         gate = atomic_load_explicit(&q->gate, memory_order_relaxed) | GATE_FENCED;
     }
     if (gate & GATE_CLOSED) {
-        /* release: this push published nothing, but a pop that reads t
-         * here must still see the items of the pushes before it (pairs with
-         * the acquire load of prod_entered in pop_slow; C++20's release
-         * sequences no longer carry a plain store, so say it here: C11's
-         * still do, which is why the model checker, which implements C11's,
-         * cannot tell release from relaxed here, mutant
-         * src/spsc.c:458:52).  A pop that still sees t + k waits for this
-         * store. */
-        atomic_store_explicit(&q->prod_entered, t, memory_order_release);
+        /* relaxed: this push published nothing, and a pop that reads t
+         * here, equal to its head, has popped every item before t itself;
+         * what it does next (pop_one) acquires on its own.  It was a
+         * release paired with the acquire in pop_slow (to show the pop the
+         * items of earlier pushes) until issue #12's mutation run: both
+         * survived (mutants src/spsc.c:458:52 and :874:69), and neither
+         * orders anything a pop reads.  A pop that still sees t + k waits
+         * for this store. */
+        atomic_store_explicit(&q->prod_entered, t, memory_order_relaxed);
         return UINT_MAX;
     }
     return gate;
@@ -884,12 +884,14 @@ static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **
          * fence then comes before our load of prod_entered below */
         unsigned sealed = atomic_load_explicit(&q->sealed, memory_order_acquire);
         if (sealed != 0) {
-            /* acquire: pairs with the withdrawing release store in
-             * producer_enter_rare.  Every push that can still succeed
-             * stored prod_entered before close's fence, so on a SEALED ring
-             * this load returns its value (or a later one); on a
-             * SEALED_UNSURE one, close_grace waits for it */
-            size_t entered = atomic_load_explicit(&q->prod_entered, memory_order_acquire);
+            /* relaxed: only the value matters.  Every push that can still
+             * succeed stored prod_entered before close's fence, which the
+             * acquire of sealed above ordered before this load, so on a
+             * SEALED ring it returns that value (or a later one); on a
+             * SEALED_UNSURE one, close_grace waits for it.  When it equals
+             * our head we have popped everything before it, and pop_one
+             * acquires what it takes (see producer_enter_rare) */
+            size_t entered = atomic_load_explicit(&q->prod_entered, memory_order_relaxed);
             /* the last attempt found nothing at the head: equal to it, no push
              * announced an item there (or it withdrew), and no later push
              * can succeed.  Later, a push is announced: published (the pop
