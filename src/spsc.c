@@ -964,7 +964,12 @@ void weft_spsc_close(weft_spsc *q)
     atomic_fetch_or_explicit(&q->gate, GATE_CLOSED, memory_order_seq_cst);
     unsigned sealed = close_fence_heavy(q) ? SEALED : SEALED_UNSURE;
     /* release: pairs with the acquire load of sealed in pop_slow; a pop
-     * that sees it knows the fence above is done.
+     * that sees it knows the fence above is done (the fence then happens
+     * before the pop's load of prod_entered, which is what lets it see
+     * every push that will deliver).  The model checker cannot tell it
+     * from relaxed (mutant src/spsc.c:950:47 survives): Relacy makes
+     * seq_cst fences synchronise with each other, so the pop's own fences
+     * hand it close's writes anyway; C11 and C++20 do not.  Kept.
      * Concurrent closes may store different values: each one is true of
      * the close that stored it, which is all a pop needs */
     atomic_store_explicit(&q->sealed, sealed, memory_order_release);
