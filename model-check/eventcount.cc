@@ -91,20 +91,23 @@ struct ec_scenario : weft_model::scenario<Derived, Threads> {
         RL_ASSERT(data($) == 42);
     }
 
+    /* One waiter (thread 0) and one notifier with one token. */
+    void one_waiter_thread(unsigned i)
+    {
+        if (i == 0) {
+            wait_token();
+        } else {
+            publish_token(true);
+            weft_eventcount_notify_one(ec);
+        }
+    }
+
     void after() { RL_ASSERT(announced(ec) == 0); }
 };
 
 /* One waiter, one notify_one. */
 template <unsigned Flags> struct one_waiter : ec_scenario<one_waiter<Flags>, 2, Flags> {
-    void thread(unsigned i)
-    {
-        if (i == 0) {
-            this->wait_token();
-        } else {
-            this->publish_token(true);
-            weft_eventcount_notify_one(this->ec);
-        }
-    }
+    void thread(unsigned i) { this->one_waiter_thread(i); }
 };
 
 /* Two waiters, one token each, from one notifier's notify_all. */
@@ -155,15 +158,7 @@ struct settled_fallback : ec_scenario<settled_fallback, 2, 0> {
         /* with every notifier fencing, a wake-up must not need the bound */
         weft_model::timeouts_fire() = false;
     }
-    void thread(unsigned i)
-    {
-        if (i == 0) {
-            wait_token();
-        } else {
-            publish_token(true);
-            weft_eventcount_notify_one(ec);
-        }
-    }
+    void thread(unsigned i) { one_waiter_thread(i); }
 };
 
 /* What the header promises of wait and notify alone: the notifier's
