@@ -5,7 +5,10 @@
  *
  * pool.c itself is not included (it creates pthreads); the scenarios call
  * pool_sync.h's functions in the sequences pool.c calls them (each role
- * below names the function of pool.c it follows), on eventcounts made by
+ * below names the function of pool.c it follows), and the searcher
+ * scenarios run src/pool_idle.h itself, the idle worker's search that
+ * pool.c includes (its hooks over the model's world are defined below
+ * pool_sync.h), on eventcounts made by
  * src/eventcount.c (process-private: membarrier in prepare against the
  * light fence in notify, which the shim makes a seq_cst fence while
  * membarrier works).  What stands for the rest of the pool is plain model
@@ -14,7 +17,8 @@
  * theirs), the pool's memory an rl::var per submitter that destroy's "free"
  * writes, pthread_join a futex wait on the worker's exit.  pool.c spins
  * (cpu_relax, then sched_yield) before it parks; the model parks at once
- * and spins only where pool.c must (while WAKING is set): the scheduler
+ * (the searchers sweep once) and spins only where pool.c must (while
+ * WAKING is set): the scheduler
  * explores the delays that spinning makes.  The worker's timed park while
  * the gate drains times out at once (see worker()).  Every search is
  * context-bounded (a full search of three threads does not end in
@@ -138,6 +142,93 @@ void model_sync_notify_all(weft_eventcount *ec)
 #define weft_eventcount_notify_all model_sync_notify_all
 #include "pool_sync.h"
 #undef weft_eventcount_notify_all
+
+/* ---- src/pool_idle.h, over the searcher scenarios' world ---------------- */
+
+/* pool.c's BATCH; one sweep as a searcher before parking (pool.c: 64 + 8;
+ * each further sweep repeats the first, and the scheduler explores the
+ * delays that spinning makes); the timed park while the gate drains is
+ * not reached (the producer submits through no gate). */
+enum { BATCH = 4, SPIN_ROUNDS = 1, YIELD_ROUNDS = 0, DRAIN_POLL_NS = 1000 };
+
+#include "pool_idle.h"
+
+/* What stands for the pool in the searcher scenarios: the injection ring
+ * and every deque are one word, ring (bit k: task k is there). */
+struct idle_world {
+    struct pool_search *ps = nullptr;
+    struct pool_gate *gate = nullptr;
+    weft_eventcount *pool_ec = nullptr;
+    unsigned cap = 0;
+    int tasks = 0;
+    rl::atomic<unsigned> ring;  /* bit k: task k pushed and not yet taken */
+    rl::atomic<int> started;    /* tasks whose body has begun */
+    rl::atomic<int> done;       /* tasks run to the end */
+    rl::var<int> payload[2];
+
+    void wait_for(rl::atomic<int> &word, int n)
+    {
+        for (;;) {
+            int v = word($).load(rl::mo_acquire);
+            if (v >= n)
+                return;
+            syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+        }
+    }
+
+    void bump(rl::atomic<int> &word, int n)
+    {
+        if (word($).fetch_add(1, rl::mo_acq_rel) + 1 == n)
+            syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+
+    void run_task(int k)
+    {
+        RL_ASSERT(payload[k]($) == 100 + k); /* published by the push */
+        bump(started, tasks);
+        wait_for(started, tasks); /* the rendezvous (S2) */
+        bump(done, tasks);
+    }
+};
+
+struct worker {
+    idle_world *world;
+};
+
+static void *task_item(unsigned k) { return (void *)(uintptr_t)(k + 1); }
+static unsigned task_index(void *item) { return (unsigned)((uintptr_t)item - 1); }
+
+static struct idle_pool idle_pool_of(struct worker *w)
+{
+    idle_world *s = w->world;
+    struct idle_pool ip = {s->ps, s->pool_ec, s->gate, s->cap};
+    return ip;
+}
+
+/* try_pop_many / steal_batch: every task there, the lowest first */
+static size_t idle_claim(struct worker *w, void **items, bool *contended)
+{
+    (void)contended;
+    /* acquire: the claim, pairs with the release of the push or the keep */
+    unsigned v = w->world->ring($).exchange(0, rl::mo_acquire);
+    size_t n = 0;
+    for (unsigned k = 0; k < 2; k++)
+        if (v & (1u << k))
+            items[n++] = task_item(k);
+    return n;
+}
+
+/* the push to the worker's own deque: back to the ring */
+static bool idle_keep(struct worker *w, void *item)
+{
+    /* release: publishes the task to its thief, as the deque's push */
+    w->world->ring($).fetch_or(1u << task_index(item), rl::mo_release);
+    return true;
+}
+
+static void idle_run(struct worker *w, void *item) { w->world->run_task((int)task_index(item)); }
+
+static void idle_count_park(struct worker *) {}
 
 namespace {
 
@@ -788,134 +879,53 @@ struct accepted_submits_vs_destroy : gate_scenario<accepted_submits_vs_destroy> 
 
 /* ---- searcher scenarios ------------------------------------------------- */
 
-/* pool_sync.h, "3. The searchers": one outside producer makes Tasks tasks
- * visible one by one (the injection ring's push, then wake_for_new_work,
- * as submit_task), two workers search, give up, park and wake as
- * worker_search does, at most Cap searching.  The producer runs no task;
- * it waits (futex) until every task ran, then lets the workers go and
- * wakes them (as destroy).  Each task's body waits until all Tasks tasks
- * have started (a rendezvous): it needs the tasks to run at the same time,
- * on both workers.
+/* pool_sync.h, "3. The searchers", and src/pool_idle.h, the idle worker's
+ * search that runs them: one outside producer makes Tasks tasks visible
+ * one by one (the injection ring's push, then wake_for_new_work, as
+ * submit_task), two workers run worker_main's loop: worker_search, then
+ * the task it found, until worker_search returns NULL.  At most Cap
+ * search at a time; a searcher sweeps once (SPIN_ROUNDS 1, YIELD_ROUNDS 0
+ * above; pool.c sweeps 72 times) before it parks.  The producer runs no
+ * task; it waits (futex) until every task ran, then closes the gate and
+ * wakes everybody (as destroy).  Each task's body waits until all Tasks
+ * tasks have started (a rendezvous): it needs the tasks to run at the same
+ * time, on both workers.
  *  S1: a task no worker ever takes leaves every thread waiting: deadlock.
  *  S2: the worker that took the first task blocks in it until the second
- *      starts; if nobody woke the other worker for it: deadlock.  (Found
- *      by this scenario with a take of one task: a worker that left the
- *      searchers and finds two tasks in its last look wakes nobody.
- *      pool.c's takes are batches whose rest keep_rest hands on with a
- *      wake-up, as take() below.)
+ *      starts; if nobody woke the other worker for it: deadlock.  Both
+ *      wakes of pool_idle.h are needed here: keep_rest's (a worker that
+ *      left the searchers claims both tasks in its last look) and
+ *      stop_searching_found_work's (the last searcher claims the first
+ *      task, the second is pushed while it still searches).
  *  Publication: each task's payload (rl::var) written before its push.
  *  S3 at the end: no searcher is counted, nobody is announced. */
 template <unsigned Cap, unsigned Tasks>
-struct searchers : weft_model::scenario<searchers<Cap, Tasks>, 3> {
+struct searchers : weft_model::scenario<searchers<Cap, Tasks>, 3>, idle_world {
     static_assert(Tasks <= 2, "the rendezvous needs a worker per task");
-    struct pool_search *ps = nullptr;
-    weft_eventcount *pool_ec;
-    rl::atomic<unsigned> ring;  /* bit k: task k pushed and not yet taken */
-    rl::atomic<int> started;    /* tasks whose body has begun */
-    rl::atomic<int> done;       /* tasks run to the end */
-    rl::atomic<int> finish;     /* the producer's "destroy": workers exit */
-    rl::var<int> payload[MAX_TASKS];
 
     void before()
     {
         (void)weft_model::membarrier_ok_flag($);
         ps = (struct pool_search *)malloc(sizeof *ps);
         pool_search_init(ps);
+        gate = (struct pool_gate *)malloc(sizeof *gate);
+        pool_gate_init(gate);
         pool_ec = new_eventcount();
+        cap = Cap;
+        tasks = (int)Tasks;
         ring($).store(0, rl::mo_relaxed);
         started($).store(0, rl::mo_relaxed);
         done($).store(0, rl::mo_relaxed);
-        finish($).store(0, rl::mo_relaxed);
         reset_observer_for_pool(pool_ec);
     }
 
-    /* the worker's look for work (worker_take): claim every pushed task
-     * (try_pop_many / steal_batch), run the first, and keep the rest where
-     * others can take them, waking one (keep_rest: its push to the own
-     * deque, here back to the ring, then wake_for_new_work) */
-    int take()
-    {
-        /* acquire: the pop of the ring, pairs with the push's release */
-        unsigned v = ring($).exchange(0, rl::mo_acquire);
-        if (v == 0)
-            return -1;
-        unsigned k = (v & 1u) ? 0 : 1;
-        unsigned rest = v & ~(1u << k);
-        if (rest != 0) {
-            ring($).fetch_or(rest, rl::mo_release);
-            pool_search_wake(ps, pool_ec);
-        }
-        return (int)k;
-    }
-
-    void wait_for(rl::atomic<int> &word, int n)
-    {
-        for (;;) {
-            int v = word($).load(rl::mo_acquire);
-            if (v >= n)
-                return;
-            syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
-        }
-    }
-
-    void bump(rl::atomic<int> &word, int n)
-    {
-        if (word($).fetch_add(1, rl::mo_acq_rel) + 1 == n)
-            syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
-
-    void run_task(int k)
-    {
-        RL_ASSERT(payload[k]($) == 100 + k); /* published by the push */
-        bump(started, (int)Tasks);
-        wait_for(started, (int)Tasks); /* the rendezvous (S2) */
-        bump(done, (int)Tasks);
-    }
-
-    /* worker_search (one spin round as a searcher, where pool.c spins
-     * SPIN_ROUNDS + YIELD_ROUNDS), in worker_main's loop */
+    /* worker_main (a worker's own deque is the ring here) */
     void worker()
     {
-        bool searching = pool_search_begin(ps, Cap);
-        unsigned round = 0;
-        for (;;) {
-            int k = take();
-            if (k >= 0) {
-                if (searching && pool_search_found(ps))
-                    pool_search_wake(ps, pool_ec);
-                run_task(k);
-                searching = pool_search_begin(ps, Cap);
-                round = 0;
-                continue;
-            }
-            if (searching && round < 1) {
-                round++;
-                cpu_relax();
-                continue;
-            }
-            if (searching) {
-                pool_search_leave(ps);
-                searching = false;
-            }
-            uint32_t key = weft_eventcount_prepare(pool_ec);
-            /* as pool_gate_read before the last look */
-            int fin = finish($).load(rl::mo_acquire);
-            k = take();
-            if (k >= 0) {
-                weft_eventcount_cancel(pool_ec);
-                run_task(k);
-                searching = pool_search_begin(ps, Cap);
-                round = 0;
-                continue;
-            }
-            if (fin) {
-                weft_eventcount_cancel(pool_ec);
-                break;
-            }
-            weft_eventcount_wait(pool_ec, key);
-            searching = pool_search_begin(ps, Cap);
-            round = 0;
-        }
+        struct worker w = {this};
+        void *t;
+        while ((t = worker_search(&w)) != nullptr)
+            idle_run(&w, t);
     }
 
     void producer()
@@ -926,8 +936,7 @@ struct searchers : weft_model::scenario<searchers<Cap, Tasks>, 3> {
             pool_search_wake(ps, pool_ec);             /* wake_for_new_work */
         }
         wait_for(done, (int)Tasks);
-        finish($).store(1, rl::mo_release);
-        weft_eventcount_notify_all(pool_ec);
+        pool_gate_close(gate, pool_ec); /* destroy */
     }
 
     void thread(unsigned i)

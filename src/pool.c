@@ -90,12 +90,17 @@ enum {
     BATCH = 4,              /* items taken per steal / per injection pop */
     SPIN_ROUNDS = 64,       /* search sweeps with pauses before yielding */
     YIELD_ROUNDS = 8,       /* then sweeps with sched_yield before parking */
+    DRAIN_POLL_NS = 100000, /* see pool_idle.h */
     REDUCE_CHUNKS_PER_THREAD = 64,
     /* grain 0 cuts a loop into this many chunks per worker: enough that
      * the last chunk, which may run alone, is a small part of the loop
      * (a fork-join costs tens of nanoseconds, a chunk usually far more) */
     AUTO_CHUNKS_PER_THREAD = 32
 };
+
+/* The idle worker's search (it needs the constants above; the functions it
+ * calls are defined under "finding work") */
+#include "pool_idle.h"
 
 
 /* ---- layouts ------------------------------------------------------------ */
@@ -287,32 +292,24 @@ static void run_outside(weft_pool *p, struct task *t)
     atomic_fetch_add_explicit(&p->outside_runs, 1, memory_order_relaxed);
 }
 
-/* ---- finding work ------------------------------------------------------- */
+/* ---- finding work (pool_idle.h) --------------------------------------- */
 
-/* Keep items[1..n-1] on w's deque (others may steal them); if the deque
- * cannot grow, run them now rather than lose them. */
-static void keep_rest(struct worker *w, void **items, size_t n)
-{
-    if (n < 2)
-        return;
-    for (size_t i = 1; i < n; i++)
-        if (UNLIKELY(weft_deque_push(w->dq, items[i]) != 0))
-            run_on_worker(w, items[i]);
-    wake_for_new_work(w->pool); /* new stealable work, as after a spawn */
-}
-
-/* One sweep over the injection ring and every other worker's deque, for a
- * worker.  Returns a task, or NULL; *contended is set when a steal lost a
- * race (there may be work). */
-static struct task *worker_take(struct worker *w, bool *contended)
+static inline struct idle_pool idle_pool_of(struct worker *w)
 {
     weft_pool *p = w->pool;
-    void *items[BATCH];
+    struct idle_pool ip = {&p->search, &p->ec, &p->gate, p->search_cap};
+    return ip;
+}
+
+/* The injection ring first, then the other workers' deques from a random
+ * victim on. */
+static size_t idle_claim(struct worker *w, void **items, bool *contended)
+{
+    weft_pool *p = w->pool;
     size_t n = weft_mpmc_try_pop_many(p->inject, items, BATCH);
     if (n) {
         count(&w->injected, n);
-        keep_rest(w, items, n);
-        return items[0];
+        return n;
     }
     unsigned nw = p->n;
     if (nw > 1) {
@@ -325,98 +322,28 @@ static struct task *worker_take(struct worker *w, bool *contended)
             weft_steal_result r = weft_deque_steal_batch(p->workers[v].dq, items, BATCH, &k);
             if (r == WEFT_STEAL_OK) {
                 count(&w->steals, k);
-                keep_rest(w, items, k);
-                return items[0];
+                return k;
             }
             if (r == WEFT_STEAL_RETRY)
                 *contended = true;
         }
     }
-    return NULL;
+    return 0;
 }
 
-static void backoff(unsigned round)
+static inline bool idle_keep(struct worker *w, void *item)
 {
-    if (round < SPIN_ROUNDS) {
-        for (unsigned i = 0, k = 1u << (round < 6 ? round : 6); i < k; i++)
-            cpu_relax();
-    } else {
-        sched_yield();
-    }
+    return weft_deque_push(w->dq, item) == 0;
 }
 
-/* ---- the worker loop ---------------------------------------------------- */
-
-static bool become_searcher(weft_pool *p)
+static void idle_run(struct worker *w, void *item)
 {
-    return pool_search_begin(&p->search, p->search_cap);
+    run_on_worker(w, item);
 }
 
-/* The last searcher to find work wakes another worker, in case there is
- * more (pool_sync.h, S2; Go's wakep after a spinning M found work). */
-static void stop_searching_found_work(weft_pool *p)
+static inline void idle_count_park(struct worker *w)
 {
-    if (pool_search_found(&p->search))
-        wake_for_new_work(p);
-}
-
-/* How long a worker that found no work sleeps at most while destroy waits
- * for an outside submit still in flight (GATE_DRAINING: its end wakes
- * nobody, as it must not touch the pool after it).  Rare and short: the
- * submit is between its pool_gate_enter and its pool_gate_leave. */
-#define DRAIN_POLL_NS 100000u
-
-/* Find a task for an idle worker, parking when there is none; NULL when the
- * pool shuts down and everything submitted has run. */
-static struct task *worker_search(struct worker *w)
-{
-    weft_pool *p = w->pool;
-    bool searching = become_searcher(p);
-    unsigned round = 0;
-    for (;;) {
-        bool contended = false;
-        struct task *t = worker_take(w, &contended);
-        if (t) {
-            if (searching)
-                stop_searching_found_work(p);
-            return t;
-        }
-        if (searching && (contended || round < SPIN_ROUNDS + YIELD_ROUNDS)) {
-            backoff(round++);
-            continue;
-        }
-        /* Park: leave the searchers first, then announce (prepare's fence
-         * orders both before the re-check: the Dekker pair with
-         * wake_for_new_work). */
-        if (searching) {
-            pool_search_leave(&p->search);
-            searching = false;
-        }
-        uint32_t key = weft_eventcount_prepare(&p->ec);
-        /* read before the last look: a drained gate makes every task of
-         * the outside submits visible to it (pool_sync.h, P2) */
-        enum pool_gate_state gs = pool_gate_read(&p->gate);
-        contended = false;
-        t = worker_take(w, &contended);
-        if (t || contended) {
-            weft_eventcount_cancel(&p->ec);
-            if (t)
-                return t;
-            continue;
-        }
-        if (gs == GATE_DRAINED) {
-            weft_eventcount_cancel(&p->ec);
-            return NULL;
-        }
-        WEFT_CHAOS_POINT();
-        count(&w->parks, 1);
-        if (gs == GATE_DRAINING)
-            (void)weft_eventcount_wait_timed(&p->ec, key, DRAIN_POLL_NS);
-        else
-            weft_eventcount_wait(&p->ec, key);
-        searching = become_searcher(p);
-        round = 0;
-    }
+    count(&w->parks, 1);
 }
 
 /* Linux keeps 15 characters of a thread's name.  "weft-worker-" leaves
