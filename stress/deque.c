@@ -41,7 +41,7 @@ struct dq_arg {
 };
 
 struct dq {
-    struct run *r;
+    struct stress_run *r;
     const struct dq_arg *a;
     weft_deque *d;
     struct seen *seen;           /* one producer: the owner */
@@ -89,10 +89,10 @@ static bool mirror_push(struct mirror *m, uint64_t seq)
     return true;
 }
 
-static void dq_owner(struct worker *w)
+static void dq_owner(struct stress_worker *w)
 {
     struct dq *q = w->ctx;
-    struct run *r = w->run;
+    struct stress_run *r = w->run;
     const struct dq_arg *a = q->a;
     struct mirror m = { NULL, 0, 0, 0 };
     uint64_t seq = 0, taken = 0;
@@ -169,7 +169,7 @@ done:
     atomic_store_explicit(&q->owner_done, true, memory_order_release);
 }
 
-static void dq_take(struct worker *w, struct dq *q, void *p, uint64_t *last, const char *how)
+static void dq_take(struct stress_worker *w, struct dq *q, void *p, uint64_t *last, const char *how)
 {
     char who[40];
     snprintf(who, sizeof who, "thief %u (%s)", w->id, how);
@@ -184,10 +184,10 @@ static void dq_take(struct worker *w, struct dq *q, void *p, uint64_t *last, con
     *last = s + 1;
 }
 
-static void dq_thief(struct worker *w)
+static void dq_thief(struct stress_worker *w)
 {
     struct dq *q = w->ctx;
-    struct run *r = w->run;
+    struct stress_run *r = w->run;
     uint64_t last = 0;
     unsigned spins = 0;
     for (;;) {
@@ -242,7 +242,7 @@ static void dq_thief(struct worker *w)
 
 /* One deque, one owner, thieves: until the budget is spent (or, with grow,
  * for one round). */
-static void dq_round(struct run *r, struct dq *q, unsigned thieves, size_t cap)
+static void dq_round(struct stress_run *r, struct dq *q, unsigned thieves, size_t cap)
 {
     struct team t;
     memset(&t, 0, sizeof t);
@@ -298,7 +298,7 @@ out:
     q->seen = NULL;
 }
 
-static int run_deque(struct run *r)
+static int run_deque(struct stress_run *r)
 {
     if (r->peer != STRESS_PEER_NONE) {
         snprintf(r->skip, sizeof r->skip, "no peer for the deque");
@@ -346,7 +346,7 @@ static int run_deque(struct run *r)
 #define DQL_SEARCH_NODES 200000
 
 struct dqlin {
-    struct run *r;
+    struct stress_run *r;
     weft_deque *d;
     unsigned T;                           /* thieves */
     pthread_barrier_t start, end;
@@ -381,7 +381,7 @@ static bool dql_pop(struct dqlin *L, unsigned who)
     return ok;
 }
 
-static void dql_owner_op(struct dqlin *L, struct worker *w)
+static void dql_owner_op(struct dqlin *L, struct stress_worker *w)
 {
     if (rng_below(&w->rng, 3) != 0) {
         uint64_t v = ((uint64_t)1 << 40) | ++L->made;
@@ -400,7 +400,7 @@ static void dql_owner_op(struct dqlin *L, struct worker *w)
     }
 }
 
-static void dql_thief_op(struct dqlin *L, struct worker *w, unsigned who)
+static void dql_thief_op(struct dqlin *L, struct stress_worker *w, unsigned who)
 {
     void *buf[DQL_BATCH_MAX];
     uint64_t v[DQL_BATCH_MAX];
@@ -432,7 +432,7 @@ static void dql_thief_op(struct dqlin *L, struct worker *w, unsigned who)
     dql_record(L, who, LIN_STEAL, r, t0, t1, v, n, max);
 }
 
-static void dql_worker(struct worker *w)
+static void dql_worker(struct stress_worker *w)
 {
     struct dqlin *L = w->ctx;
     bool owner = strcmp(w->role, "owner") == 0;
@@ -460,7 +460,7 @@ static void dql_worker(struct worker *w)
 
 static void dql_judge(struct dqlin *L, bool search)
 {
-    struct run *r = L->r;
+    struct stress_run *r = L->r;
     size_t n = 0, nv = 0;
     for (unsigned who = 0; who < L->T + 2; who++) {
         const struct lin_log *lg = &L->log[who];
@@ -511,7 +511,7 @@ static void dql_judge(struct dqlin *L, bool search)
 
 static bool dql_window(struct dqlin *L, struct rng *g, bool short_window)
 {
-    struct run *r = L->r;
+    struct stress_run *r = L->r;
     if (!(L->d = weft_deque_create(r->capacity))) {
         stress_fail(r, "weft_deque_create(%zu): %s", r->capacity, strerror(errno));
         return false;
@@ -548,7 +548,7 @@ static bool dql_window(struct dqlin *L, struct rng *g, bool short_window)
     return true;
 }
 
-static int run_deque_lin(struct run *r)
+static int run_deque_lin(struct stress_run *r)
 {
     if (r->peer != STRESS_PEER_NONE) {
         snprintf(r->skip, sizeof r->skip, "no peer for the deque");

@@ -65,7 +65,7 @@ void stress_backoff(unsigned *spins)
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 enum { MAX_PRINTED_FAILURES = 8 };
 
-void stress_fail(struct run *r, const char *fmt, ...)
+void stress_fail(struct stress_run *r, const char *fmt, ...)
 {
     /* relaxed: a counter; the verdict is read after the threads are joined */
     unsigned n = atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
@@ -87,15 +87,15 @@ void stress_fail(struct run *r, const char *fmt, ...)
 /* ---- progress slots ----------------------------------------------------- */
 
 enum { MAX_SLOTS = 512 };
-struct progress *stress_progress_table; /* MAP_SHARED: children report too */
-struct progress *stress_main_progress;
+struct stress_progress *stress_progress_table; /* MAP_SHARED: children report too */
+struct stress_progress *stress_main_progress;
 
 bool stress_progress_setup(void);
 void stress_progress_reset(void);
 
 bool stress_progress_setup(void)
 {
-    void *m = mmap(NULL, sizeof(struct progress) * MAX_SLOTS, PROT_READ | PROT_WRITE,
+    void *m = mmap(NULL, sizeof(struct stress_progress) * MAX_SLOTS, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return false;
@@ -111,16 +111,16 @@ bool stress_progress_setup(void)
 void stress_progress_reset(void)
 {
     for (unsigned i = 1; i < MAX_SLOTS; i++) {
-        struct progress *p = &stress_progress_table[i];
+        struct stress_progress *p = &stress_progress_table[i];
         /* relaxed: no worker exists; the watchdog only reads */
         atomic_store_explicit(&p->used, 0, memory_order_relaxed);
     }
 }
 
-struct progress *stress_progress_claim(const char *role, unsigned id)
+struct stress_progress *stress_progress_claim(const char *role, unsigned id)
 {
     for (unsigned i = 1; i < MAX_SLOTS; i++) {
-        struct progress *p = &stress_progress_table[i];
+        struct stress_progress *p = &stress_progress_table[i];
         /* relaxed: slots are claimed by the main thread only */
         if (atomic_load_explicit(&p->used, memory_order_relaxed))
             continue;
@@ -150,7 +150,7 @@ static bool gate_abort;            /* the team could not be started */
 
 static void *worker_main(void *arg)
 {
-    struct worker *w = arg;
+    struct stress_worker *w = arg;
     stress_chaos_thread(w->run, w->index);
     pthread_mutex_lock(&start_lock);
     unsigned long seen_open = gate_opened;
@@ -166,7 +166,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-bool team_init(struct team *t, struct run *r, unsigned max)
+bool team_init(struct team *t, struct stress_run *r, unsigned max)
 {
     memset(t, 0, sizeof *t);
     t->run = r;
@@ -179,14 +179,14 @@ bool team_init(struct team *t, struct run *r, unsigned max)
     return true;
 }
 
-struct worker *team_add(struct team *t, const char *role, unsigned id,
-                        void (*fn)(struct worker *w), void *ctx)
+struct stress_worker *team_add(struct team *t, const char *role, unsigned id,
+                               void (*fn)(struct stress_worker *w), void *ctx)
 {
     if (t->n == t->max) {
         stress_fail(t->run, "team full (%u workers)", t->max);
         return NULL;
     }
-    struct worker *w = &t->w[t->n];
+    struct stress_worker *w = &t->w[t->n];
     w->prog = stress_progress_claim(role, id);
     if (!w->prog) {
         stress_fail(t->run, "no progress slot left for %s %u", role, id);
@@ -212,7 +212,7 @@ bool team_start(struct team *t)
     gate_abort = false;
     pthread_mutex_unlock(&start_lock);
     for (unsigned i = 0; i < t->n; i++) {
-        struct worker *w = &t->w[i];
+        struct stress_worker *w = &t->w[i];
         int rc = pthread_create(&w->tid, NULL, worker_main, w);
         if (rc != 0) {
             stress_fail(t->run, "pthread_create: %s (worker %u of %u)", strerror(rc), i, t->n);
@@ -236,7 +236,7 @@ bool team_start(struct team *t)
 void team_join(struct team *t, const char *role)
 {
     for (unsigned i = 0; i < t->n; i++) {
-        struct worker *w = &t->w[i];
+        struct stress_worker *w = &t->w[i];
         if (!w->started || (role && strcmp(w->role, role) != 0))
             continue;
         pthread_join(w->tid, NULL);
@@ -244,7 +244,7 @@ void team_join(struct team *t, const char *role)
     }
 }
 
-void stress_progress_release(struct progress *p)
+void stress_progress_release(struct stress_progress *p)
 {
     if (p)
         /* relaxed: the slot's thread has ended (joined or reaped) */
@@ -291,7 +291,7 @@ struct item *item_new(struct rng *rng, unsigned producer, uint64_t seq, uint32_t
     return it;
 }
 
-bool item_verify(struct run *r, const struct item *it, const char *who)
+bool item_verify(struct stress_run *r, const struct item *it, const char *who)
 {
     if (it->magic == ITEM_FREED || it->magic2 == ITEM_FREED) {
         stress_fail(r, "%s received item %p that was already freed (duplicate delivery)",
@@ -391,7 +391,7 @@ bool seen_test(struct seen *s, unsigned producer, uint64_t seq)
     return (w >> (seq & 63)) & 1;
 }
 
-uint64_t seen_check(struct run *r, struct seen *s, unsigned producer, uint64_t n,
+uint64_t seen_check(struct stress_run *r, struct seen *s, unsigned producer, uint64_t n,
                     const char *what)
 {
     uint64_t missing = 0, extra = 0, first_missing = UINT64_MAX, first_extra = UINT64_MAX;
@@ -437,7 +437,7 @@ uint64_t seen_check(struct run *r, struct seen *s, unsigned producer, uint64_t n
     return missing + extra;
 }
 
-bool item_receive(struct run *r, struct seen *s, unsigned nproducers, void *p,
+bool item_receive(struct stress_run *r, struct seen *s, unsigned nproducers, void *p,
                   const char *who, unsigned *producer, uint64_t *seq, uint32_t *tag)
 {
     struct item *it = p;

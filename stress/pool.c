@@ -49,7 +49,7 @@
 /* One pool scenario runs at a time: its context is a global, written by
  * the main thread before it creates the pool and the outside threads. */
 struct pctx {
-    struct run *r;
+    struct stress_run *r;
     weft_pool *pool;
     unsigned S;                     /* outside threads */
     struct seen *ran;               /* producer S: tasks submitted by tasks */
@@ -58,7 +58,7 @@ struct pctx {
     atomic_bool destroying;         /* set just before destroy */
     atomic_bool stop;
     atomic_bool deadlk_tested;
-    struct progress *tasks;         /* shared progress slot of pool tasks */
+    struct stress_progress *tasks;         /* shared progress slot of pool tasks */
     pthread_mutex_t refused_lock;
     struct item **refused;
     size_t nrefused, refused_cap;
@@ -72,7 +72,7 @@ static void task_progress(void)
     atomic_fetch_add_explicit(&P->tasks->ops, 1, memory_order_relaxed);
 }
 
-static void main_wait(struct run *r, double seconds)
+static void main_wait(struct stress_run *r, double seconds)
 {
     double end = stress_now() + seconds;
     while (stress_now() < end && !stress_failed(r))
@@ -85,7 +85,7 @@ static void pool_describe(void *ctx, FILE *out);
 /* Set up the context of a pool scenario: r->p outside threads, r->c
  * workers.  On failure (skipped: r->skip says why; or out of memory) it
  * has cleaned up and returns false. */
-static bool pool_begin(struct run *r, struct pctx *c)
+static bool pool_begin(struct stress_run *r, struct pctx *c)
 {
     memset(c, 0, sizeof *c);
     if (r->peer != STRESS_PEER_NONE) {
@@ -127,7 +127,7 @@ static void pool_end(struct pctx *c)
     P = NULL;
 }
 
-static bool create_pool(struct run *r, struct pctx *c)
+static bool create_pool(struct stress_run *r, struct pctx *c)
 {
     c->pool = weft_pool_create(c->workers);
     if (!c->pool)
@@ -145,8 +145,8 @@ static void pool_describe(void *ctx, FILE *out)
 }
 
 /* Compare the tasks that ran with the submissions that were accepted. */
-static void compare_sets(struct run *r, struct seen *acc, struct seen *ran, unsigned producer,
-                         uint64_t limit, const char *what)
+static void compare_sets(struct stress_run *r, struct seen *acc, struct seen *ran,
+                         unsigned producer, uint64_t limit, const char *what)
 {
     uint64_t ran_not_acc = 0, acc_not_ran = 0, first_a = 0, first_b = 0;
     for (uint64_t s = 0; s < limit; s++) {
@@ -237,7 +237,7 @@ static void submit_task(void *arg)
         submit_inner(&g, depth + 1);
 }
 
-static void submitter(struct worker *w)
+static void submitter(struct stress_worker *w)
 {
     struct pctx *c = w->ctx;
     uint64_t seq = 0;
@@ -268,7 +268,7 @@ static void submitter(struct worker *w)
     w->count[0] = seq;
 }
 
-static int run_submit(struct run *r)
+static int run_submit(struct stress_run *r)
 {
     struct pctx c;
     if (!pool_begin(r, &c))
@@ -428,7 +428,7 @@ static void loop_body_small(size_t b, size_t e, void *ctx)
         cnt[i]++;
 }
 
-static uint64_t run_tree(struct worker *w, unsigned min_depth, unsigned spread)
+static uint64_t run_tree(struct stress_worker *w, unsigned min_depth, unsigned spread)
 {
     struct node root;
     memset(&root, 0, sizeof root);
@@ -456,7 +456,7 @@ static uint64_t run_tree(struct worker *w, unsigned min_depth, unsigned spread)
 struct loop {
     unsigned char *cnt;
     size_t begin, end, grain;
-    struct run *r;
+    struct stress_run *r;
     atomic_uint bad;
 };
 
@@ -516,7 +516,7 @@ static void reduce_combine(void *left, const void *right, void *ctx)
     l->bad += r->bad;
 }
 
-static uint64_t run_loops(struct worker *w)
+static uint64_t run_loops(struct stress_worker *w)
 {
     static const size_t lens[] = { 0, 1, 2, 3, 17, 1000, 20000 };
     size_t len = lens[rng_below(&w->rng, sizeof lens / sizeof lens[0])];
@@ -609,7 +609,7 @@ static void *future_fn(void *arg)
     return (void *)(uintptr_t)(stress_mix(seq) | 1);
 }
 
-static uint64_t run_futures(struct worker *w, uint64_t *seq)
+static uint64_t run_futures(struct stress_worker *w, uint64_t *seq)
 {
     weft_future *f[8];
     uint64_t seqs[8];
@@ -696,7 +696,7 @@ static void *last_outer_fn(void *arg)
     return v;
 }
 
-static void run_last_future(struct worker *w)
+static void run_last_future(struct stress_worker *w)
 {
     struct last_future lf;
     /* not shared yet: the push of weft_async publishes it to the tasks */
@@ -722,7 +722,7 @@ struct mix_arg {
     unsigned min_depth, spread;
 };
 
-static void mixer(struct worker *w)
+static void mixer(struct stress_worker *w)
 {
     struct pctx *c = w->ctx;
     const struct mix_arg *a = w->run->sc->arg;
@@ -752,7 +752,7 @@ static void mixer(struct worker *w)
     w->count[1] = fseq;
 }
 
-static int run_mix(struct run *r)
+static int run_mix(struct stress_run *r)
 {
     struct pctx c;
     if (!pool_begin(r, &c))

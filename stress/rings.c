@@ -107,7 +107,8 @@ struct ring_arg {
 };
 
 /* The ring under test, before the thread counts are fitted to it. */
-static const struct ring_ops *choose_ops(struct run *r, const struct ring_arg *a, unsigned modes)
+static const struct ring_ops *choose_ops(struct stress_run *r, const struct ring_arg *a,
+                                         unsigned modes)
 {
     if (r->peer == STRESS_PEER_MUTEX)
         return stress_mutex_ops(a->multi);
@@ -133,7 +134,8 @@ static const struct ring_ops *choose_ops(struct run *r, const struct ring_arg *a
 /* Pick the ring under test; NULL (with r->skip set) when it cannot run.
  * A single-producer ring runs one producer and one consumer, or, with
  * lanes, one consumer per producer (each pair on its own ring). */
-static const struct ring_ops *pick_ops(struct run *r, const struct ring_arg *a, unsigned modes)
+static const struct ring_ops *pick_ops(struct stress_run *r, const struct ring_arg *a,
+                                       unsigned modes)
 {
     const struct ring_ops *ops = choose_ops(r, a, modes);
     if (ops && !ops->multi) {
@@ -162,7 +164,7 @@ static unsigned pick_mode(struct rng *g, unsigned modes)
 }
 
 /* The main phase: sleep until the budget is spent or a check failed. */
-static void main_phase(struct run *r, double seconds)
+static void main_phase(struct stress_run *r, double seconds)
 {
     double end = stress_now() + seconds;
     while (stress_now() < end && !stress_failed(r))
@@ -172,7 +174,7 @@ static void main_phase(struct run *r, double seconds)
 /* ---- flow: producers -> ring(s) -> consumers, for a time budget ---------- */
 
 struct flow {
-    struct run *r;
+    struct stress_run *r;
     const struct ring_ops *ops;
     unsigned modes;
     unsigned nlanes;
@@ -201,7 +203,7 @@ static void flow_describe(void *ctx, FILE *out)
     }
 }
 
-static struct item *flow_item(struct worker *w, struct flow *f, uint64_t seq)
+static struct item *flow_item(struct stress_worker *w, struct flow *f, uint64_t seq)
 {
     if (!seen_prepare(f->seen, w->id, seq)) {
         stress_fail(w->run, "producer %u: seen map full at seq %llu", w->id,
@@ -214,10 +216,10 @@ static struct item *flow_item(struct worker *w, struct flow *f, uint64_t seq)
     return it;
 }
 
-static void flow_producer(struct worker *w)
+static void flow_producer(struct stress_worker *w)
 {
     struct flow *f = w->ctx;
-    struct run *r = w->run;
+    struct stress_run *r = w->run;
     unsigned lane = w->id % f->nlanes;
     void *q = f->q[lane];
     uint64_t seq = 0;
@@ -301,7 +303,7 @@ static void flow_producer(struct worker *w)
 }
 
 struct receiver {
-    struct run *r;
+    struct stress_run *r;
     struct seen *seen;
     unsigned nproducers;
     uint64_t *last;  /* per producer: last seq + 1 this receiver saw (0: none) */
@@ -311,7 +313,7 @@ struct receiver {
     uint64_t got;
 };
 
-static bool receiver_init(struct receiver *rc, struct run *r, struct seen *seen, unsigned P,
+static bool receiver_init(struct receiver *rc, struct stress_run *r, struct seen *seen, unsigned P,
                           const char *who, unsigned id, unsigned nlanes, unsigned lane)
 {
     rc->r = r;
@@ -353,10 +355,10 @@ static bool lane_finished(struct flow *f, unsigned lane)
     return atomic_load_explicit(&f->lane_done[lane], memory_order_acquire) == f->lane_producers[lane];
 }
 
-static void flow_consumer(struct worker *w)
+static void flow_consumer(struct stress_worker *w)
 {
     struct flow *f = w->ctx;
-    struct run *r = w->run;
+    struct stress_run *r = w->run;
     unsigned lane = w->id % f->nlanes;
     void *q = f->q[lane];
     struct receiver rc;
@@ -448,7 +450,7 @@ static void flow_consumer(struct worker *w)
 
 /* After the threads are joined: a closed ring refuses pushes and reports
  * EPIPE to pops, also through the timed and batch forms. */
-static void check_closed_ring(struct run *r, const struct ring_ops *ops, void *q)
+static void check_closed_ring(struct stress_run *r, const struct ring_ops *ops, void *q)
 {
     static int dummy;
     void *it = &dummy;
@@ -476,7 +478,7 @@ static void check_closed_ring(struct run *r, const struct ring_ops *ops, void *q
  * empty edges and the time-outs (a timed call that never times out, or a
  * full test off by one, fails here deterministically; a timed call that
  * hangs is the watchdog's).  Dummy items are never dereferenced. */
-static void check_edges(struct run *r, const struct ring_ops *ops, void *q)
+static void check_edges(struct stress_run *r, const struct ring_ops *ops, void *q)
 {
     static char dummy[64];
     size_t cap = ops->capacity(q);
@@ -513,7 +515,7 @@ static void check_edges(struct run *r, const struct ring_ops *ops, void *q)
 /* Drain what the consumers left (they must have left nothing: they stop
  * only on EPIPE, or on an empty try after every producer of the lane was
  * done).  Leftovers are verified like any item, then reported. */
-static void drain_leftovers(struct run *r, const struct ring_ops *ops, void *q,
+static void drain_leftovers(struct stress_run *r, const struct ring_ops *ops, void *q,
                             struct receiver *rc, const char *why)
 {
     void *it;
@@ -527,7 +529,7 @@ static void drain_leftovers(struct run *r, const struct ring_ops *ops, void *q,
                     (unsigned long long)n, (unsigned long long)(rc->got - before), why);
 }
 
-static int run_flow(struct run *r)
+static int run_flow(struct stress_run *r)
 {
     const struct ring_arg *a = r->sc->arg;
     struct flow f;
@@ -640,7 +642,7 @@ out:
 /* ---- close while threads are parked -------------------------------------------- */
 
 struct closer {
-    struct run *r;
+    struct stress_run *r;
     const struct ring_ops *ops;
     void *q;
     unsigned P, C;               /* the most of each (array sizes) */
@@ -661,10 +663,10 @@ static void closer_describe(void *ctx, FILE *out)
             c->ops->capacity(c->q), c->ops->size(c->q), c->ops->closed(c->q) ? "closed" : "open");
 }
 
-static void close_producer(struct worker *w)
+static void close_producer(struct stress_worker *w)
 {
     struct closer *c = w->ctx;
-    struct run *r = w->run;
+    struct stress_run *r = w->run;
     uint64_t seq = 0;
     for (;;) {
         if (!seen_prepare(c->seen, w->id, seq)) {
@@ -720,10 +722,10 @@ static void close_producer(struct worker *w)
     atomic_fetch_add_explicit(&c->producers_out, 1, memory_order_release);
 }
 
-static void close_consumer(struct worker *w)
+static void close_consumer(struct stress_worker *w)
 {
     struct closer *c = w->ctx;
-    struct run *r = w->run;
+    struct stress_run *r = w->run;
     struct receiver rc;
     if (!receiver_init(&rc, r, c->seen, c->P ? c->P : 1, "consumer", w->id, 1, 0))
         return;
@@ -805,7 +807,7 @@ static void wait_parked(struct team *t, const char *role)
     }
 }
 
-static void close_round(struct run *r, struct closer *c, size_t cap)
+static void close_round(struct stress_run *r, struct closer *c, size_t cap)
 {
     struct team t;
     memset(&t, 0, sizeof t);
@@ -899,7 +901,7 @@ out:
     c->q = NULL;
 }
 
-static int run_close(struct run *r)
+static int run_close(struct stress_run *r)
 {
     const struct ring_arg *a = r->sc->arg;
     struct closer c;
@@ -963,7 +965,7 @@ static int run_close(struct run *r)
  * consumer saw EPIPE; over the run, the items popped are exactly the pushes
  * that reported success. */
 struct racer {
-    struct run *r;
+    struct stress_run *r;
     const struct ring_ops *ops;
     void *q;                       /* this round's ring, set before the barrier */
     unsigned P, C;
@@ -991,10 +993,10 @@ static void racer_describe(void *ctx, FILE *out)
     fprintf(out, "    close race: round %llu\n", (unsigned long long)c->rounds);
 }
 
-static void race_producer(struct worker *w)
+static void race_producer(struct stress_worker *w)
 {
     struct racer *c = w->ctx;
-    struct run *r = w->run;
+    struct stress_run *r = w->run;
     uint64_t seq = 0;
     for (;;) {
         prog_op(w->prog, OP_IDLE);
@@ -1062,10 +1064,10 @@ static void race_producer(struct worker *w)
     w->count[0] = seq;
 }
 
-static void race_consumer(struct worker *w)
+static void race_consumer(struct stress_worker *w)
 {
     struct racer *c = w->ctx;
-    struct run *r = w->run;
+    struct stress_run *r = w->run;
     struct receiver rc;
     if (!receiver_init(&rc, r, c->seen, c->P, "consumer", w->id, 1, 0))
         return; /* (the barrier counts would hang: reported, and the watchdog ends it) */
@@ -1132,7 +1134,7 @@ static void race_consumer(struct worker *w)
 /* After a round (threads at the end barrier, leftovers drained): the
  * round's pushes that succeeded are exactly the ones popped.  Reports the
  * first mismatch with what the threads did, for whoever debugs it. */
-static void race_round_check(struct run *r, struct racer *c)
+static void race_round_check(struct stress_run *r, struct racer *c)
 {
     static const char *push_how[] = { "push", "push_timed", "try_push" };
     static const char *pop_how[] = { "EPIPE from pop", "EPIPE from pop_timed",
@@ -1162,7 +1164,7 @@ static void race_round_check(struct run *r, struct racer *c)
         }
 }
 
-static int run_close_race(struct run *r)
+static int run_close_race(struct stress_run *r)
 {
     const struct ring_arg *a = r->sc->arg;
     struct racer c;
@@ -1252,7 +1254,7 @@ static int run_close_race(struct run *r)
     team_join(&t, NULL);
     r->elapsed = stress_now() - t0;
     for (unsigned i = 0; i < t.n; i++) {
-        struct worker *w = &t.w[i];
+        struct stress_worker *w = &t.w[i];
         if (!strcmp(w->role, "consumer")) {
             got += w->count[0];
             continue;
@@ -1349,8 +1351,8 @@ static void sh_error(struct sh_hdr *h, const char *fmt, ...)
     }
 }
 
-static void sh_producer(struct run *r, const struct ring_ops *ops, struct shared_run *s,
-                        unsigned id, unsigned P, struct progress *prog)
+static void sh_producer(struct stress_run *r, const struct ring_ops *ops, struct shared_run *s,
+                        unsigned id, unsigned P, struct stress_progress *prog)
 {
     struct rng g;
     rng_seed(&g, r->seed, r->stream ^ (1000 + id));
@@ -1402,7 +1404,7 @@ static void sh_producer(struct run *r, const struct ring_ops *ops, struct shared
 }
 
 static void sh_consumer(const struct ring_ops *ops, struct shared_run *s, unsigned id,
-                        unsigned P, struct progress *prog)
+                        unsigned P, struct stress_progress *prog)
 {
     uint64_t last[SH_MAX_PROCS] = { 0 }, got = 0;
     for (;;) {
@@ -1457,7 +1459,7 @@ static void shared_describe(void *ctx, FILE *out)
     fprintf(out, "    shared ring (see the progress of the child processes above)\n");
 }
 
-static int run_shared(struct run *r)
+static int run_shared(struct stress_run *r)
 {
     const struct ring_arg *a = r->sc->arg;
     const struct ring_ops *ops = pick_ops(r, a, M_BLOCK);
@@ -1497,14 +1499,14 @@ static int run_shared(struct run *r)
     snprintf(r->setup, sizeof r->setup, "%uP%uC procs cap %zu", P, C, ops->capacity(s.q));
     fflush(stdout);
     pid_t pids[2 * SH_MAX_PROCS];
-    struct progress *progs[2 * SH_MAX_PROCS];
+    struct stress_progress *progs[2 * SH_MAX_PROCS];
     unsigned n = 0;
     stress_set_describe(shared_describe, &s);
     double t0 = stress_now();
     for (unsigned i = 0; i < P + C; i++) {
         bool prod = i < P;
         unsigned id = prod ? i : i - P;
-        struct progress *prog = stress_progress_claim(prod ? "producer" : "consumer", id);
+        struct stress_progress *prog = stress_progress_claim(prod ? "producer" : "consumer", id);
         if (!prog) {
             stress_fail(r, "no progress slot");
             break;
@@ -1617,7 +1619,7 @@ static int run_shared(struct run *r)
 #define LIN_SHORT_OPS 12      /* the workers' operations in a short window, about */
 
 struct linwin {
-    struct run *r;
+    struct stress_run *r;
     const struct ring_ops *ops;
     struct lin_spec spec;
     unsigned modes;
@@ -1665,7 +1667,7 @@ static void lin_blocking(struct linwin *L, unsigned who, int on)
     atomic_store_explicit(&L->inblock[who], on, memory_order_relaxed);
 }
 
-static void lin_push_op(struct linwin *L, unsigned who, struct rng *g, struct progress *prog)
+static void lin_push_op(struct linwin *L, unsigned who, struct rng *g, struct stress_progress *prog)
 {
     unsigned mode = pick_mode(g, L->modes);
     uint64_t v[LIN_BATCH_MAX];
@@ -1719,7 +1721,7 @@ static void lin_push_op(struct linwin *L, unsigned who, struct rng *g, struct pr
     lin_record(L, who, LIN_PUSH, res, t0, t1, v, n, k);
 }
 
-static void lin_pop_op(struct linwin *L, unsigned who, struct rng *g, struct progress *prog)
+static void lin_pop_op(struct linwin *L, unsigned who, struct rng *g, struct stress_progress *prog)
 {
     unsigned mode = pick_mode(g, L->modes);
     uint64_t v[LIN_BATCH_MAX];
@@ -1772,7 +1774,7 @@ static void lin_pop_op(struct linwin *L, unsigned who, struct rng *g, struct pro
     lin_record(L, who, LIN_POP, res, t0, t1, v, n, k);
 }
 
-static void lin_worker(struct worker *w)
+static void lin_worker(struct stress_worker *w)
 {
     struct linwin *L = w->ctx;
     bool producer = strcmp(w->role, "producer") == 0;
@@ -1832,7 +1834,7 @@ static bool lin_main_op(struct linwin *L, bool push)
 /* Check the window's history; report a violation or a disagreement. */
 static void lin_judge(struct linwin *L, bool search, size_t cap)
 {
-    struct run *r = L->r;
+    struct stress_run *r = L->r;
     size_t n = 0, nv = 0;
     for (unsigned who = 0; who <= L->W; who++) {
         const struct lin_log *lg = &L->log[who];
@@ -1884,7 +1886,7 @@ static void lin_judge(struct linwin *L, bool search, size_t cap)
 /* One window; false when it could not run (reported). */
 static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
 {
-    struct run *r = L->r;
+    struct stress_run *r = L->r;
     /* short windows: capacity 1, 2 or 4 (what the search can decide);
      * long ones: 4, 16 or 64 (a roomy ring keeps more pushes in flight
      * while pops find items: the planted bug of tests/lincheck_planted.sh
@@ -1981,7 +1983,7 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
     return true;
 }
 
-static int run_lin(struct run *r)
+static int run_lin(struct stress_run *r)
 {
     const struct ring_arg *a = r->sc->arg;
     struct linwin *L = calloc(1, sizeof *L);

@@ -79,7 +79,7 @@ static inline const char *stress_peer_name(enum stress_peer p)
     return p == STRESS_PEER_CK ? "ck" : p == STRESS_PEER_MUTEX ? "mutex" : NULL;
 }
 
-struct run {
+struct stress_run {
     const struct scenario *sc;
     double seconds;      /* time budget of the main phase */
     unsigned p, c;       /* producers (or owners) and consumers (or thieves) */
@@ -102,7 +102,7 @@ struct run {
 struct scenario {
     const char *name;
     const char *what;            /* one line for --list */
-    int (*fn)(struct run *r);    /* 0 ran (verdict from r->errors), 77 skip */
+    int (*fn)(struct stress_run *r);    /* 0 ran (verdict from r->errors), 77 skip */
     const void *arg;             /* scenario-specific (e.g. ring ops) */
     unsigned def_p, def_c;
     size_t def_cap;
@@ -117,10 +117,10 @@ extern const struct scenario stress_pool_scenarios[];
 extern const size_t stress_pool_count;
 
 /* Record a failed check: counts it, prints the first few.  Thread-safe. */
-void stress_fail(struct run *r, const char *fmt, ...)
+void stress_fail(struct stress_run *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Has this run failed anything yet? */
-static inline bool stress_failed(struct run *r)
+static inline bool stress_failed(struct stress_run *r)
 {
     /* relaxed: a hint to stop early; the verdict is read after join */
     return atomic_load_explicit(&r->errors, memory_order_relaxed) != 0;
@@ -136,7 +136,7 @@ double stress_now(void);              /* monotonic seconds */
 void stress_sleep_us(unsigned us);
 
 /* ---- progress slots and workers ----------------------------------------- */
-struct progress {
+struct stress_progress {
     atomic_uint_least64_t ops; /* operations completed (any unit) */
     atomic_int op;             /* enum stress_op in progress */
     atomic_int used;
@@ -146,32 +146,32 @@ struct progress {
 
 /* The main thread's slot (the watchdog counts its phase changes as
  * progress too). */
-extern struct progress *stress_main_progress;
+extern struct stress_progress *stress_main_progress;
 /* Grab a slot for a thread (or forked process); NULL when all are taken. */
-struct progress *stress_progress_claim(const char *role, unsigned id);
+struct stress_progress *stress_progress_claim(const char *role, unsigned id);
 /* Give a slot back once its thread or process has ended. */
-void stress_progress_release(struct progress *p);
+void stress_progress_release(struct stress_progress *p);
 
-static inline void prog_op(struct progress *p, int op)
+static inline void prog_op(struct stress_progress *p, int op)
 {
     /* relaxed: only read by the watchdog, which needs no ordering */
     atomic_store_explicit(&p->op, op, memory_order_relaxed);
 }
-static inline void prog_done(struct progress *p, uint64_t n)
+static inline void prog_done(struct stress_progress *p, uint64_t n)
 {
     /* single writer: a relaxed load and store, no RMW */
     uint64_t v = atomic_load_explicit(&p->ops, memory_order_relaxed);
     atomic_store_explicit(&p->ops, v + n, memory_order_relaxed);
 }
 
-struct worker {
-    struct run *run;
-    struct progress *prog;
+struct stress_worker {
+    struct stress_run *run;
+    struct stress_progress *prog;
     struct rng rng;
     unsigned id;       /* index within its role */
     unsigned index;    /* index among all threads of the run (chaos seed) */
     const char *role;
-    void (*fn)(struct worker *w);
+    void (*fn)(struct stress_worker *w);
     void *ctx;
     pthread_t tid;
     bool started;
@@ -179,16 +179,16 @@ struct worker {
 };
 
 struct team {
-    struct run *run;
-    struct worker *w;
+    struct stress_run *run;
+    struct stress_worker *w;
     unsigned n, max;
     pthread_barrier_t barrier;
 };
 
 /* Up to max workers.  Returns false (after reporting) on allocation failure. */
-bool team_init(struct team *t, struct run *r, unsigned max);
-struct worker *team_add(struct team *t, const char *role, unsigned id,
-                        void (*fn)(struct worker *w), void *ctx);
+bool team_init(struct team *t, struct stress_run *r, unsigned max);
+struct stress_worker *team_add(struct team *t, const char *role, unsigned id,
+                               void (*fn)(struct stress_worker *w), void *ctx);
 /* Create every added worker; they wait on a barrier with the caller and
  * start together when this returns.  false on failure (reported). */
 bool team_start(struct team *t);
@@ -204,7 +204,7 @@ static inline void stress_chaos(void)
 #endif
 }
 /* Seed the calling thread's chaos generator (thread index of the run). */
-void stress_chaos_thread(struct run *r, unsigned index);
+void stress_chaos_thread(struct stress_run *r, unsigned index);
 /* Back off after a failed try operation: pause, and now and then yield so
  * that on 2 cores the thread we wait for gets the CPU. */
 void stress_backoff(unsigned *spins);
@@ -227,7 +227,7 @@ struct item *item_new(struct rng *rng, unsigned producer, uint64_t seq,
                       uint32_t tag);
 /* Verify an item; on success store producer/seq/tag.  false (reported) when
  * corrupt, or already freed (a duplicate delivery). */
-bool item_verify(struct run *r, const struct item *it, const char *who);
+bool item_verify(struct stress_run *r, const struct item *it, const char *who);
 /* Free an item after verification (poisons it first). */
 void item_free(struct item *it);
 
@@ -250,12 +250,12 @@ int seen_mark(struct seen *s, unsigned producer, uint64_t seq);
 bool seen_test(struct seen *s, unsigned producer, uint64_t seq);
 /* After the run: check that exactly seqs [0, n) of producer are marked and
  * nothing beyond; reports at most a few misses.  Returns the missing count. */
-uint64_t seen_check(struct run *r, struct seen *s, unsigned producer,
+uint64_t seen_check(struct stress_run *r, struct seen *s, unsigned producer,
                     uint64_t n, const char *what);
 
 /* Receive an item: verify, mark seen (duplicate -> failure), free.  Returns
  * true when the item was good and new; producer/seq/tag are returned. */
-bool item_receive(struct run *r, struct seen *s, unsigned nproducers, void *p,
+bool item_receive(struct stress_run *r, struct seen *s, unsigned nproducers, void *p,
                   const char *who, unsigned *producer, uint64_t *seq,
                   uint32_t *tag);
 

@@ -26,7 +26,7 @@
 
 bool stress_progress_setup(void);
 void stress_progress_reset(void);
-extern struct progress *stress_progress_table;
+extern struct stress_progress *stress_progress_table;
 
 /* Total seconds --quick spends in the scenarios' main phases; the rest of
  * the 60 s budget is left for set-up, draining and TSan's slowness.  (30 s
@@ -89,7 +89,7 @@ static pthread_mutex_t describe_lock = PTHREAD_MUTEX_INITIALIZER;
 static void (*describe_fn)(void *ctx, FILE *out);
 static void *describe_ctx;
 static atomic_int watch_active;             /* a scenario is running */
-static _Atomic(const struct run *) watch_run;
+static _Atomic(const struct stress_run *) watch_run;
 
 void stress_set_describe(void (*fn)(void *ctx, FILE *out), void *ctx)
 {
@@ -103,7 +103,7 @@ static uint64_t progress_signature(void)
 {
     uint64_t sig = 0;
     for (unsigned i = 0; i < 512; i++) {
-        struct progress *p = &stress_progress_table[i];
+        struct stress_progress *p = &stress_progress_table[i];
         /* acquire: pairs with the release in stress_progress_claim */
         if (!atomic_load_explicit(&p->used, memory_order_acquire))
             continue;
@@ -114,7 +114,7 @@ static uint64_t progress_signature(void)
     return sig;
 }
 
-static void print_replay(FILE *out, const struct run *r)
+static void print_replay(FILE *out, const struct stress_run *r)
 {
     char cap[40] = "";
     if (r->capacity)
@@ -128,14 +128,14 @@ static void print_replay(FILE *out, const struct run *r)
 static _Noreturn void watchdog_fire(double stalled)
 {
     /* acquire: pairs with the release in run_one */
-    const struct run *r = atomic_load_explicit(&watch_run, memory_order_acquire);
+    const struct stress_run *r = atomic_load_explicit(&watch_run, memory_order_acquire);
     FILE *out = stdout;
     flockfile(out);
     fprintf(out, "\nWATCHDOG: no progress for %.1f s in scenario %s: deadlock, livelock or a lost wake-up\n",
             stalled, r ? r->sc->name : "?");
     fprintf(out, "  threads (role id: ops done, operation in progress):\n");
     for (unsigned i = 0; i < 512; i++) {
-        struct progress *p = &stress_progress_table[i];
+        struct stress_progress *p = &stress_progress_table[i];
         /* acquire: pairs with the release in stress_progress_claim */
         if (!atomic_load_explicit(&p->used, memory_order_acquire))
             continue;
@@ -188,7 +188,7 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
-void stress_chaos_thread(struct run *r, unsigned index)
+void stress_chaos_thread(struct stress_run *r, unsigned index)
 {
 #ifdef WEFT_CHAOS
     if (r->chaos)
@@ -228,7 +228,7 @@ enum { V_PASS, V_FAIL, V_SKIP };
 
 static int run_one(const struct scenario *sc, double seconds)
 {
-    struct run r;
+    struct stress_run r;
     memset(&r, 0, sizeof r);
     r.sc = sc;
     r.seconds = seconds;
