@@ -4,41 +4,43 @@
  * A fixed-size FIFO for exactly one producer thread and one consumer thread.
  * The fast paths make no read-modify-write and no system call: a push stores
  * the item and publishes it with a release store into the item's own cache
- * line; a pop loads the item and publishes the consumer's index with a
- * release store.  The producer keeps a private copy of the consumer's index
- * and re-reads the shared one only when its copy says "full"; the consumer
- * learns from the item's line itself whether the item is there, so an item
- * moves between the cores as one cache line.
- * Blocking variants spin briefly, yield, then park on an eventcount
- * (weft/eventcount.h); when nobody is parked, push and pop only read one
- * read-mostly word to find that out.
+ * line; a pop loads the item and publishes the consumer's index with a release
+ * store.  The producer re-reads the consumer's index only when its private copy
+ * says "full"; the consumer learns from the item's line itself whether the item
+ * is there, so an item moves between the cores as one cache line (src/spsc.c
+ * explains the layout).
  *
- * Synchronisation table:
- *   push / try_push / push_timed / try_push_many   the producer only (one thread
- *                                                   at a time), concurrently
- *                                                   with every pop and close
- *   pop / try_pop / pop_timed / try_pop_many       the consumer only (one thread
- *                                                   at a time), concurrently
- *                                                   with every push and close
- *   close / closed / size / capacity                any thread, any time
- *   create / init / footprint                       any thread; the new ring is
- *                                                   handed to others with the
- *                                                   caller's synchronisation
- *   destroy                                         alone, after every other call
- * Handing the producer (or consumer) role from one thread to another needs a
- * happens-before edge between the two threads (a join, a mutex, ...).
+ * Concurrency: may two threads make these calls on one ring at the same time?
  *
- * Progress: try operations, size and closed are wait-free.  close is
- * wait-free but for one system call (membarrier, see below).  push and pop
- * block while the ring is full / empty (pop also while the producer is in
- * the middle of a push on a closed ring, and for 10 ms on a closed ring once
- * membarrier has failed, see "Close"); a parked thread uses no CPU.
+ *             | push* | pop* | close | size
+ *   push*     | no    |      |       |
+ *   pop*      | yes   | no   |       |
+ *   close     | yes   | yes  | yes   |
+ *   size      | yes   | yes  | yes   | yes
+ *
+ * push*: every push form (push, try_push, push_timed, try_push_many), the
+ * producer's calls; pop*: every pop form, the consumer's; size: size, closed,
+ * capacity.  footprint: any time.  create (any thread) and init: before every
+ * other call; the ring reaches the other threads through the caller's
+ * synchronisation.  destroy: alone, after every other call.  Handing the
+ * producer (or consumer) role to another thread needs a happens-before edge
+ * between the two (a join, a mutex, ...).
+ *
+ * Progress: the try_ forms, size, closed, capacity, footprint and init are
+ * wait-free; the try_ forms make no system call unless the other side is parked
+ * (then one futex wake).  close is wait-free but for one membarrier(2) call
+ * (see "Close") and its futex wakes.  push and pop and their _timed forms block
+ * while the ring is full / empty: they spin briefly, yield, then park on an
+ * eventcount (weft/eventcount.h) and use no CPU; pop also waits while the
+ * producer is in the middle of a push on a closed ring, and for 10 ms on a
+ * closed ring once membarrier has failed (see "Close").  When nobody is parked,
+ * push and pop only read one read-mostly word to find that out.
  *
  * Ordering: a push happens-before the pop that returns its item (release on
  * publish, acquire on read), so whatever the producer wrote before pushing a
  * pointer is visible to the consumer after popping it.  The ring is a
- * linearizable FIFO: items come out in push order, each exactly once; the
- * one exception is close (below).
+ * linearizable FIFO: items come out in push order, each exactly once; the one
+ * exception is close (below).
  *
  * What the results mean, exactly (weft-stress's spsc-lin scenario checks
  * this and no more; stress/README.md, "Linearizability"):
@@ -92,20 +94,46 @@
  * the other); pass WEFT_SHARED then, so that parked threads of the other
  * process are woken.  If the producer process dies inside a push, pops after
  * close wait for it forever (yielding); items it pushed before are intact.
- * The block holds about four slots per unit of capacity, in 64-byte lines
- * of seven slots and one word (weft_spsc_footprint says how many bytes in
- * all, about 37 per unit of capacity): a full ring's producer then refills
- * slots far from where the consumer reads, instead of the slot the consumer
- * has just emptied, whose line it reads next.
+ * weft_spsc_footprint(capacity) tells the block's size in bytes (about 37 per
+ * unit of capacity).
  *
- * Minimal use:
+ * Example (make check compiles and runs it: tests/snippets.sh):
  *
- *   weft_spsc *q = weft_spsc_create(1024);      // producer thread:
- *   if (!q) return errno;                       //   weft_spsc_push(q, job);
- *   void *job;                                  //   weft_spsc_close(q);
- *   while (weft_spsc_pop(q, &job) == 0)         // consumer thread: the loop
- *       run(job);                               //   on the left ends after
- *   weft_spsc_destroy(q);                       //   close and the last item
+ * @code
+ * #include <pthread.h>
+ * #include <stdint.h>
+ * #include <weft/spsc.h>
+ *
+ * enum { N = 100000 };
+ *
+ * static void *producer(void *arg)
+ * {
+ *     weft_spsc *q = arg;
+ *     for (uintptr_t i = 1; i <= N; i++)
+ *         if (weft_spsc_push(q, (void *)i) != 0) // waits while full
+ *             break;
+ *     weft_spsc_close(q); // the consumer's loop ends after the last item
+ *     return NULL;
+ * }
+ *
+ * int main(void)
+ * {
+ *     weft_spsc *q = weft_spsc_create(1024); // NULL and errno on error
+ *     pthread_t t;
+ *     if (!q || pthread_create(&t, NULL, producer, q) != 0)
+ *         return 1;
+ *     void *item;
+ *     uintptr_t expect = 1;
+ *     while (weft_spsc_pop(q, &item) == 0) { // waits while empty; EPIPE: closed, drained
+ *         if ((uintptr_t)item != expect)     // FIFO: 1, 2, 3, ...
+ *             return 1;
+ *         expect++;
+ *     }
+ *     pthread_join(t, NULL);
+ *     weft_spsc_destroy(q); // alone: after the producer's last call
+ *     return expect == N + 1 ? 0 : 1;
+ * }
+ * @endcode
  */
 #ifndef WEFT_SPSC_H
 #define WEFT_SPSC_H
@@ -182,8 +210,7 @@ WEFT_API bool weft_spsc_try_push(weft_spsc *q, void *item);
 WEFT_API bool weft_spsc_try_pop(weft_spsc *q, void **item);
 
 /* Append as many of items[0..n) as fit, in order, publishing them with one
- * store per cache line of slots (seven items).  Thread: the producer.
- * Progress: wait-free.
+ * store per cache line of slots.  Thread: the producer.  Progress: wait-free.
  * Ordering: as weft_spsc_try_push for each item.
  * Returns: how many were pushed (the first ones), 0 when full or closed or
  *   n is 0 (items may be NULL then). */
