@@ -2,24 +2,28 @@
  * weft/mpmc.h - bounded multi-producer/multi-consumer ring of void * items.
  *
  * A fixed-size FIFO queue that any number of threads (or processes, see
- * "In-place and shared memory") push to and pop from at the same time.
- * Items are opaque `void *` values, NULL included: the ring never
- * dereferences them.  Every operation comes in a non-blocking form
- * (try_push, try_pop and their batch forms) and a blocking form (push, pop,
- * and _timed variants) that spins briefly, yields, then parks the thread on
- * a futex through an eventcount (weft/eventcount.h), so a parked thread uses
- * no CPU.  The algorithm is Dmitry Vyukov's bounded MPMC queue (a sequence
- * number per slot); src/mpmc.c explains the mapping.
+ * "In-place and shared memory") push to and pop from at the same time.  Items
+ * are opaque `void *` values, NULL included: the ring never dereferences them.
+ * Every operation comes in a non-blocking form (try_push, try_pop and their
+ * batch forms) and a blocking form (push, pop, and _timed variants) that spins
+ * briefly, yields, then parks the thread on a futex through an eventcount
+ * (weft/eventcount.h), so a parked thread uses no CPU.  The algorithm is Dmitry
+ * Vyukov's bounded MPMC queue (a sequence number per slot); src/mpmc.c explains
+ * the mapping.
  *
- * Synchronisation table (any number of threads, in any combination):
- *   try_push / try_push_many / push / push_timed   concurrently with all
- *   try_pop / try_pop_many / pop / pop_timed       concurrently with all
- *   close / closed / size / capacity               concurrently with all
- *   footprint                                      anywhere (pure function)
- *   create / init                                  alone, before any other
- *                                                  call on the ring
- *   destroy                                        alone: no other call on
- *                                                  the ring runs or can start
+ * Concurrency: may two threads make these calls on one ring at the same time?
+ *
+ *             | push* | pop* | close | size
+ *   push*     | yes   |      |       |
+ *   pop*      | yes   | yes  |       |
+ *   close     | yes   | yes  | yes   |
+ *   size      | yes   | yes  | yes   | yes
+ *
+ * push*: push, try_push, push_timed, try_push_many; pop*: pop, try_pop,
+ * pop_timed, try_pop_many; size: size, closed, capacity.  Any number of
+ * threads, in any process that shares the ring.  footprint: any time (a pure
+ * function).  create, init: alone, before any other call on the ring.  destroy:
+ * alone; no other call on the ring runs or can start.
  *
  * Order and linearizability: items leave the ring in the order in which
  * their pushes claimed positions (one atomic step on the tail), and each
@@ -65,73 +69,93 @@
  *   what the code does, but no recorded history can show it, so the
  *   scenario does not check it.
  *
- * Progress, exactly:
- * - Producers never wait for each other.  A push claims its slot with one
- *   successful CAS on the shared tail and then publishes the slot on its
- *   own; a failed CAS means another producer claimed a slot.  So pushing is
- *   lock-free among producers: a producer stopped anywhere (preempted,
- *   SIGSTOPped) never stops other producers while free slots remain.
- * - The same holds for consumers among consumers.
- * - The one dependency: a slot is handed from its producer to its consumer
- *   (and back, one lap later) by the slot's sequence number.  A producer
- *   stopped between its claim and its publish (a window of a few
- *   instructions) makes consumers see the ring as empty at that slot until it
- *   resumes: items pushed after it are not popped before it, as the order
- *   of the claims requires.  Likewise a consumer stopped between its claim
- *   and its release makes producers see the ring as full at that slot one
- *   lap later.  The
- *   try_ forms then return false (they never wait); the blocking forms spin,
- *   yield and park until the slot is handed over (so the stopped thread gets
- *   the CPU).  Nothing spins waiting for another thread's turn, which is why
- *   the ring keeps moving with many more threads than cores.
- * - So, formally: try_ operations are lock-free in the sense above and
- *   never block; the ring as a whole is not lock-free (a stopped thread
- *   holds up the other side at its slot, as in every queue of this
- *   family), and a thread that dies between claim and publish/release
- *   leaves its slot unusable: the items behind it can never be popped
- *   (process-shared rings: a process killed inside a push or pop strands
- *   the ring; pop_timed/push_timed then return ETIMEDOUT).
- * - No operation allocates, takes a lock or makes a system call, except
- *   create (allocates), and the blocking forms once they park (futex), and
- *   any operation that must wake a parked thread (one futex wake-up).
- *   When nobody is parked, a push or pop writes only the ring's counter and
- *   its slot, and reads the other side's eventcount line, which stays
- *   read-mostly: no extra write, and no fence for process-private rings
- *   on kernels with membarrier(2) (WEFT_SHARED rings pay one seq_cst fence
- *   per successful operation; see weft/eventcount.h).
+ * Progress: a push claims its position with one successful CAS on the shared
+ * tail and publishes its slot on its own: lock-free among producers (a pop
+ * likewise among consumers); the try_ forms never block.  The ring as a whole
+ * is not lock-free: a producer stopped between claim and publish makes the ring
+ * look empty at that slot until it resumes, a consumer stopped between claim
+ * and release makes it look full there one lap later; try_ forms then return
+ * false, blocking forms spin, yield and park until the hand-off, and a thread
+ * that dies there strands the slot and every item behind it (_timed forms:
+ * ETIMEDOUT).  Only create allocates; nothing takes a lock; the system calls
+ * are the parks, and a futex wake when a call finds a thread parked.
  *
- * Ordering: everything a producer wrote before pushing an item
- * happens-before the return of the pop that takes that item; everything a
- * consumer did before popping from a slot happens-before the push that
- * reuses that slot.  close happens-before every call that reports the ring
- * closed (EPIPE, or false from a push, or true from closed).
+ * Ordering: everything a producer wrote before pushing an item happens-before
+ * the return of the pop that takes that item; everything a consumer did before
+ * popping from a slot happens-before the push that reuses that slot.  close
+ * happens-before every call that reports the ring closed (EPIPE, or false from
+ * a push, or true from closed).
  *
- * Closing: weft_mpmc_close marks the ring closed and wakes every parked
- * thread.  Every push that succeeded (returned 0/true/counted) before or
- * concurrently with close claimed its slot before the close, and its item
- * will be popped; every push that starts after close fails (EPIPE/false/0).
- * Pops keep returning items until the ring is drained, then return EPIPE.
+ * Closing: weft_mpmc_close marks the ring closed and wakes every parked thread.
+ * Every push that succeeded (returned 0/true/counted) before or concurrently
+ * with close claimed its slot before the close, and its item will be popped;
+ * every push that starts after close fails (EPIPE/false/0).  Pops keep
+ * returning items until the ring is drained, then return EPIPE.
  *
- * In-place and shared memory: the ring is one block of memory with no
- * internal pointers (header, eventcounts and slots together).
- * weft_mpmc_footprint tells its size, weft_mpmc_init builds a ring in memory
- * you provide, e.g. mmap(MAP_SHARED) memory shared with other processes;
- * with WEFT_SHARED the parked threads of any process sharing the ring are
- * woken (non-private futexes).  Every process may call every operation.
+ * In-place and shared memory: the ring is one block of memory with no internal
+ * pointers (header, eventcounts and slots together).  weft_mpmc_footprint tells
+ * its size, weft_mpmc_init builds a ring in memory you provide, for example
+ * mmap(MAP_SHARED) memory shared with other processes; with WEFT_SHARED the
+ * parked threads of any process sharing the ring are woken (non-private
+ * futexes).  Every process may call every operation.  When nobody is parked, a
+ * push or pop writes only the ring's counter and its slot and reads the other
+ * side's eventcount line, which stays read-mostly; a WEFT_SHARED ring also pays
+ * one seq_cst fence per successful operation, which a process-private ring
+ * avoids on kernels with membarrier(2) (see weft/eventcount.h).
  *
- * Example (error handling shortened):
+ * Example (make check compiles and runs it: tests/snippets.sh):
  *
- *     weft_mpmc *q = weft_mpmc_create(1024);       // NULL + errno on error
- *     // producer threads:
- *     weft_mpmc_push(q, job);                       // blocks while full
- *     // consumer threads:
- *     void *job;
- *     while (weft_mpmc_pop(q, &job) == 0)           // blocks while empty
- *         run(job);                                 // EPIPE: closed, drained
- *     // when the producers are done:
- *     weft_mpmc_close(q);
- *     // after joining every thread:
- *     weft_mpmc_destroy(q);
+ * @code
+ * #include <pthread.h>
+ * #include <stdint.h>
+ * #include <weft/mpmc.h>
+ *
+ * enum { PRODUCERS = 2, CONSUMERS = 2, PER_PRODUCER = 50000 };
+ *
+ * static weft_mpmc *q;
+ *
+ * static void *produce(void *arg) // pushes first .. first + PER_PRODUCER - 1
+ * {
+ *     uintptr_t first = (uintptr_t)arg * PER_PRODUCER + 1;
+ *     for (uintptr_t i = first; i < first + PER_PRODUCER; i++)
+ *         if (weft_mpmc_push(q, (void *)i) != 0) // waits while full
+ *             break;
+ *     return NULL;
+ * }
+ *
+ * static void *consume(void *arg)
+ * {
+ *     unsigned long long *sum = arg;
+ *     void *item;
+ *     while (weft_mpmc_pop(q, &item) == 0) // waits while empty; EPIPE: closed, drained
+ *         *sum += (uintptr_t)item;
+ *     return NULL;
+ * }
+ *
+ * int main(void)
+ * {
+ *     pthread_t p[PRODUCERS], c[CONSUMERS];
+ *     unsigned long long sums[CONSUMERS] = { 0 }, total = 0, n = PRODUCERS * PER_PRODUCER;
+ *     q = weft_mpmc_create(1024); // NULL and errno on error
+ *     if (!q)
+ *         return 1;
+ *     for (int i = 0; i < PRODUCERS; i++)
+ *         if (pthread_create(&p[i], NULL, produce, (void *)(uintptr_t)i) != 0)
+ *             return 1;
+ *     for (int i = 0; i < CONSUMERS; i++)
+ *         if (pthread_create(&c[i], NULL, consume, &sums[i]) != 0)
+ *             return 1;
+ *     for (int i = 0; i < PRODUCERS; i++)
+ *         pthread_join(p[i], NULL);
+ *     weft_mpmc_close(q); // the producers are done: the consumers drain the ring
+ *     for (int i = 0; i < CONSUMERS; i++) {
+ *         pthread_join(c[i], NULL);
+ *         total += sums[i];
+ *     }
+ *     weft_mpmc_destroy(q); // alone: every thread has been joined
+ *     return total == n * (n + 1) / 2 ? 0 : 1;
+ * }
+ * @endcode
  */
 #ifndef WEFT_MPMC_H
 #define WEFT_MPMC_H
