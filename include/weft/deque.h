@@ -20,23 +20,25 @@
  * owner's pop or by one thief's steal, unless it is still in the deque when
  * the deque is destroyed.
  *
- * Synchronisation table:
- *   push / pop                   the owner only (one thread at a time; the
- *                                owner may change only with a happens-before
- *                                hand-off between the old and the new owner)
- *   steal / steal_batch          any thread, concurrently with each other and
- *                                with the owner's push and pop (the owner may
- *                                steal from its own deque too)
- *   size                         any thread, concurrently with everything
- *   create / destroy             alone: destroy only when no other call on
- *                                the deque runs or can start
+ * Concurrency: may two threads make these calls on one deque at the same time?
+ *
+ *               | push, pop | steal* | size
+ *   push, pop   | no        |        |
+ *   steal*      | yes       | yes    |
+ *   size        | yes       | yes    | yes
+ *
+ * push, pop: the owner's calls (one thread at a time; the owner may change only
+ * with a happens-before hand-off between the old and the new owner).  steal*:
+ * steal and steal_batch, from any thread (the owner may steal from its own
+ * deque too).  create: any thread.  destroy: alone, when no other call on the
+ * deque runs or can start.
  *
  * Progress: push, pop, steal and steal_batch finish in a bounded number of
- * their own steps whatever the other threads do (wait-free per call); a
- * steal that loses a race returns WEFT_STEAL_RETRY instead of looping, so
- * progress of the whole system is lock-free.  No call blocks, takes a lock
- * or makes a system call, except a push that must grow the array (it calls
- * malloc).
+ * their own steps whatever the other threads do (wait-free per call); a steal
+ * that loses a race returns WEFT_STEAL_RETRY instead of looping, so progress of
+ * the whole system is lock-free.  size is wait-free.  No call blocks, takes a
+ * lock or makes a system call, except a push that must grow the array (it calls
+ * malloc), create (it allocates) and destroy (it frees).
  *
  * Ordering: everything the owner wrote before pushing an item happens-before
  * the return of the steal (or the pop) that takes that item.  Steals from
@@ -59,6 +61,52 @@
  *   instant, oldest first; EMPTY and RETRY as for steal.  That k is at most
  *   half of what the call saw is what the code does; no recorded history
  *   shows it, so it is not checked.
+ *
+ * Example (make check compiles and runs it: tests/snippets.sh):
+ *
+ * @code
+ * #include <pthread.h>
+ * #include <stdint.h>
+ * #include <weft/deque.h>
+ *
+ * enum { N = 100000 };
+ *
+ * static weft_deque *d;
+ *
+ * static void *thief(void *arg)
+ * {
+ *     unsigned long long *sum = arg;
+ *     void *item;
+ *     for (;;) {
+ *         weft_steal_result r = weft_deque_steal(d, &item); // the oldest item
+ *         if (r == WEFT_STEAL_OK)
+ *             *sum += (uintptr_t)item;
+ *         else if (r == WEFT_STEAL_EMPTY) // nothing is pushed any more: done
+ *             return NULL;
+ *         // WEFT_STEAL_RETRY: lost a race for an item; look again
+ *     }
+ * }
+ *
+ * int main(void)
+ * {
+ *     unsigned long long mine = 0, stolen = 0;
+ *     void *item;
+ *     pthread_t t;
+ *     d = weft_deque_create(0); // grows on demand
+ *     if (!d)
+ *         return 1;
+ *     for (uintptr_t i = 1; i <= N; i++) // this thread is the owner
+ *         if (weft_deque_push(d, (void *)i) != 0)
+ *             return 1;
+ *     if (pthread_create(&t, NULL, thief, &stolen) != 0)
+ *         return 1;
+ *     while (weft_deque_pop(d, &item)) // the newest item, racing the thief
+ *         mine += (uintptr_t)item;
+ *     pthread_join(t, NULL);
+ *     weft_deque_destroy(d); // alone: the thief has been joined
+ *     return mine + stolen == (unsigned long long)N * (N + 1) / 2 ? 0 : 1;
+ * }
+ * @endcode
  */
 #ifndef WEFT_DEQUE_H
 #define WEFT_DEQUE_H
