@@ -26,15 +26,67 @@
  * condition, or the notifier sees the waiter, bumps the epoch and wakes it;
  * a wait whose key is stale returns at once.  So no wake-up is lost.
  *
- * Synchronisation table (any number of threads):
- *   prepare / cancel / wait / wait_timed   any thread, concurrently
- *   notify_one / notify_all                any thread, concurrently with all
- *   init                                   before any other call, alone
- * A weft_eventcount holds no pointers: it works in memory shared between
- * processes when initialised with WEFT_SHARED.
+ * Concurrency: may two threads make these calls on one eventcount at once?
  *
- * Progress: prepare, cancel and notify are lock-free (notify makes a futex
- * system call only when a waiter is announced); wait blocks.
+ *                  | prepare | cancel, wait* | notify*
+ *   prepare        | yes     |               |
+ *   cancel, wait*  | yes     | yes           |
+ *   notify*        | yes     | yes           | yes
+ *
+ * wait*: wait, wait_timed; notify*: notify_one, notify_all.  Any number of
+ * threads, in any process when initialised with WEFT_SHARED (a weft_eventcount
+ * holds no pointers).  cancel and wait*: only by the thread that called
+ * prepare, exactly one of them per prepare.  init: alone, before any other
+ * call.
+ *
+ * Progress: prepare, cancel and notify never block: cancel is wait-free,
+ * prepare and notify are lock-free.  notify makes a system call (one futex
+ * wake) only when a waiter is announced; when nobody waits it costs one load of
+ * a read-mostly word and a fence, which is only a compiler barrier on
+ * process-private eventcounts made with weft_eventcount_init (their waiters pay
+ * with membarrier(2) in prepare; see weft_eventcount_notify_one).  wait and
+ * wait_timed block: the thread parks on a futex and uses no CPU until a notify,
+ * the timeout or a signal (a spurious return: callers re-check); a wait whose
+ * key is stale returns at once.  init is wait-free.
+ *
+ * Example (make check compiles and runs it: tests/snippets.sh):
+ *
+ * @code
+ * #include <pthread.h>
+ * #include <stdatomic.h>
+ * #include <stdint.h>
+ * #include <weft/eventcount.h>
+ *
+ * static weft_eventcount ec = WEFT_EVENTCOUNT_INITIALIZER;
+ * static atomic_int ready; // the condition
+ * static int value;
+ *
+ * static void *notifier(void *arg)
+ * {
+ *     (void)arg;
+ *     value = 42;
+ *     atomic_store_explicit(&ready, 1, memory_order_release); // make it true,
+ *     weft_eventcount_notify_one(&ec);                        // then notify
+ *     return NULL;
+ * }
+ *
+ * int main(void)
+ * {
+ *     pthread_t t;
+ *     if (pthread_create(&t, NULL, notifier, NULL) != 0)
+ *         return 1;
+ *     while (!atomic_load_explicit(&ready, memory_order_acquire)) {
+ *         uint32_t key = weft_eventcount_prepare(&ec);
+ *         if (atomic_load_explicit(&ready, memory_order_acquire)) {
+ *             weft_eventcount_cancel(&ec); // true after all: do not sleep
+ *             break;
+ *         }
+ *         weft_eventcount_wait(&ec, key); // then go round and check again
+ *     }
+ *     pthread_join(t, NULL);
+ *     return value == 42 ? 0 : 1;
+ * }
+ * @endcode
  */
 #ifndef WEFT_EVENTCOUNT_H
 #define WEFT_EVENTCOUNT_H
