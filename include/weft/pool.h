@@ -2,14 +2,19 @@
  * weft/pool.h - a work-stealing thread pool: fork-join, parallel_for,
  * map/reduce and futures.
  *
- * The pool is built only from weft's public parts: one weft_deque per worker
- * thread (the worker pushes and pops its own tasks at the bottom, idle
- * workers steal the oldest ones from the top), one weft_mpmc "injection" ring
- * for work handed in by threads outside the pool, and a weft_eventcount on
- * which idle workers park.  src/pool.c explains the scheduler and cites what
- * it follows (Blumofe and Leiserson's work stealing, rayon's and Go's
- * parking).  examples/custom_scheduler.c builds a smaller scheduler from the
- * same parts.
+ * The pool is built from weft's parts: one weft_deque per worker thread (the
+ * worker pushes and pops its own tasks at the bottom, idle workers steal the
+ * oldest ones from the top), one weft_mpmc "injection" ring for work handed in
+ * by threads outside the pool, and a weft_eventcount on which idle workers
+ * park.  It also uses one thing the public API does not expose: the
+ * eventcount's notify split in two (weft_internal_ec_fence_light, then
+ * weft_internal_ec_notify_fenced, from src/eventcount_internal.h), so that the
+ * one fence of a notify also orders the pool's own loads after it (the count of
+ * searching workers; a future's flag saying that its waiter parked on the
+ * pool's eventcount), as src/pool_sync.h explains.  src/pool.c explains the
+ * scheduler and cites what it follows (Blumofe and Leiserson's work stealing,
+ * rayon's and Go's parking).  examples/custom_scheduler.c builds a smaller
+ * scheduler from the public parts alone.
  *
  * Five ways to give the pool work:
  *   weft_pool_submit      fire and forget (allocates a small node)
@@ -20,35 +25,39 @@
  *                         results in order
  *   weft_async + future   a value computed on the pool
  *
- * Synchronisation table:
- *   create / destroy         any thread outside the pool's tasks; destroy
- *                            alone with respect to every call on the pool
- *                            except calls made by the pool's own running
- *                            tasks (a submit or async among them returns
- *                            ESHUTDOWN) and weft_pool_submit calls of
- *                            outside threads whose task was accepted
- *                            before destroy was called (destroy returns
- *                            only after each has returned; see
- *                            weft_pool_destroy)
- *   submit, spawn, wait,     any thread, concurrently: the pool's workers
- *   parallel_for/_reduce,    (from inside a task) and threads outside the
- *   async, future_*          pool alike; nested to any depth
- *   one weft_group           spawn from any thread (also from its own tasks,
- *                            concurrently); weft_group_wait by the thread
- *                            that called weft_group_init (any one thread
- *                            when that was outside the pool), after the
- *                            spawns it must wait for
- *   one weft_future          get / done by any threads; release exactly once
- *   size, read_stats         any thread, any time before destroy
+ * Concurrency: may two threads make these calls at the same time, on one pool
+ * (and wait with spawn and wait: on one group; get, done and release with each
+ * other: on one future)?
+ *
+ *                  | submit | spawn | wait  | loops | get   | release | size  | destroy
+ *   submit, async  | yes    |       |       |       |       |         |       |
+ *   spawn          | yes    | yes   |       |       |       |         |       |
+ *   wait           | yes    | yes   | no    |       |       |         |       |
+ *   loops          | yes    | yes   | yes   | yes   |       |         |       |
+ *   get, done      | yes    | yes   | yes   | yes   | yes   |         |       |
+ *   release        | yes    | yes   | yes   | yes   | no    | no      |       |
+ *   size, stats    | yes    | yes   | yes   | yes   | yes   | yes     | yes   |
+ *   destroy        | tasks+ | tasks | tasks | tasks | tasks | tasks   | tasks | no
+ *
+ * wait: weft_group_wait; loops: weft_parallel_for, weft_parallel_reduce; get,
+ * done, release: weft_future_*; stats: weft_pool_read_stats.  "yes" holds for
+ * the pool's workers (inside a task) and outside threads alike, nested to any
+ * depth.  wait: by the thread that called weft_group_init(g) (any one thread
+ * when that was outside the pool), after the spawns it must wait for;
+ * weft_group_init: alone on g.  get, done: until the future is released;
+ * release: exactly once.  create: any thread outside the pool's tasks.  tasks:
+ * destroy runs only beside calls made by the pool's own running tasks (a submit
+ * or async among them returns ESHUTDOWN); tasks+: and beside an outside
+ * thread's submit whose task was accepted before destroy was called (destroy
+ * returns only after that submit has; see weft_pool_destroy).
  *
  * Progress: spawn, submit (when memory is there) and the fast path of
- * weft_group_wait take no lock, make no system call and never block (a
- * spawn and its join on the same worker cost a deque push and pop and no
- * other atomic read-modify-write); a
- * spawn wakes a parked worker (one futex system call) only when no worker is
- * already looking for work.  Waits (group, future, destroy) block, but a
- * waiter on a worker thread runs other tasks meanwhile, so nested fork-join
- * never deadlocks and needs no extra threads.
+ * weft_group_wait take no lock, make no system call and never block (a spawn
+ * and its join on the same worker cost a deque push and pop and no other atomic
+ * read-modify-write); a spawn wakes a parked worker (one futex system call)
+ * only when no worker is already looking for work.  Waits (group, future,
+ * destroy) block, but a waiter on a worker thread runs other tasks meanwhile,
+ * so nested fork-join never deadlocks and needs no extra threads.
  *
  * Idle: a worker that finds no work spins for a short while (at most half
  * of the workers, and at least two, spin at a time; the others park at
@@ -61,6 +70,56 @@
  * wait that waited for it (weft_group_wait, weft_future_get, a
  * weft_future_done that returned true, weft_parallel_for/_reduce,
  * weft_pool_destroy for submitted tasks).
+ *
+ * Example (make check compiles and runs it: tests/snippets.sh):
+ *
+ * @code
+ * #include <weft/pool.h>
+ *
+ * static weft_pool *pool;
+ *
+ * struct fib {
+ *     unsigned n;
+ *     unsigned long result;
+ * };
+ *
+ * static void fib(void *arg) // fork-join: caller-owned task storage, no allocation
+ * {
+ *     struct fib *f = arg;
+ *     if (f->n < 2) {
+ *         f->result = f->n;
+ *         return;
+ *     }
+ *     struct fib a = { f->n - 1, 0 }, b = { f->n - 2, 0 };
+ *     weft_group g;
+ *     weft_task t;
+ *     weft_group_init(&g, pool);
+ *     weft_spawn(&g, &t, fib, &a); // an idle worker may steal it
+ *     fib(&b);                     // meanwhile this thread computes the other half
+ *     weft_group_wait(&g);         // runs tasks while it waits
+ *     f->result = a.result + b.result;
+ * }
+ *
+ * static void *fib_task(void *arg)
+ * {
+ *     fib(arg);
+ *     return arg;
+ * }
+ *
+ * int main(void)
+ * {
+ *     pool = weft_pool_create(0); // one worker per online CPU
+ *     if (!pool)
+ *         return 1;
+ *     struct fib f = { 25, 0 };
+ *     weft_future *fu = weft_async(pool, fib_task, &f); // the root runs on a worker
+ *     if (!fu || weft_future_get(fu) != &f)
+ *         return 1;
+ *     weft_future_release(fu);
+ *     weft_pool_destroy(pool);
+ *     return f.result == 75025 ? 0 : 1;
+ * }
+ * @endcode
  */
 #ifndef WEFT_POOL_H
 #define WEFT_POOL_H
@@ -94,10 +153,10 @@ WEFT_API weft_pool *weft_pool_create(unsigned nthreads);
  * the workers and free the pool.
  * Thread: any thread that is not running one of p's tasks.  Called from a
  *   task of p (on a worker, or on an outside thread that runs one of p's
- *   tasks because the injection ring was full, see weft_pool_submit) it would wait for
- *   itself: it is refused instead: it returns at once, does nothing and
- *   sets errno to EDEADLK (the pool keeps running; destroy it later from
- *   outside).  No other call on p may run or start afterwards, except
+ *   tasks because the injection ring was full, see weft_pool_submit) it
+ *   would wait for itself: it is refused instead: it returns at once, does
+ *   nothing and sets errno to EDEADLK (the pool keeps running; destroy it
+ *   later from outside).  No other call on p may run or start afterwards, except
  *   calls from p's own running tasks (weft_pool_submit and weft_async
  *   return ESHUTDOWN there) and weft_pool_submit calls of other threads
  *   whose task was accepted before destroy was called (the acceptance
