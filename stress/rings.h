@@ -1,6 +1,8 @@
 /*
  * stress/rings.h - the ring interface the ring scenarios drive, so that
- * weft_mpmc, weft_spsc and ck_ring (--peer ck) go through the same checker.
+ * weft_mpmc, weft_spsc and ck_ring (--peer ck) go through the same checker,
+ * and what the scenario families (stress/rings_*.c) share from
+ * stress/rings.c.
  */
 #ifndef WEFT_STRESS_RINGS_H
 #define WEFT_STRESS_RINGS_H
@@ -8,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "stress.h"
 
 struct ring_ops {
     const char *name;
@@ -46,5 +50,79 @@ const struct ring_ops *stress_ck_ops(bool multi, char *why, size_t whylen);
 /* A ring behind a mutex with the whole interface (weft-stress --peer
  * mutex): a trusted reference for every ring scenario. */
 const struct ring_ops *stress_mutex_ops(bool multi);
+
+/* ---- what a ring scenario is ---------------------------------------------- */
+
+enum { M_TRY = 1, M_BATCH = 2, M_BLOCK = 4, M_TIMED = 8, M_ALL = 15 };
+
+struct ring_arg {
+    bool multi;      /* mpmc (true) or spsc */
+    unsigned modes;  /* flow scenarios: the operations threads pick from */
+    bool lanes;      /* one ring per producer/consumer pair (spsc oversub) */
+};
+
+/* Pick the ring under test; NULL (with r->skip set) when it cannot run.
+ * A single-producer ring runs one producer and one consumer, or, with
+ * lanes, one consumer per producer (each pair on its own ring). */
+const struct ring_ops *ring_pick_ops(struct stress_run *r, const struct ring_arg *a,
+                                     unsigned modes);
+
+static inline uint64_t ring_pick_timeout(struct rng *g)
+{
+    static const uint64_t t[] = { 0, 1000, 20000, 200000, 2000000 };
+    return t[rng_below(g, sizeof t / sizeof t[0])];
+}
+
+static inline unsigned ring_pick_mode(struct rng *g, unsigned modes)
+{
+    unsigned n = (unsigned)__builtin_popcount(modes);
+    unsigned k = (unsigned)rng_below(g, n);
+    for (unsigned m = 1; m <= M_TIMED; m <<= 1)
+        if ((modes & m) && k-- == 0)
+            return m;
+    return M_TRY;
+}
+
+/* The main phase: sleep until the budget is spent or a check failed. */
+void ring_main_phase(struct stress_run *r, double seconds);
+
+/* ---- receiving and checking items --------------------------------------- */
+
+/* A thread's side of the checker: verifies, marks seen and frees what it
+ * receives, and checks per-producer FIFO and the lane. */
+struct ring_receiver {
+    struct stress_run *r;
+    struct seen *seen;
+    unsigned nproducers;
+    uint64_t *last;  /* per producer: last seq + 1 this receiver saw (0: none) */
+    const char *who;
+    unsigned id;
+    unsigned nlanes, lane;
+    uint64_t got;
+};
+
+/* false (reported) when out of memory. */
+bool ring_receiver_init(struct ring_receiver *rc, struct stress_run *r, struct seen *seen,
+                        unsigned P, const char *who, unsigned id, unsigned nlanes, unsigned lane);
+void ring_receive(struct ring_receiver *rc, void *p);
+
+/* After the threads are joined: a closed ring refuses pushes and reports
+ * EPIPE to pops, also through the timed and batch forms. */
+void ring_check_closed(struct stress_run *r, const struct ring_ops *ops, void *q);
+/* Before the threads start, on the empty ring, one thread: the full and
+ * empty edges and the time-outs. */
+void ring_check_edges(struct stress_run *r, const struct ring_ops *ops, void *q);
+/* Drain and verify what the consumers left, reporting it (why: when the
+ * ring should have been empty). */
+void ring_drain_leftovers(struct stress_run *r, const struct ring_ops *ops, void *q,
+                          struct ring_receiver *rc, const char *why);
+
+/* ---- the scenario families ---------------------------------------------- */
+
+int run_flow(struct stress_run *r);       /* rings_flow.c */
+int run_close(struct stress_run *r);      /* rings_close.c: parked and live closes */
+int run_close_race(struct stress_run *r); /* rings_close.c: many tiny rounds */
+int run_shared(struct stress_run *r);     /* rings_shared.c */
+int run_lin(struct stress_run *r);        /* rings_lin.c */
 
 #endif /* WEFT_STRESS_RINGS_H */

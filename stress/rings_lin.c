@@ -1,0 +1,494 @@
+/*
+ * stress/rings_lin.c - mpmc-lin and spsc-lin: recorded windows of every
+ * operation kind, checked for linearizability by stress/lincheck.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lincheck.h"
+#include "rings.h"
+#include "stress.h"
+
+/* ---- linearizability windows ------------------------------------------------------ */
+
+/* The same threads run window after window (stress/README.md,
+ * "Linearizability"): main builds a ring (a new one, moved a random number
+ * of positions on, so that windows start at any lap and slot), pushes a few
+ * items itself, and opens the start barrier; each worker runs a short
+ * script of operations, each recorded with its invocation and response time
+ * (lin_clock_inv / lin_clock_res) into the worker's own preallocated log;
+ * main closes the ring at a random moment in some windows, and in any window
+ * whose unfinished workers all sit in blocking calls (nothing else would
+ * release them); after the end barrier main drains the ring, recorded too
+ * (the drain's final empty pop is what exposes a lost item), and checks the
+ * window with the fast checker, the short windows with the exhaustive
+ * search as well; the two must agree.  The checker runs only between
+ * windows, when every worker waits at a barrier: no lock and no allocation
+ * on the recording path. */
+
+#define LIN_MAX_WORKERS 32
+#define LIN_WORKER_OPS 40     /* recorded operations per worker and window, at most */
+#define LIN_BATCH_MAX 8       /* batch size in long windows (2 in short ones) */
+#define LIN_SEARCH_NODES 200000
+#define LIN_SHORT_OPS 12      /* the workers' operations in a short window, about */
+
+struct linwin {
+    struct stress_run *r;
+    const struct ring_ops *ops;
+    struct lin_spec spec;
+    unsigned modes;
+    void *q;                             /* this window's ring */
+    unsigned P, C, W;                    /* producers, consumers, both */
+    pthread_barrier_t start, end;
+    atomic_bool quit;                    /* read after the start barrier */
+    unsigned script[LIN_MAX_WORKERS + 1]; /* per log: ops this window (set before start) */
+    unsigned batch_max;
+    atomic_uint finished;                /* workers done with this window's script */
+    atomic_int inblock[LIN_MAX_WORKERS + 1]; /* a worker is inside a blocking call */
+    struct lin_log log[LIN_MAX_WORKERS + 1]; /* [0]: main; then producers, consumers */
+    uint64_t made[LIN_MAX_WORKERS + 1];  /* values made by each log's thread */
+    struct lin_op *hops;                 /* the window's history, assembled by main */
+    uint64_t *hvals;
+    struct lin_ctx *ctx;
+    uint64_t windows, searched, undecided, recorded;
+    bool printed;
+};
+
+/* A value no other push of the run uses: the thread's log index and a
+ * counter (only that thread touches its counter). */
+static uint64_t lin_value(struct linwin *L, unsigned who)
+{
+    return ((uint64_t)(who + 1) << 40) | ++L->made[who];
+}
+
+static void lin_record(struct linwin *L, unsigned who, enum lin_kind kind, enum lin_result res,
+                       uint64_t t0, uint64_t t1, const uint64_t *v, size_t n, size_t asked)
+{
+    if (!lin_log_add(&L->log[who], kind, res, t0, t1, v, n, asked))
+        stress_fail(L->r, "linearizability log of thread %u full (harness bug)", who);
+}
+
+/* The ring's items are the values themselves (never dereferenced). */
+static void *lin_item(uint64_t v)
+{
+    return (void *)(uintptr_t)v;
+}
+
+static void lin_blocking(struct linwin *L, unsigned who, int on)
+{
+    /* relaxed: a hint for main's "everyone left is blocked" test, which
+     * only decides when to close (closing early is never wrong) */
+    atomic_store_explicit(&L->inblock[who], on, memory_order_relaxed);
+}
+
+static void lin_push_op(struct linwin *L, unsigned who, struct rng *g, struct stress_progress *prog)
+{
+    unsigned mode = ring_pick_mode(g, L->modes);
+    uint64_t v[LIN_BATCH_MAX];
+    void *items[LIN_BATCH_MAX];
+    size_t k = mode == M_BATCH ? 1 + (size_t)rng_below(g, L->batch_max) : 1;
+    for (size_t i = 0; i < k; i++) {
+        v[i] = lin_value(L, who);
+        items[i] = lin_item(v[i]);
+    }
+    uint64_t t0, t1;
+    enum lin_result res = LIN_OK;
+    size_t n = k;
+    int e = 0;
+    if (mode == M_BATCH) {
+        prog_op(prog, OP_PUSH_MANY);
+        t0 = lin_clock_inv();
+        size_t m = L->ops->push_many(L->q, (void *const *)items, k);
+        t1 = lin_clock_res();
+        if (m > k) {
+            stress_fail(L->r, "try_push_many(%zu) returned %zu", k, m);
+            return;
+        }
+        res = m ? LIN_OK : LIN_REFUSED;
+        n = m ? m : k;
+    } else if (mode == M_TRY) {
+        prog_op(prog, OP_TRY_PUSH);
+        t0 = lin_clock_inv();
+        bool ok = L->ops->try_push(L->q, items[0]);
+        t1 = lin_clock_res();
+        res = ok ? LIN_OK : LIN_REFUSED;
+    } else if (mode == M_BLOCK) {
+        prog_op(prog, OP_PUSH);
+        lin_blocking(L, who, 1);
+        t0 = lin_clock_inv();
+        e = L->ops->push(L->q, items[0]);
+        t1 = lin_clock_res();
+        lin_blocking(L, who, 0);
+        res = e == 0 ? LIN_OK : LIN_CLOSED;
+    } else {
+        uint64_t to = ring_pick_timeout(g);
+        prog_op(prog, OP_PUSH_TIMED);
+        t0 = lin_clock_inv();
+        e = L->ops->push_timed(L->q, items[0], to);
+        t1 = lin_clock_res();
+        res = e == 0 ? LIN_OK : e == ETIMEDOUT ? LIN_FULL : LIN_CLOSED;
+    }
+    if (e != 0 && e != EPIPE && e != ETIMEDOUT) {
+        stress_fail(L->r, "push returned %d (%s)", e, strerror(e));
+        return;
+    }
+    lin_record(L, who, LIN_PUSH, res, t0, t1, v, n, k);
+}
+
+static void lin_pop_op(struct linwin *L, unsigned who, struct rng *g, struct stress_progress *prog)
+{
+    unsigned mode = ring_pick_mode(g, L->modes);
+    uint64_t v[LIN_BATCH_MAX];
+    void *items[LIN_BATCH_MAX];
+    size_t k = mode == M_BATCH ? 1 + (size_t)rng_below(g, L->batch_max) : 1, n = 0;
+    uint64_t t0, t1;
+    enum lin_result res;
+    int e = 0;
+    if (mode == M_BATCH) {
+        prog_op(prog, OP_POP_MANY);
+        t0 = lin_clock_inv();
+        n = L->ops->pop_many(L->q, items, k);
+        t1 = lin_clock_res();
+        if (n > k) {
+            stress_fail(L->r, "try_pop_many(%zu) returned %zu", k, n);
+            return;
+        }
+        res = n ? LIN_OK : LIN_EMPTY;
+    } else if (mode == M_TRY) {
+        prog_op(prog, OP_TRY_POP);
+        t0 = lin_clock_inv();
+        bool ok = L->ops->try_pop(L->q, &items[0]);
+        t1 = lin_clock_res();
+        n = ok;
+        res = ok ? LIN_OK : LIN_EMPTY;
+    } else if (mode == M_BLOCK) {
+        prog_op(prog, OP_POP);
+        lin_blocking(L, who, 1);
+        t0 = lin_clock_inv();
+        e = L->ops->pop(L->q, &items[0]);
+        t1 = lin_clock_res();
+        lin_blocking(L, who, 0);
+        n = e == 0;
+        res = e == 0 ? LIN_OK : LIN_CLOSED;
+    } else {
+        uint64_t to = ring_pick_timeout(g);
+        prog_op(prog, OP_POP_TIMED);
+        t0 = lin_clock_inv();
+        e = L->ops->pop_timed(L->q, &items[0], to);
+        t1 = lin_clock_res();
+        n = e == 0;
+        res = e == 0 ? LIN_OK : e == ETIMEDOUT ? LIN_TIMEDOUT : LIN_CLOSED;
+    }
+    if (e != 0 && e != EPIPE && e != ETIMEDOUT) {
+        stress_fail(L->r, "pop returned %d (%s)", e, strerror(e));
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (uint64_t)(uintptr_t)items[i];
+    lin_record(L, who, LIN_POP, res, t0, t1, v, n, k);
+}
+
+static void lin_worker(struct stress_worker *w)
+{
+    struct linwin *L = w->ctx;
+    bool producer = strcmp(w->role, "producer") == 0;
+    unsigned who = producer ? 1 + w->id : 1 + L->P + w->id;
+    L->log[who].thread = (uint16_t)who;
+    for (;;) {
+        prog_op(w->prog, OP_IDLE);
+        pthread_barrier_wait(&L->start);
+        /* relaxed: ordered by the barrier */
+        if (atomic_load_explicit(&L->quit, memory_order_relaxed))
+            break;
+        L->log[who].nops = L->log[who].nvals = 0;
+        for (unsigned i = 0; i < L->script[who]; i++) {
+            if (producer)
+                lin_push_op(L, who, &w->rng, w->prog);
+            else
+                lin_pop_op(L, who, &w->rng, w->prog);
+            prog_done(w->prog, 1);
+            stress_chaos();
+        }
+        /* relaxed: a count main polls to decide when to close; the logs
+         * are handed over by the end barrier */
+        atomic_fetch_add_explicit(&L->finished, 1, memory_order_relaxed);
+        prog_op(w->prog, OP_IDLE);
+        pthread_barrier_wait(&L->end);
+    }
+}
+
+static void lin_close(struct linwin *L)
+{
+    prog_op(stress_main_progress, OP_CLOSE);
+    uint64_t t0 = lin_clock_inv();
+    L->ops->close(L->q);
+    uint64_t t1 = lin_clock_res();
+    lin_record(L, 0, LIN_CLOSE, LIN_OK, t0, t1, NULL, 0, 0);
+}
+
+/* Main's push or pop, recorded (prefill before the window, drain after). */
+static bool lin_main_op(struct linwin *L, bool push)
+{
+    uint64_t v = 0;
+    void *it = NULL;
+    if (push) {
+        v = lin_value(L, 0);
+        it = lin_item(v);
+    }
+    uint64_t t0 = lin_clock_inv();
+    bool ok = push ? L->ops->try_push(L->q, it) : L->ops->try_pop(L->q, &it);
+    uint64_t t1 = lin_clock_res();
+    if (!push && ok)
+        v = (uint64_t)(uintptr_t)it;
+    lin_record(L, 0, push ? LIN_PUSH : LIN_POP, ok ? LIN_OK : push ? LIN_REFUSED : LIN_EMPTY, t0,
+               t1, &v, push || ok, 1);
+    return ok;
+}
+
+/* Check the window's history; report a violation or a disagreement. */
+static void lin_judge(struct linwin *L, bool search, size_t cap)
+{
+    struct stress_run *r = L->r;
+    size_t n = 0, nv = 0;
+    for (unsigned who = 0; who <= L->W; who++) {
+        const struct lin_log *lg = &L->log[who];
+        for (size_t i = 0; i < lg->nops; i++) {
+            L->hops[n] = lg->ops[i];
+            L->hops[n++].first += (uint32_t)nv;
+        }
+        memcpy(L->hvals + nv, lg->vals, lg->nvals * sizeof *L->hvals);
+        nv += lg->nvals;
+    }
+    L->recorded += n;
+    struct lin_verdict v;
+    int fast = lin_fast_check(L->ctx, &L->spec, L->hops, n, L->hvals, &v);
+    int full = -2;
+    if (search && n <= LIN_EXHAUSTIVE_MAX_OPS) {
+        full = lin_exhaustive_check(L->ctx, &L->spec, L->hops, n, L->hvals, LIN_SEARCH_NODES);
+        L->searched++;
+        L->undecided += full < 0;
+    }
+    bool bad = false;
+    if (fast < 0) {
+        stress_fail(r, "window %llu: harness error: %s", (unsigned long long)L->windows, v.text);
+        bad = true;
+    } else if (fast == 0) {
+        stress_fail(r, "window %llu (capacity %zu, %zu ops): %s", (unsigned long long)L->windows,
+                    cap, n, v.text);
+        bad = true;
+    }
+    if (fast >= 0 && full >= 0) {
+        bool fast_rejects = fast == 0 && (v.rules & LIN_LINEARIZABILITY_RULES) != 0;
+        if (fast_rejects != (full == 0)) {
+            stress_fail(r, "window %llu: the checkers disagree: the fast checker %s, the "
+                        "exhaustive search %s", (unsigned long long)L->windows,
+                        fast_rejects ? "rejects" : "accepts", full ? "finds a linearization" :
+                        "finds none");
+            bad = true;
+        }
+    }
+    if (bad && !L->printed) {
+        L->printed = true;
+        printf("    window %llu, %s, capacity %zu, flags %#x: its history (times in us from the "
+               "first invocation; thread 0 is main):\n", (unsigned long long)L->windows,
+               L->ops->name, cap, L->spec.flags);
+        lin_print_history(stdout, L->hops, n, L->hvals, 80);
+        fflush(stdout);
+    }
+}
+
+/* One window; false when it could not run (reported). */
+static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
+{
+    struct stress_run *r = L->r;
+    /* short windows: capacity 1, 2 or 4 (what the search can decide);
+     * long ones: 4, 16 or 64 (a roomy ring keeps more pushes in flight
+     * while pops find items: the planted bug of tests/lincheck_planted.sh
+     * shows in 2 of 8 runs of 2 s with 4 only, in 8 of 8 with 64) */
+    bool fixed = r->capacity != r->sc->def_cap;
+    size_t want = fixed ? r->capacity
+                        : short_window ? (size_t)1 << rng_below(g, 3)
+                                       : (size_t)4 << (2 * rng_below(g, 3));
+    if (!(L->q = L->ops->create(want))) {
+        stress_fail(r, "%s create(%zu): %s", L->ops->name, want, strerror(errno));
+        return false;
+    }
+    size_t cap = L->ops->capacity(L->q);
+    L->spec.capacity = cap;
+    /* move on a random number of positions (not recorded; the ring is
+     * empty again after) */
+    static char dummy;
+    for (unsigned i = (unsigned)rng_below(g, 3 * cap + 1); i > 0; i--) {
+        void *x;
+        if (!L->ops->try_push(L->q, &dummy) || !L->ops->try_pop(L->q, &x)) {
+            stress_fail(r, "%s: a push and a pop on an empty ring failed", L->ops->name);
+            L->ops->destroy(L->q);
+            return false;
+        }
+    }
+    L->log[0].nops = L->log[0].nvals = 0;
+    for (unsigned i = (unsigned)rng_below(g, (short_window ? 1 : cap) + 1); i > 0; i--)
+        lin_main_op(L, true);
+    memset(L->script, 0, sizeof L->script);
+    if (short_window) {
+        /* a few operations on a few threads: what the search can decide */
+        unsigned total = LIN_SHORT_OPS - 2 + (unsigned)rng_below(g, 4);
+        for (unsigned i = 0; i < total; i++) {
+            unsigned who = 1 + (unsigned)rng_below(g, L->W);
+            if (L->script[who] < 4)
+                L->script[who]++;
+        }
+        L->batch_max = 2;
+    } else {
+        for (unsigned who = 1; who <= L->W; who++)
+            L->script[who] = 8 + (unsigned)rng_below(g, LIN_WORKER_OPS - 8 + 1);
+        L->batch_max = LIN_BATCH_MAX;
+    }
+    bool plan_close = L->ops->close && rng_below(g, 4) == 0;
+    unsigned delay = (unsigned)rng_below(g, 200);
+    /* relaxed: no worker runs until the barrier below */
+    atomic_store_explicit(&L->finished, 0, memory_order_relaxed);
+    prog_done(stress_main_progress, 1);
+    pthread_barrier_wait(&L->start);
+    bool closed = false;
+    if (plan_close) {
+        if (rng_below(g, 2))
+            stress_sleep_us(delay);
+        else
+            for (unsigned i = 0; i < delay; i++)
+                stress_chaos();
+        lin_close(L);
+        closed = true;
+    }
+    prog_op(stress_main_progress, OP_JOIN);
+    unsigned stuck = 0, polls = 0;
+    /* relaxed: see lin_worker */
+    while (atomic_load_explicit(&L->finished, memory_order_relaxed) < L->W) {
+        /* most windows end within a few time slices: yield first (on 2
+         * cores the workers need main's CPU), then poll every 100 us */
+        if (++polls < 64) {
+            sched_yield();
+            continue;
+        }
+        stress_sleep_us(100);
+        unsigned fin = atomic_load_explicit(&L->finished, memory_order_relaxed), blocked = 0;
+        for (unsigned who = 1; who <= L->W; who++)
+            /* relaxed: a hint (see lin_blocking) */
+            blocked += (unsigned)atomic_load_explicit(&L->inblock[who], memory_order_relaxed);
+        if (!closed && L->ops->close && fin + blocked >= L->W) {
+            /* everyone left waits in a blocking call: only a close ends it */
+            if (++stuck >= 3) {
+                lin_close(L);
+                closed = true;
+            }
+        } else {
+            stuck = 0;
+        }
+    }
+    pthread_barrier_wait(&L->end);
+    prog_op(stress_main_progress, OP_DRAIN);
+    for (size_t i = 0; i <= cap && lin_main_op(L, false); i++) {
+    }
+    prog_op(stress_main_progress, OP_CHECK);
+    lin_judge(L, short_window, cap);
+    L->ops->destroy(L->q);
+    L->q = NULL;
+    L->windows++;
+    return true;
+}
+
+int run_lin(struct stress_run *r)
+{
+    const struct ring_arg *a = r->sc->arg;
+    struct linwin *L = calloc(1, sizeof *L);
+    if (!L) {
+        stress_fail(r, "out of memory");
+        return 0;
+    }
+    L->r = r;
+    L->modes = a->modes;
+    if (!(L->ops = ring_pick_ops(r, a, a->modes))) {
+        free(L);
+        return STRESS_EXIT_SKIP;
+    }
+    if (r->p + r->c > LIN_MAX_WORKERS) {
+        r->p = r->p > LIN_MAX_WORKERS / 2 ? LIN_MAX_WORKERS / 2 : r->p;
+        r->c = LIN_MAX_WORKERS - r->p < r->c ? LIN_MAX_WORKERS - r->p : r->c;
+    }
+    L->P = r->p;
+    L->C = r->c;
+    L->W = L->P + L->C;
+    L->spec.structure = LIN_QUEUE;
+    L->spec.flags = L->ops->lin_flags;
+    L->ctx = lin_ctx_new();
+    size_t cap_max = 2 * (r->capacity > 64 ? r->capacity : 64); /* create rounds up */
+    size_t main_ops = 2 * cap_max + 8, hops = main_ops + (size_t)L->W * LIN_WORKER_OPS;
+    L->log[0].max_ops = L->log[0].max_vals = main_ops;
+    L->log[0].ops = calloc(main_ops, sizeof(struct lin_op));
+    L->log[0].vals = calloc(main_ops, sizeof(uint64_t));
+    bool ok = L->ctx && L->log[0].ops && L->log[0].vals;
+    for (unsigned who = 1; who <= L->W && ok; who++) {
+        struct lin_log *lg = &L->log[who];
+        lg->max_ops = LIN_WORKER_OPS;
+        lg->max_vals = LIN_WORKER_OPS * LIN_BATCH_MAX;
+        lg->ops = calloc(lg->max_ops, sizeof *lg->ops);
+        lg->vals = calloc(lg->max_vals, sizeof *lg->vals);
+        ok = lg->ops && lg->vals;
+    }
+    L->hops = calloc(hops, sizeof *L->hops);
+    L->hvals = calloc(main_ops + (size_t)L->W * LIN_WORKER_OPS * LIN_BATCH_MAX, sizeof *L->hvals);
+    struct team t;
+    memset(&t, 0, sizeof t);
+    if (!ok || !L->hops || !L->hvals || !team_init(&t, r, L->W)) {
+        stress_fail(r, "out of memory");
+        goto out;
+    }
+    pthread_barrier_init(&L->start, NULL, L->W + 1);
+    pthread_barrier_init(&L->end, NULL, L->W + 1);
+    for (unsigned i = 0; i < L->P; i++)
+        if (!team_add(&t, "producer", i, lin_worker, L))
+            goto out_barriers;
+    for (unsigned i = 0; i < L->C; i++)
+        if (!team_add(&t, "consumer", i, lin_worker, L))
+            goto out_barriers;
+    struct rng g;
+    rng_seed(&g, r->seed, r->stream);
+    double t0 = stress_now(), end = t0 + r->seconds;
+    if (!team_start(&t))
+        goto out_barriers; /* (a partial team would hang the barriers) */
+    while ((stress_now() < end || L->windows < 8) && !stress_failed(r))
+        if (!lin_window(L, &g, L->windows % 4 != 3))
+            break;
+    /* relaxed: published to the workers by the barrier */
+    atomic_store_explicit(&L->quit, true, memory_order_relaxed);
+    pthread_barrier_wait(&L->start);
+    team_join(&t, NULL);
+    r->elapsed = stress_now() - t0;
+    r->ops = L->recorded;
+    const char *peer = stress_peer_name(r->peer);
+    snprintf(r->setup, sizeof r->setup, "%s%s%uP%uC, %llu win, %llu srch%s", peer ? peer : "",
+             peer ? " " : "", L->P, L->C, (unsigned long long)L->windows,
+             (unsigned long long)L->searched, L->undecided ? " (some undecided)" : "");
+    if (L->undecided)
+        printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
+               "configurations)\n", (unsigned long long)L->undecided,
+               (unsigned long long)L->searched, LIN_SEARCH_NODES);
+out_barriers:
+    pthread_barrier_destroy(&L->start);
+    pthread_barrier_destroy(&L->end);
+out:
+    team_free(&t);
+    for (unsigned who = 0; who <= L->W; who++) {
+        free(L->log[who].ops);
+        free(L->log[who].vals);
+    }
+    free(L->hops);
+    free(L->hvals);
+    lin_ctx_free(L->ctx);
+    free(L);
+    return 0;
+}
