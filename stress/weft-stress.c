@@ -48,7 +48,7 @@ static const char *op_names[OP_COUNT] = {
 };
 
 /* ---- options ------------------------------------------------------------------ */
-static struct {
+struct options {
     double seconds;      /* 0: from the budget */
     unsigned p, c;       /* 0: scenario default */
     size_t capacity;     /* 0: scenario default */
@@ -59,7 +59,8 @@ static struct {
     enum stress_peer peer;
     double watchdog_s;
     bool quick, all, list;
-} opt = { .watchdog_s = 10.0, .permille = DEFAULT_PERMILLE };
+};
+static struct options opt = { .watchdog_s = 10.0, .permille = DEFAULT_PERMILLE };
 
 static char replay_args[256]; /* the options a replay needs besides the name */
 /* The current scenario's replay line, formatted before it starts, so that a
@@ -131,8 +132,8 @@ static _Noreturn void watchdog_fire(double stalled)
     const struct stress_run *r = atomic_load_explicit(&watch_run, memory_order_acquire);
     FILE *out = stdout;
     flockfile(out);
-    fprintf(out, "\nWATCHDOG: no progress for %.1f s in scenario %s: deadlock, livelock or a lost wake-up\n",
-            stalled, r ? r->sc->name : "?");
+    fprintf(out, "\nWATCHDOG: no progress for %.1f s in scenario %s: deadlock, livelock or a "
+                 "lost wake-up\n", stalled, r ? r->sc->name : "?");
     fprintf(out, "  threads (role id: ops done, operation in progress):\n");
     for (unsigned i = 0; i < 512; i++) {
         struct stress_progress *p = &stress_progress_table[i];
@@ -226,24 +227,29 @@ static uint64_t name_hash(const char *s)
 
 enum { V_PASS, V_FAIL, V_SKIP };
 
-static int run_one(const struct scenario *sc, double seconds)
+/* The run of sc with the options applied to the scenario's defaults. */
+static void run_init(struct stress_run *r, const struct scenario *sc, double seconds)
 {
-    struct stress_run r;
-    memset(&r, 0, sizeof r);
-    r.sc = sc;
-    r.seconds = seconds;
-    r.p = opt.p ? opt.p : sc->def_p;
-    r.c = opt.c ? opt.c : sc->def_c;
-    r.capacity = opt.capacity ? opt.capacity : sc->def_cap;
-    r.seed = opt.seed;
-    r.stream = name_hash(sc->name);
-    r.chaos = opt.chaos;
-    r.permille = opt.permille;
-    r.peer = opt.peer;
-    r.quick = opt.quick;
+    memset(r, 0, sizeof *r);
+    r->sc = sc;
+    r->seconds = seconds;
+    r->p = opt.p ? opt.p : sc->def_p;
+    r->c = opt.c ? opt.c : sc->def_c;
+    r->capacity = opt.capacity ? opt.capacity : sc->def_cap;
+    r->seed = opt.seed;
+    r->stream = name_hash(sc->name);
+    r->chaos = opt.chaos;
+    r->permille = opt.permille;
+    r->peer = opt.peer;
+    r->quick = opt.quick;
+}
+
+/* Format the replay line that a crash or a sanitizer's report prints. */
+static void set_replay_line(const struct scenario *sc, double seconds)
+{
     int len = snprintf(replay_line, sizeof replay_line,
                        "\n    (while running %s) seed %#llx; replay: weft-stress %s --seconds %g",
-                       sc->name, (unsigned long long)r.seed, sc->name, seconds);
+                       sc->name, (unsigned long long)opt.seed, sc->name, seconds);
     if (opt.p)
         len += snprintf(replay_line + len, sizeof replay_line - (size_t)len, " --threads %u:%u",
                         opt.p, opt.c);
@@ -251,24 +257,25 @@ static int run_one(const struct scenario *sc, double seconds)
         len += snprintf(replay_line + len, sizeof replay_line - (size_t)len, " --capacity %zu",
                         opt.capacity);
     len += snprintf(replay_line + len, sizeof replay_line - (size_t)len, " --seed %#llx%s\n",
-                    (unsigned long long)r.seed, replay_args);
+                    (unsigned long long)opt.seed, replay_args);
     replay_len = len > 0 && (size_t)len < sizeof replay_line ? (size_t)len : 0;
-    fflush(stdout);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    r.ncpu = n > 0 ? (unsigned)n : 1;
-    atomic_init(&r.errors, 0);
+}
 
+/* Run the scenario under the watchdog; returns its status (0 or 77) and
+ * how long its function took. */
+static int run_watched(struct stress_run *r, double *took)
+{
     stress_progress_reset();
 #ifdef WEFT_CHAOS
-    weft_internal_chaos_configure(stress_mix(r.seed ^ r.stream), r.chaos ? r.permille : 0);
-    stress_chaos_thread(&r, 0);
+    weft_internal_chaos_configure(stress_mix(r->seed ^ r->stream), r->chaos ? r->permille : 0);
+    stress_chaos_thread(r, 0);
 #endif
     /* release: pairs with the acquire in watchdog_fire */
-    atomic_store_explicit(&watch_run, &r, memory_order_release);
+    atomic_store_explicit(&watch_run, r, memory_order_release);
     /* relaxed: see watchdog_main */
     atomic_store_explicit(&watch_active, 1, memory_order_relaxed);
     double t0 = stress_now();
-    int rc = sc->fn(&r);
+    int rc = r->sc->fn(r);
     double t1 = stress_now();
     /* relaxed: see watchdog_main */
     atomic_store_explicit(&watch_active, 0, memory_order_relaxed);
@@ -276,26 +283,47 @@ static int run_one(const struct scenario *sc, double seconds)
 #ifdef WEFT_CHAOS
     weft_internal_chaos_configure(0, 0);
 #endif
-    if (r.elapsed <= 0)
-        r.elapsed = t1 - t0;
+    if (r->elapsed <= 0)
+        r->elapsed = t1 - t0;
+    *took = t1 - t0;
+    return rc;
+}
 
+/* The verdict line (and the replay line of a failure). */
+static int report(struct stress_run *r, int rc, double took)
+{
+    const struct scenario *sc = r->sc;
     /* relaxed: every thread of the run was joined */
-    unsigned errors = atomic_load_explicit(&r.errors, memory_order_relaxed);
+    unsigned errors = atomic_load_explicit(&r->errors, memory_order_relaxed);
     char rate[32] = "-";
-    if (rc != STRESS_EXIT_SKIP && r.elapsed > 0)
-        snprintf(rate, sizeof rate, "%.0f", (double)r.ops / r.elapsed);
+    if (rc != STRESS_EXIT_SKIP && r->elapsed > 0)
+        snprintf(rate, sizeof rate, "%.0f", (double)r->ops / r->elapsed);
     if (rc == STRESS_EXIT_SKIP && errors == 0) {
-        printf("%-20s %-30s %12s ops/s  SKIP (%s)\n", sc->name, r.setup, "-", r.skip);
+        printf("%-20s %-30s %12s ops/s  SKIP (%s)\n", sc->name, r->setup, "-", r->skip);
         fflush(stdout);
         return V_SKIP;
     }
-    printf("%-20s %-30s %12s ops/s  %s\n", sc->name, r.setup, rate, errors ? "FAIL" : "PASS");
+    printf("%-20s %-30s %12s ops/s  %s\n", sc->name, r->setup, rate, errors ? "FAIL" : "PASS");
     if (errors) {
-        printf("    %u failed checks in %.2f s\n", errors, t1 - t0);
-        print_replay(stdout, &r);
+        printf("    %u failed checks in %.2f s\n", errors, took);
+        print_replay(stdout, r);
     }
     fflush(stdout);
     return errors ? V_FAIL : V_PASS;
+}
+
+static int run_one(const struct scenario *sc, double seconds)
+{
+    struct stress_run r;
+    run_init(&r, sc, seconds);
+    set_replay_line(sc, seconds);
+    fflush(stdout);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    r.ncpu = n > 0 ? (unsigned)n : 1;
+    atomic_init(&r.errors, 0);
+    double took;
+    int rc = run_watched(&r, &took);
+    return report(&r, rc, took);
 }
 
 static _Noreturn void usage(int status)
@@ -349,112 +377,156 @@ static unsigned long long parse_ull(const char *s, const char *what, unsigned lo
     return v;
 }
 
-int main(int argc, char **argv)
+/* --features: what this build can do, for scripts (tests/stress_quick.sh). */
+static void print_features(void)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    size_t total = stress_ring_count + stress_deque_count + stress_pool_count;
-    table = calloc(total, sizeof *table);
-    if (!table || !stress_progress_setup()) {
-        fprintf(stderr, "weft-stress: out of memory\n");
+#ifdef WEFT_CHAOS
+    printf("chaos yes\n");
+#else
+    printf("chaos no\n");
+#endif
+#if defined(HAVE_CK) && !defined(WEFT_TSAN)
+    printf("ck yes\n");
+#else
+    printf("ck no\n");
+#endif
+#ifdef WEFT_TSAN
+    printf("tsan yes\n");
+#else
+    printf("tsan no\n");
+#endif
+}
+
+/* --threads P:C; returns -1, or the exit status of a bad value. */
+static int parse_threads(struct options *o, const char *val)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", val);
+    char *colon = strchr(buf, ':');
+    if (!colon)
+        usage(STRESS_EXIT_HARD);
+    *colon = '\0';
+    o->p = (unsigned)parse_ull(buf, "--threads", 200);
+    o->c = (unsigned)parse_ull(colon + 1, "--threads", 200);
+    if (o->p == 0 || o->c == 0) {
+        fprintf(stderr, "weft-stress: --threads wants P:C with P, C >= 1\n");
         return STRESS_EXIT_HARD;
     }
-    add_all(stress_ring_scenarios, stress_ring_count);
-    add_all(stress_deque_scenarios, stress_deque_count);
-    add_all(stress_pool_scenarios, stress_pool_count);
+    return -1;
+}
 
-    size_t named = 0;
+/* --peer ck|mutex; returns -1, or the exit status of a bad value. */
+static int parse_peer(struct options *o, const char *val)
+{
+    if (!strcmp(val, "ck")) {
+        o->peer = STRESS_PEER_CK;
+    } else if (!strcmp(val, "mutex")) {
+        o->peer = STRESS_PEER_MUTEX;
+    } else {
+        fprintf(stderr, "weft-stress: --peer ck or --peer mutex\n");
+        return STRESS_EXIT_HARD;
+    }
+    return -1;
+}
+
+/* An option that takes a value (val, never NULL); returns -1, or the exit
+ * status of a bad value, or -2 when a is no such option. */
+static int parse_valued(struct options *o, const char *a, const char *val)
+{
+    if (!strcmp(a, "--seconds")) {
+        o->seconds = parse_double(val, "--seconds");
+    } else if (!strcmp(a, "--watchdog")) {
+        o->watchdog_s = parse_double(val, "--watchdog");
+    } else if (!strcmp(a, "--threads")) {
+        return parse_threads(o, val);
+    } else if (!strcmp(a, "--capacity")) {
+        o->capacity = (size_t)parse_ull(val, "--capacity", (size_t)1 << 30);
+        if (o->capacity == 0) {
+            fprintf(stderr, "weft-stress: --capacity wants N >= 1\n");
+            return STRESS_EXIT_HARD;
+        }
+    } else if (!strcmp(a, "--seed")) {
+        o->seed = parse_ull(val, "--seed", ~0ull);
+        o->seed_given = true;
+    } else if (!strcmp(a, "--peer")) {
+        return parse_peer(o, val);
+    } else {
+        return -2;
+    }
+    return -1;
+}
+
+/* A scenario's name on the command line: select it. */
+static int select_named(const char *a)
+{
+    bool found = false;
+    for (size_t k = 0; k < ntable; k++)
+        if (!strcmp(table[k].sc->name, a)) {
+            table[k].selected = found = true;
+        }
+    if (!found) {
+        fprintf(stderr, "weft-stress: no scenario '%s' (see --list)\n", a);
+        return STRESS_EXIT_HARD;
+    }
+    return -1;
+}
+
+/* An option without a value; returns -1, 0 after --features, or -2 when a
+ * is no such option. */
+static int parse_flag(struct options *o, const char *a)
+{
+    if (!strcmp(a, "--list")) {
+        o->list = true;
+    } else if (!strcmp(a, "--quick")) {
+        o->quick = true;
+    } else if (!strcmp(a, "--all")) {
+        o->all = true;
+    } else if (!strcmp(a, "--features")) {
+        print_features();
+        return 0;
+    } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        usage(0);
+    } else if (!strcmp(a, "--chaos")) {
+        o->chaos = true;
+    } else if (!strncmp(a, "--chaos=", 8)) {
+        o->chaos = true;
+        o->permille = (unsigned)parse_ull(a + 8, "--chaos", 1000);
+    } else {
+        return -2;
+    }
+    return -1;
+}
+
+/* Parse the command line into o and the table's selection; *named counts
+ * the scenarios named.  Returns -1 to go on, or the exit status. */
+static int parse_args(struct options *o, int argc, char **argv, size_t *named)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--list")) {
-            opt.list = true;
-        } else if (!strcmp(a, "--quick")) {
-            opt.quick = true;
-        } else if (!strcmp(a, "--all")) {
-            opt.all = true;
-        } else if (!strcmp(a, "--features")) {
-            /* what this build can do, for scripts (tests/stress_quick.sh) */
-#ifdef WEFT_CHAOS
-            printf("chaos yes\n");
-#else
-            printf("chaos no\n");
-#endif
-#if defined(HAVE_CK) && !defined(WEFT_TSAN)
-            printf("ck yes\n");
-#else
-            printf("ck no\n");
-#endif
-#ifdef WEFT_TSAN
-            printf("tsan yes\n");
-#else
-            printf("tsan no\n");
-#endif
-            return 0;
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(0);
-        } else if (!strcmp(a, "--seconds") && val) {
-            opt.seconds = parse_double(val, "--seconds");
-            i++;
-        } else if (!strcmp(a, "--watchdog") && val) {
-            opt.watchdog_s = parse_double(val, "--watchdog");
-            i++;
-        } else if (!strcmp(a, "--threads") && val) {
-            char buf[64];
-            snprintf(buf, sizeof buf, "%s", val);
-            char *colon = strchr(buf, ':');
-            if (!colon)
-                usage(STRESS_EXIT_HARD);
-            *colon = '\0';
-            opt.p = (unsigned)parse_ull(buf, "--threads", 200);
-            opt.c = (unsigned)parse_ull(colon + 1, "--threads", 200);
-            if (opt.p == 0 || opt.c == 0) {
-                fprintf(stderr, "weft-stress: --threads wants P:C with P, C >= 1\n");
-                return STRESS_EXIT_HARD;
-            }
-            i++;
-        } else if (!strcmp(a, "--capacity") && val) {
-            opt.capacity = (size_t)parse_ull(val, "--capacity", (size_t)1 << 30);
-            if (opt.capacity == 0) {
-                fprintf(stderr, "weft-stress: --capacity wants N >= 1\n");
-                return STRESS_EXIT_HARD;
-            }
-            i++;
-        } else if (!strcmp(a, "--seed") && val) {
-            opt.seed = parse_ull(val, "--seed", ~0ull);
-            opt.seed_given = true;
-            i++;
-        } else if (!strcmp(a, "--chaos")) {
-            opt.chaos = true;
-        } else if (!strncmp(a, "--chaos=", 8)) {
-            opt.chaos = true;
-            opt.permille = (unsigned)parse_ull(a + 8, "--chaos", 1000);
-        } else if (!strcmp(a, "--peer") && val) {
-            if (!strcmp(val, "ck")) {
-                opt.peer = STRESS_PEER_CK;
-            } else if (!strcmp(val, "mutex")) {
-                opt.peer = STRESS_PEER_MUTEX;
-            } else {
-                fprintf(stderr, "weft-stress: --peer ck or --peer mutex\n");
-                return STRESS_EXIT_HARD;
-            }
-            i++;
-        } else if (a[0] == '-') {
+        int st = parse_flag(o, a);
+        if (st == -2 && val) {
+            st = parse_valued(o, a, val);
+            if (st != -2)
+                i++;
+        }
+        if (st == -2 && a[0] == '-') {
             fprintf(stderr, "weft-stress: unknown option '%s'\n", a);
             usage(STRESS_EXIT_HARD);
-        } else {
-            bool found = false;
-            for (size_t k = 0; k < ntable; k++)
-                if (!strcmp(table[k].sc->name, a)) {
-                    table[k].selected = found = true;
-                }
-            if (!found) {
-                fprintf(stderr, "weft-stress: no scenario '%s' (see --list)\n", a);
-                return STRESS_EXIT_HARD;
-            }
-            named++;
+        } else if (st == -2) {
+            st = select_named(a);
+            (*named)++;
         }
+        if (st != -1)
+            return st;
     }
+    return -1;
+}
 
+/* After parsing: --list, the usage checks, what the build cannot do.
+ * Returns -1 to go on, or the exit status. */
+static int check_options(size_t named)
+{
     if (opt.list) {
         for (size_t k = 0; k < ntable; k++)
             printf("%-20s %s\n", table[k].sc->name, table[k].sc->what);
@@ -483,6 +555,13 @@ int main(int argc, char **argv)
         return STRESS_EXIT_SKIP;
     }
 #endif
+    return -1;
+}
+
+/* The seed (from the clock unless given) and the options every replay
+ * line repeats. */
+static void set_seed_and_replay_args(void)
+{
     if (!opt.seed_given) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -499,12 +578,11 @@ int main(int argc, char **argv)
                                 peer);
     if (opt.watchdog_s != 10.0)
         snprintf(replay_args + len, sizeof replay_args - len, " --watchdog %g", opt.watchdog_s);
+}
 
-    unsigned weight = 0;
-    for (size_t k = 0; k < ntable; k++)
-        if (table[k].selected)
-            weight += table[k].sc->weight;
-
+/* The replay line on a crash or a sanitizer's report, and the watchdog. */
+static bool start_guards(void)
+{
     if (__sanitizer_set_death_callback)
         __sanitizer_set_death_callback(print_replay_raw);
     signal(SIGSEGV, on_fatal_signal);
@@ -515,27 +593,40 @@ int main(int argc, char **argv)
     pthread_t wd;
     if (pthread_create(&wd, NULL, watchdog_main, NULL) != 0) {
         fprintf(stderr, "weft-stress: cannot start the watchdog\n");
-        return STRESS_EXIT_HARD;
+        return false;
     }
-    printf("weft-stress: seed %#llx, chaos %s, watchdog %g s%s%s\n",
-           (unsigned long long)opt.seed, opt.chaos ? "on" : "off", opt.watchdog_s,
-           peer ? ", peer " : "", peer ? peer : "");
+    return true;
+}
+
+/* The main phase of sc: --seconds, or its share of the budget. */
+static double scenario_seconds(const struct scenario *sc, unsigned weight)
+{
+    double s = opt.seconds;
+    if (s == 0) {
+        if (opt.all)
+            s = ALL_SECONDS_PER_WEIGHT * sc->weight;
+        else if (opt.quick)
+            s = QUICK_BUDGET_S * sc->weight / (weight ? weight : 1);
+        else
+            s = 2.0 * sc->weight;
+    }
+    return s;
+}
+
+/* Run the selected scenarios; returns the exit status. */
+static int run_selected(void)
+{
+    unsigned weight = 0;
+    for (size_t k = 0; k < ntable; k++)
+        if (table[k].selected)
+            weight += table[k].sc->weight;
 
     unsigned passed = 0, failed = 0, skipped = 0;
     for (size_t k = 0; k < ntable; k++) {
         if (!table[k].selected)
             continue;
         const struct scenario *sc = table[k].sc;
-        double s = opt.seconds;
-        if (s == 0) {
-            if (opt.all)
-                s = ALL_SECONDS_PER_WEIGHT * sc->weight;
-            else if (opt.quick)
-                s = QUICK_BUDGET_S * sc->weight / (weight ? weight : 1);
-            else
-                s = 2.0 * sc->weight;
-        }
-        switch (run_one(sc, s)) {
+        switch (run_one(sc, scenario_seconds(sc, weight))) {
         case V_PASS: passed++; break;
         case V_FAIL: failed++; break;
         default: skipped++; break;
@@ -549,4 +640,33 @@ int main(int argc, char **argv)
     if (failed)
         return STRESS_EXIT_FAIL;
     return passed ? STRESS_EXIT_PASS : STRESS_EXIT_SKIP;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    size_t total = stress_ring_count + stress_deque_count + stress_pool_count;
+    table = calloc(total, sizeof *table);
+    if (!table || !stress_progress_setup()) {
+        fprintf(stderr, "weft-stress: out of memory\n");
+        return STRESS_EXIT_HARD;
+    }
+    add_all(stress_ring_scenarios, stress_ring_count);
+    add_all(stress_deque_scenarios, stress_deque_count);
+    add_all(stress_pool_scenarios, stress_pool_count);
+
+    size_t named = 0;
+    int st = parse_args(&opt, argc, argv, &named);
+    if (st == -1)
+        st = check_options(named);
+    if (st != -1)
+        return st;
+    set_seed_and_replay_args();
+    if (!start_guards())
+        return STRESS_EXIT_HARD;
+    const char *peer = stress_peer_name(opt.peer);
+    printf("weft-stress: seed %#llx, chaos %s, watchdog %g s%s%s\n",
+           (unsigned long long)opt.seed, opt.chaos ? "on" : "off", opt.watchdog_s,
+           peer ? ", peer " : "", peer ? peer : "");
+    return run_selected();
 }
