@@ -7,6 +7,13 @@
  *   weft/deque.h       Chase-Lev work-stealing deque
  *   weft/pool.h        work-stealing thread pool: fork-join, parallel_for,
  *                      map/reduce, futures
+ *
+ * The top comment of each part's header gives, in this order: what the part
+ * is, a matrix of which calls two threads may make at the same time, a
+ * progress paragraph (wait-free, lock-free or blocking, and what blocking
+ * means), the ordering the calls give, and one complete example program
+ * between a line "@code" and a line "@endcode", which make check extracts,
+ * compiles and runs (tests/snippets.sh).
  */
 #ifndef WEFT_H
 #define WEFT_H

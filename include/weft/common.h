@@ -4,6 +4,25 @@
  * Only three things live here: the WEFT_API export macro, the WEFT_SHARED flag
  * for process-shared in-place initialisation, and the cache-line size that
  * contended fields are padded to.  Nothing here needs linking.
+ *
+ * Example (make check compiles and runs it: tests/snippets.sh):
+ *
+ * @code
+ * #include <stdalign.h>
+ * #include <weft/common.h>
+ *
+ * struct counters {
+ *     alignas(WEFT_CACHELINE) unsigned long produced; // written by one thread
+ *     alignas(WEFT_CACHELINE) unsigned long consumed; // written by another: its own line
+ * };
+ *
+ * int main(void)
+ * {
+ *     struct counters c = { 0, 0 };
+ *     c.produced++;
+ *     return sizeof c == 2 * WEFT_CACHELINE && c.consumed == 0 ? 0 : 1;
+ * }
+ * @endcode
  */
 #ifndef WEFT_COMMON_H
 #define WEFT_COMMON_H
