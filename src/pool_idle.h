@@ -101,18 +101,6 @@ static inline void *worker_take(struct worker *w, bool *contended)
     return items[0];
 }
 
-/* The pause between two sweeps of a waiting thread: pauses that double up
- * to 64 for SPIN_ROUNDS rounds, then sched_yield. */
-static inline void backoff(unsigned round)
-{
-    if (round < SPIN_ROUNDS) {
-        for (unsigned i = 0, k = 1u << (round < 6 ? round : 6); i < k; i++)
-            cpu_relax();
-    } else {
-        sched_yield();
-    }
-}
-
 /* The last searcher to find work wakes another worker, in case there is
  * more (pool_sync.h, S2; Go's wakep after a spinning M found work): the
  * producers of any task made visible while it searched woke nobody. */
@@ -139,7 +127,7 @@ static inline void *worker_search(struct worker *w)
             return t;
         }
         if (searching && (contended || round < SPIN_ROUNDS + YIELD_ROUNDS)) {
-            backoff(round++);
+            spin_backoff(round++, SPIN_ROUNDS);
             continue;
         }
         /* Park: leave the searchers first, then announce (prepare's fence

@@ -6,6 +6,7 @@
 #ifndef WEFT_SPIN_H
 #define WEFT_SPIN_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -28,6 +29,18 @@ static inline uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 #endif /* WEFT_MODEL */
+
+/* The pause of round number round of a waiting thread's spin: cpu_relax
+ * pauses that double up to 64 while round < spins, then one sched_yield. */
+static inline void spin_backoff(unsigned round, unsigned spins)
+{
+    if (round < spins) {
+        for (unsigned i = 0, k = 1u << (round < 6 ? round : 6); i < k; i++)
+            cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
 
 /* The now_ns() time timeout_ns from now, saturated at UINT64_MAX (which the
  * rings' waits treat as "no deadline"). */

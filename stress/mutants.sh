@@ -690,7 +690,7 @@ mutant spsc-close-ignores-inflight src/spsc.c \
 # prod_entered: a pop on the sealed, empty ring then waits for a push that
 # will never publish.  Watchdog (spsc-close, spsc-close-race).
 mutant spsc-close-no-withdraw src/spsc.c \
-'atomic_store_explicit(&q->prod_entered, t, memory_order_release);' \
+'atomic_store_explicit(&q->prod_entered, t, memory_order_relaxed);' \
 '(void)t;'
 
 # spsc: the consumer never wakes a producer parked on full.  Watchdog.
@@ -770,26 +770,26 @@ mutant eventcount-wake-without-bump src/eventcount.c \
 # race on the child's result in pool-nested (read after weft_group_wait).
 mutant pool-group-done-relaxed src/pool_sync.h \
 '    } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
-                                                    memory_order_acq_rel,' \
+                                                    memory_order_release,' \
 '    } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
                                                     memory_order_relaxed,'
 
 # pool: a future is marked done with a relaxed store.  TSan: race on the
 # future's value / the task's writes (pool-futures).
-mutant pool-future-done-relaxed src/pool.c \
-'atomic_store_explicit(&f->done, 1, memory_order_release);' \
-'atomic_store_explicit(&f->done, 1, memory_order_relaxed);'
+mutant pool-future-done-relaxed src/pool_sync.h \
+'atomic_store_explicit(&fs->done, 1, memory_order_release);' \
+'atomic_store_explicit(&fs->done, 1, memory_order_relaxed);'
 
 # pool: off-by-one in parallel_for's split (the right half starts at
 # mid + 1): index mid is never visited.  Checker: coverage (pool-for, and
 # the loops nested in pool-nested's tasks).
-mutant pool-for-split-off-by-one src/pool.c \
+mutant pool-for-split-off-by-one src/pool_parallel.c \
 'struct pfor_part right = { pf, mid, e };' \
 'struct pfor_part right = { pf, mid + 1, e };'
 
 # pool: new work never wakes a parked worker (missing notify).  Watchdog:
 # an outside thread waits forever for a tree whose root nobody runs.
-mutant pool-no-wake-for-new-work src/pool.c \
+mutant pool-no-wake-for-new-work src/pool_sync.h \
 '        weft_internal_ec_notify_fenced(e, 1);
 }' \
 '        (void)0;
@@ -807,9 +807,9 @@ mutant pool-no-wake-group-waiter src/pool_sync.h \
 # pool: the runner of a future does not wake a worker parked for it on the
 # pool's eventcount.  Watchdog: the last future of each outside thread of
 # pool-futures parks a worker with no other work left to wake it.
-mutant pool-no-wake-future-waiter src/pool.c \
-'        if (atomic_load_explicit(&f->on_pool, memory_order_relaxed))
-            weft_eventcount_notify_all(&p->ec);' \
+mutant pool-no-wake-future-waiter src/pool_sync.h \
+'    if (atomic_load_explicit(&fs->on_pool, memory_order_relaxed))
+        weft_eventcount_notify_all(pool_ec);' \
 '        (void)0;'
 }
 

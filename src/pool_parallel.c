@@ -1,0 +1,184 @@
+/*
+ * pool_parallel.c - weft_parallel_for and weft_parallel_reduce, built on
+ * the group API (pool_group.c) and the pool's worker count alone; the contract is in include/weft/pool.h, the
+ * pool's layout in pool_internal.h.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdalign.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pool_internal.h"
+
+enum {
+    REDUCE_CHUNKS_PER_THREAD = 64,
+    /* grain 0 cuts a loop into this many chunks per worker: enough that
+     * the last chunk, which may run alone, is a small part of the loop
+     * (a fork-join costs tens of nanoseconds, a chunk usually far more) */
+    AUTO_CHUNKS_PER_THREAD = 32
+};
+
+/* ---- parallel_for ------------------------------------------------------- */
+
+struct pfor {
+    weft_pool *p;
+    size_t grain;
+    void (*body)(size_t, size_t, void *);
+    void *ctx;
+};
+
+struct pfor_part {
+    const struct pfor *pf;
+    size_t b, e;
+};
+
+static void pfor_rec(const struct pfor *pf, size_t b, size_t e);
+
+static void pfor_task(void *arg)
+{
+    struct pfor_part *r = arg;
+    pfor_rec(r->pf, r->b, r->e);
+}
+
+static void pfor_rec(const struct pfor *pf, size_t b, size_t e)
+{
+    if (e - b <= pf->grain) {
+        pf->body(b, e, pf->ctx);
+        return;
+    }
+    size_t mid = b + (e - b) / 2;
+    weft_group g;
+    weft_task t;
+    struct pfor_part right = { pf, mid, e };
+    weft_group_init(&g, pf->p);
+    weft_spawn(&g, &t, pfor_task, &right);
+    pfor_rec(pf, b, mid);
+    weft_group_wait(&g);
+}
+
+static size_t auto_grain(const weft_pool *p, size_t n)
+{
+    size_t g = n / (AUTO_CHUNKS_PER_THREAD * (size_t)p->n);
+    return g ? g : 1;
+}
+
+/* Run fn(arg) so that it starts on a worker of p: directly when called on
+ * one, else as one task waited for from outside. */
+static void run_in_pool(weft_pool *p, void (*fn)(void *), void *arg)
+{
+    if (worker_of(p)) {
+        fn(arg);
+        return;
+    }
+    weft_group g;
+    weft_task t;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &t, fn, arg);
+    weft_group_wait(&g);
+}
+
+void weft_parallel_for(weft_pool *p, size_t begin, size_t end, size_t grain,
+                       void (*body)(size_t, size_t, void *), void *ctx)
+{
+    assert(p != NULL && body != NULL);
+    if (begin >= end)
+        return;
+    struct pfor pf = { p, grain ? grain : auto_grain(p, end - begin), body, ctx };
+    struct pfor_part all = { &pf, begin, end };
+    if (end - begin <= pf.grain) {
+        body(begin, end, ctx);
+        return;
+    }
+    run_in_pool(p, pfor_task, &all);
+}
+
+/* ---- parallel_reduce ---------------------------------------------------- */
+
+struct preduce {
+    weft_pool *p;
+    size_t begin, end, chunk;
+    const void *identity;
+    size_t acc_size, stride;
+    unsigned char *accs; /* one accumulator per chunk, stride bytes apart */
+    void (*map)(size_t, size_t, void *, void *);
+    void (*combine)(void *, const void *, void *);
+    void *ctx;
+};
+
+struct preduce_part {
+    const struct preduce *r;
+    size_t c0, c1; /* chunks [c0, c1); the result goes to accumulator c0 */
+};
+
+static void reduce_rec(const struct preduce *r, size_t c0, size_t c1);
+
+static void reduce_task(void *arg)
+{
+    struct preduce_part *part = arg;
+    reduce_rec(part->r, part->c0, part->c1);
+}
+
+static void reduce_rec(const struct preduce *r, size_t c0, size_t c1)
+{
+    void *acc = r->accs + c0 * r->stride;
+    if (c1 - c0 == 1) {
+        size_t b = r->begin + c0 * r->chunk;
+        size_t e = r->end - b > r->chunk ? b + r->chunk : r->end;
+        memcpy(acc, r->identity, r->acc_size);
+        r->map(b, e, acc, r->ctx);
+        return;
+    }
+    size_t mid = c0 + (c1 - c0) / 2;
+    weft_group g;
+    weft_task t;
+    struct preduce_part right = { r, mid, c1 };
+    weft_group_init(&g, r->p);
+    weft_spawn(&g, &t, reduce_task, &right);
+    reduce_rec(r, c0, mid);
+    weft_group_wait(&g);
+    r->combine(acc, r->accs + mid * r->stride, r->ctx);
+}
+
+int weft_parallel_reduce(weft_pool *p, size_t begin, size_t end, size_t grain,
+                         void *result, const void *identity, size_t acc_size,
+                         void (*map)(size_t, size_t, void *, void *),
+                         void (*combine)(void *, const void *, void *), void *ctx)
+{
+    assert(p != NULL && result != NULL && identity != NULL && map != NULL && combine != NULL);
+    if (acc_size == 0)
+        return EINVAL;
+    if (begin >= end) {
+        memmove(result, identity, acc_size);
+        return 0;
+    }
+    size_t n = end - begin;
+    size_t chunk = grain ? grain : auto_grain(p, n);
+    size_t max_chunks = (size_t)REDUCE_CHUNKS_PER_THREAD * p->n;
+    size_t min_chunk = n / max_chunks + (n % max_chunks != 0);
+    if (chunk < min_chunk)
+        chunk = min_chunk;
+    size_t nchunks = n / chunk + (n % chunk != 0);
+    size_t align = alignof(max_align_t);
+    if (acc_size > SIZE_MAX - align)
+        return ENOMEM;
+    size_t stride = (acc_size + align - 1) / align * align;
+    if (nchunks > SIZE_MAX / stride)
+        return ENOMEM;
+    unsigned char *accs = aligned_alloc(align, nchunks * stride);
+    if (!accs)
+        return ENOMEM;
+    struct preduce r = { p, begin, end, chunk, identity, acc_size, stride, accs,
+                         map, combine, ctx };
+    struct preduce_part all = { &r, 0, nchunks };
+    if (nchunks == 1)
+        reduce_task(&all);
+    else
+        run_in_pool(p, reduce_task, &all);
+    memcpy(result, accs, acc_size);
+    free(accs);
+    return 0;
+}
+
