@@ -472,7 +472,7 @@ static void dql_judge(struct dqlin *L, bool search)
         nv += lg->nvals;
     }
     L->recorded += n;
-    static const struct lin_spec spec = { LIN_DEQUE, 0, 0 };
+    static const struct lin_spec spec = { .structure = LIN_DEQUE };
     struct lin_verdict v;
     int fast = lin_fast_check(L->ctx, &spec, L->hops, n, L->hvals, &v);
     int full = -2;
@@ -632,24 +632,41 @@ out:
     return 0;
 }
 
-static const struct dq_arg a_steal = { 64, 100, 0, false, false };
-static const struct dq_arg a_batch = { 64, 100, 1, false, false };
-static const struct dq_arg a_race = { 2, 100, 2, false, true };
-static const struct dq_arg a_grow = { 0, 50, 2, true, false };
-static const struct dq_arg a_oversub = { 64, 100, 2, false, false };
+static const struct dq_arg a_steal = { .burst_max = 64, .pop_percent = 100, .steal_kind = 0 };
+static const struct dq_arg a_batch = { .burst_max = 64, .pop_percent = 100, .steal_kind = 1 };
+static const struct dq_arg a_race = {
+    .burst_max = 2, .pop_percent = 100, .steal_kind = 2, .race = true
+};
+static const struct dq_arg a_grow = {
+    .burst_max = 0, .pop_percent = 50, .steal_kind = 2, .grow = true
+};
+static const struct dq_arg a_oversub = { .burst_max = 64, .pop_percent = 100, .steal_kind = 2 };
 
 const struct scenario stress_deque_scenarios[] = {
-    { "deque-steal", "owner push/pop bursts vs 3 thieves stealing single items: LIFO, FIFO, once",
-      run_deque, &a_steal, 1, 3, 2, 2 },
-    { "deque-batch", "owner push/pop bursts vs 3 thieves using steal_batch (max 1-16)",
-      run_deque, &a_batch, 1, 3, 2, 2 },
-    { "deque-race", "owner pushes 1-2 items and pops them back vs 3 thieves: the last-item race",
-      run_deque, &a_race, 1, 3, 2, 2 },
-    { "deque-grow", "rounds from capacity 1, bursts of 16-8192 pushes, growth while thieves steal",
-      run_deque, &a_grow, 1, 3, 1, 2 },
-    { "deque-oversub", "1 owner vs 15 thieves (single and batch) on 2 cores",
-      run_deque, &a_oversub, 1, 15, 2, 2 },
-    { "deque-lin", "recorded windows, owner push/pop vs 3 thieves: linearizability (fast + exhaustive)",
-      run_deque_lin, NULL, 1, 3, 2, 1 },
+    { .name = "deque-steal",
+      .what = "owner push/pop bursts vs 3 thieves stealing single items: LIFO, FIFO, once",
+      .fn = run_deque, .arg = &a_steal,
+      .def_p = 1, .def_c = 3, .def_cap = 2, .weight = 2 },
+    { .name = "deque-batch",
+      .what = "owner push/pop bursts vs 3 thieves using steal_batch (max 1-16)",
+      .fn = run_deque, .arg = &a_batch,
+      .def_p = 1, .def_c = 3, .def_cap = 2, .weight = 2 },
+    { .name = "deque-race",
+      .what = "owner pushes 1-2 items and pops them back vs 3 thieves: the last-item race",
+      .fn = run_deque, .arg = &a_race,
+      .def_p = 1, .def_c = 3, .def_cap = 2, .weight = 2 },
+    { .name = "deque-grow",
+      .what = "rounds from capacity 1, bursts of 16-8192 pushes, growth while thieves steal",
+      .fn = run_deque, .arg = &a_grow,
+      .def_p = 1, .def_c = 3, .def_cap = 1, .weight = 2 },
+    { .name = "deque-oversub",
+      .what = "1 owner vs 15 thieves (single and batch) on 2 cores",
+      .fn = run_deque, .arg = &a_oversub,
+      .def_p = 1, .def_c = 15, .def_cap = 2, .weight = 2 },
+    { .name = "deque-lin",
+      .what = "recorded windows, owner push/pop vs 3 thieves: linearizability (fast + exhaustive)",
+      .fn = run_deque_lin,
+      .def_p = 1, .def_c = 3, .def_cap = 2, .weight = 1 },
 };
-const size_t stress_deque_count = sizeof stress_deque_scenarios / sizeof stress_deque_scenarios[0];
+const size_t stress_deque_count =
+    sizeof stress_deque_scenarios / sizeof stress_deque_scenarios[0];

@@ -798,29 +798,42 @@ out:
     return 0;
 }
 
-static const struct mix_arg m_nested = { DO_TREES, 16, 4 };
-static const struct mix_arg m_for = { DO_LOOPS, 0, 0 };
-static const struct mix_arg m_futures = { DO_FUTURES | DO_SUBMIT, 0, 0 };
-static const struct mix_arg m_oversub = { DO_TREES | DO_LOOPS | DO_FUTURES | DO_SUBMIT, 12, 6 };
+static const struct mix_arg m_nested = { .what = DO_TREES, .min_depth = 16, .spread = 4 };
+static const struct mix_arg m_for = { .what = DO_LOOPS };
+static const struct mix_arg m_futures = { .what = DO_FUTURES | DO_SUBMIT };
+static const struct mix_arg m_oversub = {
+    .what = DO_TREES | DO_LOOPS | DO_FUTURES | DO_SUBMIT, .min_depth = 12, .spread = 6
+};
 
 const struct scenario stress_pool_scenarios[] = {
-    { "pool-submit", "submit from 3 threads and from tasks, destroy drains: each accepted task once",
-      run_submit, NULL, 3, 4, 0, 2 },
-    { "pool-nested", "fork-join trees of depth 16-20 from 2 outside threads: each task once",
-      run_mix, &m_nested, 2, 4, 0, 2 },
-    { "pool-for", "parallel_for / parallel_reduce over empty, tiny, large ranges, odd grains",
-      run_mix, &m_for, 2, 4, 0, 2 },
-    { "pool-futures", "weft_async + get / done / early release, submissions: each ran once",
-      run_mix, &m_futures, 2, 4, 0, 1 },
-    { "pool-oversub", "16 workers on 2 cores: trees, loops, futures and submissions together",
-      run_mix, &m_oversub, 3, 16, 0, 2 },
+    { .name = "pool-submit",
+      .what = "submit from 3 threads and from tasks, destroy drains: each accepted task once",
+      .fn = run_submit,
+      .def_p = 3, .def_c = 4, .def_cap = 0, .weight = 2 },
+    { .name = "pool-nested",
+      .what = "fork-join trees of depth 16-20 from 2 outside threads: each task once",
+      .fn = run_mix, .arg = &m_nested,
+      .def_p = 2, .def_c = 4, .def_cap = 0, .weight = 2 },
+    { .name = "pool-for",
+      .what = "parallel_for / parallel_reduce over empty, tiny, large ranges, odd grains",
+      .fn = run_mix, .arg = &m_for,
+      .def_p = 2, .def_c = 4, .def_cap = 0, .weight = 2 },
+    { .name = "pool-futures",
+      .what = "weft_async + get / done / early release, submissions: each ran once",
+      .fn = run_mix, .arg = &m_futures,
+      .def_p = 2, .def_c = 4, .def_cap = 0, .weight = 1 },
+    { .name = "pool-oversub",
+      .what = "16 workers on 2 cores: trees, loops, futures and submissions together",
+      .fn = run_mix, .arg = &m_oversub,
+      .def_p = 3, .def_c = 16, .def_cap = 0, .weight = 2 },
 };
-const size_t stress_pool_count = sizeof stress_pool_scenarios / sizeof stress_pool_scenarios[0];
+const size_t stress_pool_count =
+    sizeof stress_pool_scenarios / sizeof stress_pool_scenarios[0];
 
 #else /* no weft/pool.h */
 
 const struct scenario stress_pool_scenarios[] = {
-    { NULL, NULL, NULL, NULL, 0, 0, 0, 0 },
+    { .name = NULL },
 };
 const size_t stress_pool_count = 0;
 
