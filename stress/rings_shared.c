@@ -52,6 +52,12 @@ struct shared_run {
     size_t nslots;
     size_t map_len;
     void *map;
+    /* the parent's */
+    const struct ring_ops *ops;
+    unsigned P, C;
+    unsigned n;                  /* children forked */
+    pid_t pids[2 * SH_MAX_PROCS];
+    struct stress_progress *progs[2 * SH_MAX_PROCS];
 };
 
 static uint64_t sh_sum(const struct sh_slot *s)
@@ -160,9 +166,9 @@ static void sh_consumer(const struct ring_ops *ops, struct shared_run *s, unsign
         }
         uint64_t seq = sl->seq;
         uint64_t bit = (uint64_t)1 << (seq & 63);
+        atomic_uint_least64_t *word = &s->bits[(size_t)prod * (SH_MAX_SEQ / 64) + seq / 64];
         /* relaxed: the RMW alone decides who was first */
-        uint64_t old = atomic_fetch_or_explicit(&s->bits[(size_t)prod * (SH_MAX_SEQ / 64) + seq / 64],
-                                                bit, memory_order_relaxed);
+        uint64_t old = atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
         if (old & bit)
             sh_error(s->hdr, "consumer %u: producer %u seq %llu delivered twice", id, prod,
                      (unsigned long long)seq);
@@ -187,51 +193,46 @@ static void shared_describe(void *ctx, FILE *out)
     fprintf(out, "    shared ring (see the progress of the child processes above)\n");
 }
 
-int run_shared(struct stress_run *r)
+/* Lay out and map the shared memory (header, slots, seen bits, ring) and
+ * build the ring in it; false (reported) on failure. */
+static bool sh_map(struct stress_run *r, struct shared_run *s)
 {
-    const struct ring_arg *a = r->sc->arg;
-    const struct ring_ops *ops = ring_pick_ops(r, a, M_BLOCK);
-    if (!ops)
-        return STRESS_EXIT_SKIP;
-    unsigned P = r->p > SH_MAX_PROCS ? SH_MAX_PROCS : r->p;
-    unsigned C = r->c > SH_MAX_PROCS ? SH_MAX_PROCS : r->c;
-    r->p = P;
-    r->c = C;
-    struct shared_run s;
-    memset(&s, 0, sizeof s);
+    const struct ring_ops *ops = s->ops;
+    unsigned P = s->P, C = s->C;
     size_t fp = ops->footprint(r->capacity);
     if (fp == 0) {
         stress_fail(r, "footprint(%zu) is 0", r->capacity);
-        return 0;
+        return false;
     }
-    s.nslots = 2 * r->capacity + 4 * (size_t)C + 64;
+    s->nslots = 2 * r->capacity + 4 * (size_t)C + 64;
     size_t off_slots = (sizeof(struct sh_hdr) + 63) & ~(size_t)63;
-    size_t off_bits = off_slots + ((sizeof(struct sh_slot) * P * s.nslots + 63) & ~(size_t)63);
+    size_t off_bits = off_slots + ((sizeof(struct sh_slot) * P * s->nslots + 63) & ~(size_t)63);
     size_t off_ring = off_bits + sizeof(uint64_t) * P * (SH_MAX_SEQ / 64);
     off_ring = (off_ring + 4095) & ~(size_t)4095;
-    s.map_len = off_ring + fp;
-    s.map = mmap(NULL, s.map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (s.map == MAP_FAILED) {
-        stress_fail(r, "mmap(%zu): %s", s.map_len, strerror(errno));
-        return 0;
+    s->map_len = off_ring + fp;
+    s->map = mmap(NULL, s->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s->map == MAP_FAILED) {
+        stress_fail(r, "mmap(%zu): %s", s->map_len, strerror(errno));
+        return false;
     }
-    s.hdr = s.map;
-    s.slots = (struct sh_slot *)(void *)((char *)s.map + off_slots);
-    s.bits = (atomic_uint_least64_t *)(void *)((char *)s.map + off_bits);
-    s.q = ops->init((char *)s.map + off_ring, r->capacity, WEFT_SHARED);
-    if (!s.q) {
+    s->hdr = s->map;
+    s->slots = (struct sh_slot *)(void *)((char *)s->map + off_slots);
+    s->bits = (atomic_uint_least64_t *)(void *)((char *)s->map + off_bits);
+    s->q = ops->init((char *)s->map + off_ring, r->capacity, WEFT_SHARED);
+    if (!s->q) {
         stress_fail(r, "%s init(WEFT_SHARED): %s", ops->name, strerror(errno));
-        munmap(s.map, s.map_len);
-        return 0;
+        munmap(s->map, s->map_len);
+        return false;
     }
-    snprintf(r->setup, sizeof r->setup, "%uP%uC procs cap %zu", P, C, ops->capacity(s.q));
-    fflush(stdout);
-    pid_t pids[2 * SH_MAX_PROCS];
-    struct stress_progress *progs[2 * SH_MAX_PROCS];
-    unsigned n = 0;
-    stress_set_describe(shared_describe, &s);
-    double t0 = stress_now();
-    for (unsigned i = 0; i < P + C; i++) {
+    return true;
+}
+
+/* Fork the producer and consumer processes (s->n of them, all unless a
+ * failure is reported). */
+static void sh_fork_all(struct stress_run *r, struct shared_run *s)
+{
+    unsigned P = s->P;
+    for (unsigned i = 0; i < P + s->C; i++) {
         bool prod = i < P;
         unsigned id = prod ? i : i - P;
         struct stress_progress *prog = stress_progress_claim(prod ? "producer" : "consumer", id);
@@ -247,30 +248,34 @@ int run_shared(struct stress_run *r)
         if (pid == 0) {
             stress_chaos_thread(r, i + 1);
             if (prod)
-                sh_producer(r, ops, &s, id, P, prog);
+                sh_producer(r, s->ops, s, id, P, prog);
             else
-                sh_consumer(ops, &s, id, P, prog);
+                sh_consumer(s->ops, s, id, P, prog);
             prog_op(prog, OP_EXITED);
             fflush(stdout);
             _exit(0);
         }
-        progs[n] = prog;
-        pids[n++] = pid;
+        s->progs[s->n] = prog;
+        s->pids[s->n++] = pid;
     }
-    if (n == P + C)
-        ring_main_phase(r, r->seconds);
+}
+
+/* Stop the producers, reap them, close the ring, reap the consumers. */
+static void sh_reap(struct stress_run *r, struct shared_run *s)
+{
+    unsigned P = s->P;
     /* relaxed: see sh_producer */
-    atomic_store_explicit(&s.hdr->stop, true, memory_order_relaxed);
+    atomic_store_explicit(&s->hdr->stop, true, memory_order_relaxed);
     prog_op(stress_main_progress, OP_JOIN);
     bool closed = false;
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < s->n; i++) {
         if (i >= P && !closed) {
             prog_op(stress_main_progress, OP_CLOSE);
-            ops->close(s.q);
+            s->ops->close(s->q);
             closed = true;
         }
         int st;
-        while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR) {
+        while (waitpid(s->pids[i], &st, 0) < 0 && errno == EINTR) {
         }
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             stress_fail(r, "%s process %u ended with %s %d", i < P ? "producer" : "consumer",
@@ -278,46 +283,79 @@ int run_shared(struct stress_run *r)
                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
     }
     if (!closed)
-        ops->close(s.q);
-    for (unsigned i = 0; i < n; i++)
-        stress_progress_release(progs[i]);
+        s->ops->close(s->q);
+    for (unsigned i = 0; i < s->n; i++)
+        stress_progress_release(s->progs[i]);
+}
+
+/* After every child ran and was reaped: nothing left in the ring, no item
+ * lost, as many popped as pushed. */
+static void sh_check(struct stress_run *r, struct shared_run *s)
+{
+    void *it;
+    uint64_t left = 0;
+    while (s->ops->try_pop(s->q, &it))
+        left++;
+    if (left)
+        stress_fail(r, "%llu items left in the shared ring after the consumers saw EPIPE",
+                    (unsigned long long)left);
+    uint64_t pushed = 0, got = 0;
+    for (unsigned i = 0; i < s->P; i++) {
+        pushed += s->hdr->pushed[i];
+        uint64_t missing = 0, first = 0;
+        for (uint64_t q = 0; q < s->hdr->pushed[i]; q++) {
+            /* relaxed: every child was reaped (waitpid orders) */
+            uint64_t w = atomic_load_explicit(&s->bits[(size_t)i * (SH_MAX_SEQ / 64) + q / 64],
+                                              memory_order_relaxed);
+            if (!((w >> (q & 63)) & 1) && missing++ == 0)
+                first = q;
+        }
+        if (missing)
+            stress_fail(r, "producer %u: %llu of %llu items lost, first seq %llu", i,
+                        (unsigned long long)missing, (unsigned long long)s->hdr->pushed[i],
+                        (unsigned long long)first);
+    }
+    for (unsigned i = 0; i < s->C; i++)
+        got += s->hdr->got[i];
+    if (got != pushed && !stress_failed(r))
+        stress_fail(r, "%llu pushed, %llu popped", (unsigned long long)pushed,
+                    (unsigned long long)got);
+    r->ops = got;
+}
+
+int run_shared(struct stress_run *r)
+{
+    const struct ring_arg *a = r->sc->arg;
+    const struct ring_ops *ops = ring_pick_ops(r, a, M_BLOCK);
+    if (!ops)
+        return STRESS_EXIT_SKIP;
+    unsigned P = r->p > SH_MAX_PROCS ? SH_MAX_PROCS : r->p;
+    unsigned C = r->c > SH_MAX_PROCS ? SH_MAX_PROCS : r->c;
+    r->p = P;
+    r->c = C;
+    struct shared_run s;
+    memset(&s, 0, sizeof s);
+    s.ops = ops;
+    s.P = P;
+    s.C = C;
+    if (!sh_map(r, &s))
+        return 0;
+    snprintf(r->setup, sizeof r->setup, "%uP%uC procs cap %zu", P, C, ops->capacity(s.q));
+    fflush(stdout);
+    stress_set_describe(shared_describe, &s);
+    double t0 = stress_now();
+    sh_fork_all(r, &s);
+    if (s.n == P + C)
+        ring_main_phase(r, r->seconds);
+    sh_reap(r, &s);
     r->elapsed = stress_now() - t0;
     prog_op(stress_main_progress, OP_CHECK);
     /* relaxed: every child was reaped (waitpid orders) */
     unsigned child_errors = atomic_load_explicit(&s.hdr->errors, memory_order_relaxed);
     if (child_errors)
         stress_fail(r, "%u failed checks in the child processes (printed above)", child_errors);
-    if (n == P + C) {
-        void *it;
-        uint64_t left = 0;
-        while (ops->try_pop(s.q, &it))
-            left++;
-        if (left)
-            stress_fail(r, "%llu items left in the shared ring after the consumers saw EPIPE",
-                        (unsigned long long)left);
-        uint64_t pushed = 0, got = 0;
-        for (unsigned i = 0; i < P; i++) {
-            pushed += s.hdr->pushed[i];
-            uint64_t missing = 0, first = 0;
-            for (uint64_t q = 0; q < s.hdr->pushed[i]; q++) {
-                /* relaxed: as above */
-                uint64_t w = atomic_load_explicit(&s.bits[(size_t)i * (SH_MAX_SEQ / 64) + q / 64],
-                                                  memory_order_relaxed);
-                if (!((w >> (q & 63)) & 1) && missing++ == 0)
-                    first = q;
-            }
-            if (missing)
-                stress_fail(r, "producer %u: %llu of %llu items lost, first seq %llu", i,
-                            (unsigned long long)missing, (unsigned long long)s.hdr->pushed[i],
-                            (unsigned long long)first);
-        }
-        for (unsigned i = 0; i < C; i++)
-            got += s.hdr->got[i];
-        if (got != pushed && !stress_failed(r))
-            stress_fail(r, "%llu pushed, %llu popped", (unsigned long long)pushed,
-                        (unsigned long long)got);
-        r->ops = got;
-    }
+    if (s.n == P + C)
+        sh_check(r, &s);
     stress_set_describe(NULL, NULL);
     munmap(s.map, s.map_len);
     return 0;
