@@ -181,6 +181,80 @@ static void wait_parked(struct team *t, const char *role)
     }
 }
 
+/* Round kind 0: the producers fill the ring and park; then main closes
+ * it; then consumers drain it.  false when a team could not run (its
+ * threads are joined). */
+static bool close_parked_producers(struct stress_run *r, struct closer *c, struct team *t)
+{
+    if (!team_start(t)) {
+        team_join(t, NULL);
+        return false;
+    }
+    wait_parked(t, "producer");
+    prog_op(stress_main_progress, OP_CLOSE);
+    c->ops->close(c->q);
+    team_join(t, "producer");
+    struct team t2;
+    if (!team_init(&t2, r, c->nc))
+        return false;
+    for (unsigned i = 0; i < c->nc; i++)
+        if (!team_add(&t2, "consumer", i, close_consumer, c)) {
+            team_free(&t2);
+            return false;
+        }
+    if (team_start(&t2)) {
+        team_join(&t2, NULL);
+        for (unsigned i = 0; i < t2.n; i++)
+            c->got += t2.w[i].count[0];
+    } else {
+        team_join(&t2, NULL);
+    }
+    team_free(&t2);
+    return true;
+}
+
+/* Round kinds 1 and 2: consumers parked on the empty ring (1), or
+ * everything running (2), when main closes it.  false when the team could
+ * not run (its threads are joined). */
+static bool close_running(struct closer *c, struct team *t)
+{
+    for (unsigned i = 0; i < c->nc; i++)
+        if (!team_add(t, "consumer", i, close_consumer, c))
+            return false;
+    if (!team_start(t)) {
+        team_join(t, NULL);
+        return false;
+    }
+    if (c->round == 1)
+        wait_parked(t, "consumer");
+    else
+        stress_sleep_us(c->close_after_us);
+    prog_op(stress_main_progress, OP_CLOSE);
+    c->ops->close(c->q);
+    prog_op(stress_main_progress, OP_JOIN);
+    team_join(t, NULL);
+    for (unsigned i = 0; i < t->n; i++)
+        if (!strcmp(t->w[i].role, "consumer"))
+            c->got += t->w[i].count[0];
+    return true;
+}
+
+/* After a round's threads are joined: nothing left, every accepted push
+ * popped once, the ring closed for good. */
+static void close_round_check(struct stress_run *r, struct closer *c)
+{
+    prog_op(stress_main_progress, OP_CHECK);
+    struct ring_receiver left;
+    if (ring_receiver_init(&left, r, c->seen, c->P, "main (drain)", 0, 1, 0)) {
+        ring_drain_leftovers(r, c->ops, c->q, &left, "every consumer saw EPIPE");
+        free(left.last);
+    }
+    for (unsigned i = 0; i < c->P; i++)
+        seen_check(r, c->seen, i, c->accepted[i], "close: accepted vs popped");
+    if (!stress_failed(r))
+        ring_check_closed(r, c->ops, c->q);
+}
+
 static void close_round(struct stress_run *r, struct closer *c, size_t cap)
 {
     struct team t;
@@ -206,61 +280,8 @@ static void close_round(struct stress_run *r, struct closer *c, size_t cap)
         if (!team_add(&t, "producer", i, close_producer, c))
             goto out;
     stress_set_describe(closer_describe, c);
-    if (c->round == 0) {
-        /* producers fill the ring and park; then close; then consumers drain */
-        if (!team_start(&t))
-            goto fail;
-        wait_parked(&t, "producer");
-        prog_op(stress_main_progress, OP_CLOSE);
-        c->ops->close(c->q);
-        team_join(&t, "producer");
-        struct team t2;
-        if (!team_init(&t2, r, c->nc))
-            goto out;
-        for (unsigned i = 0; i < c->nc; i++)
-            if (!team_add(&t2, "consumer", i, close_consumer, c)) {
-                team_free(&t2);
-                goto out;
-            }
-        if (team_start(&t2)) {
-            team_join(&t2, NULL);
-            for (unsigned i = 0; i < t2.n; i++)
-                c->got += t2.w[i].count[0];
-        } else {
-            team_join(&t2, NULL);
-        }
-        team_free(&t2);
-    } else {
-        for (unsigned i = 0; i < c->nc; i++)
-            if (!team_add(&t, "consumer", i, close_consumer, c))
-                goto out;
-        if (!team_start(&t))
-            goto fail;
-        if (c->round == 1)
-            wait_parked(&t, "consumer");
-        else
-            stress_sleep_us(c->close_after_us);
-        prog_op(stress_main_progress, OP_CLOSE);
-        c->ops->close(c->q);
-        prog_op(stress_main_progress, OP_JOIN);
-        team_join(&t, NULL);
-        for (unsigned i = 0; i < t.n; i++)
-            if (!strcmp(t.w[i].role, "consumer"))
-                c->got += t.w[i].count[0];
-    }
-    prog_op(stress_main_progress, OP_CHECK);
-    struct ring_receiver left;
-    if (ring_receiver_init(&left, r, c->seen, c->P, "main (drain)", 0, 1, 0)) {
-        ring_drain_leftovers(r, c->ops, c->q, &left, "every consumer saw EPIPE");
-        free(left.last);
-    }
-    for (unsigned i = 0; i < c->P; i++)
-        seen_check(r, c->seen, i, c->accepted[i], "close: accepted vs popped");
-    if (!stress_failed(r))
-        ring_check_closed(r, c->ops, c->q);
-    goto out;
-fail:
-    team_join(&t, NULL);
+    if (c->round == 0 ? close_parked_producers(r, c, &t) : close_running(c, &t))
+        close_round_check(r, c);
 out:
     stress_set_describe(NULL, NULL);
     team_free(&t);
@@ -367,10 +388,73 @@ static void racer_describe(void *ctx, FILE *out)
     fprintf(out, "    close race: round %llu\n", (unsigned long long)c->rounds);
 }
 
+/* Keep an item a push refused until the round is over (main frees it). */
+static void race_keep_refused(struct racer *c, struct item *it)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->nrefused == c->cap_refused) {
+        size_t nc = c->cap_refused ? 2 * c->cap_refused : 64;
+        struct item **nv = realloc(c->refused, nc * sizeof *nv);
+        if (nv) {
+            c->refused = nv;
+            c->cap_refused = nc;
+        }
+    }
+    if (c->nrefused < c->cap_refused)
+        c->refused[c->nrefused++] = it; /* else leaked: never freed while poppable */
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* A producer's round: push until EPIPE.  Returns the next seq. */
+static uint64_t race_produce_round(struct racer *c, struct stress_worker *w, uint64_t seq)
+{
+    struct stress_run *r = w->run;
+    for (;;) {
+        struct item *it;
+        if (!seen_prepare(c->seen, w->id, seq) || !seen_prepare(c->accepted, w->id, seq) ||
+            !(it = item_new(&w->rng, w->id, seq, 0))) {
+            stress_fail(r, "producer %u: out of memory", w->id);
+            break;
+        }
+        int e;
+        unsigned k = (unsigned)rng_below(&w->rng, 3);
+        if (seq - c->round_first[w->id] < sizeof c->how[0])
+            c->how[w->id][seq - c->round_first[w->id]] = (unsigned char)k;
+        if (k == 0) {
+            prog_op(w->prog, OP_PUSH);
+            e = c->ops->push(c->q, it);
+        } else if (k == 1) {
+            prog_op(w->prog, OP_PUSH_TIMED);
+            do
+                e = c->ops->push_timed(c->q, it, ring_pick_timeout(&w->rng));
+            while (e == ETIMEDOUT);
+        } else {
+            prog_op(w->prog, OP_TRY_PUSH);
+            unsigned spins = 0;
+            for (e = EPIPE; !c->ops->closed(c->q); stress_backoff(&spins))
+                if (c->ops->try_push(c->q, it)) {
+                    e = 0;
+                    break;
+                }
+        }
+        if (e == 0) {
+            seen_mark(c->accepted, w->id, seq);
+            seq++;
+            prog_done(w->prog, 1);
+            continue;
+        }
+        if (e != EPIPE)
+            stress_fail(r, "producer %u: push returned %d (%s)", w->id, e, strerror(e));
+        race_keep_refused(c, it);
+        seq++; /* a refused seq is never reused: popping it is a failure */
+        break;
+    }
+    return seq;
+}
+
 static void race_producer(struct stress_worker *w)
 {
     struct racer *c = w->ctx;
-    struct stress_run *r = w->run;
     uint64_t seq = 0;
     for (;;) {
         prog_op(w->prog, OP_IDLE);
@@ -379,56 +463,7 @@ static void race_producer(struct stress_worker *w)
         if (atomic_load_explicit(&c->quit, memory_order_relaxed))
             break;
         c->round_first[w->id] = seq;
-        for (;;) {
-            struct item *it;
-            if (!seen_prepare(c->seen, w->id, seq) || !seen_prepare(c->accepted, w->id, seq) ||
-                !(it = item_new(&w->rng, w->id, seq, 0))) {
-                stress_fail(r, "producer %u: out of memory", w->id);
-                break;
-            }
-            int e;
-            unsigned k = (unsigned)rng_below(&w->rng, 3);
-            if (seq - c->round_first[w->id] < sizeof c->how[0])
-                c->how[w->id][seq - c->round_first[w->id]] = (unsigned char)k;
-            if (k == 0) {
-                prog_op(w->prog, OP_PUSH);
-                e = c->ops->push(c->q, it);
-            } else if (k == 1) {
-                prog_op(w->prog, OP_PUSH_TIMED);
-                while ((e = c->ops->push_timed(c->q, it, ring_pick_timeout(&w->rng))) == ETIMEDOUT) {
-                }
-            } else {
-                prog_op(w->prog, OP_TRY_PUSH);
-                unsigned spins = 0;
-                for (e = EPIPE; !c->ops->closed(c->q); stress_backoff(&spins))
-                    if (c->ops->try_push(c->q, it)) {
-                        e = 0;
-                        break;
-                    }
-            }
-            if (e == 0) {
-                seen_mark(c->accepted, w->id, seq);
-                seq++;
-                prog_done(w->prog, 1);
-                continue;
-            }
-            if (e != EPIPE)
-                stress_fail(r, "producer %u: push returned %d (%s)", w->id, e, strerror(e));
-            pthread_mutex_lock(&c->lock);
-            if (c->nrefused == c->cap_refused) {
-                size_t nc = c->cap_refused ? 2 * c->cap_refused : 64;
-                struct item **nv = realloc(c->refused, nc * sizeof *nv);
-                if (nv) {
-                    c->refused = nv;
-                    c->cap_refused = nc;
-                }
-            }
-            if (c->nrefused < c->cap_refused)
-                c->refused[c->nrefused++] = it; /* else leaked: never freed while poppable */
-            pthread_mutex_unlock(&c->lock);
-            seq++; /* a refused seq is never reused: popping it is a failure */
-            break;
-        }
+        seq = race_produce_round(c, w, seq);
         c->round_next[w->id] = seq;
         /* release: pairs with the acquire in race_consumer */
         atomic_fetch_add_explicit(&c->producers_out, 1, memory_order_release);
@@ -436,6 +471,59 @@ static void race_producer(struct stress_worker *w)
         pthread_barrier_wait(&c->end);
     }
     w->count[0] = seq;
+}
+
+/* A consumer's round: pop until EPIPE (or, by try_pop, until drained once
+ * every producer is out). */
+static void race_consume_round(struct racer *c, struct stress_worker *w,
+                               struct ring_receiver *rc)
+{
+    struct stress_run *r = w->run;
+    unsigned spins = 0;
+    c->consumer_last[w->id] = 0;
+    for (;;) {
+        void *it;
+        int e;
+        unsigned k = (unsigned)rng_below(&w->rng, 3);
+        if (k == 0) {
+            prog_op(w->prog, OP_POP);
+            e = c->ops->pop(c->q, &it);
+        } else if (k == 1) {
+            prog_op(w->prog, OP_POP_TIMED);
+            if ((e = c->ops->pop_timed(c->q, &it, ring_pick_timeout(&w->rng))) == ETIMEDOUT)
+                continue;
+        } else {
+            prog_op(w->prog, OP_TRY_POP);
+            if (c->ops->try_pop(c->q, &it)) {
+                e = 0;
+            } else {
+                /* acquire: pairs with the release in race_producer (as in
+                 * close_consumer: an item found now is delivered) */
+                if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->P) {
+                    if (!c->ops->try_pop(c->q, &it)) {
+                        c->consumer_end[w->id] = 2;
+                        break;
+                    }
+                    e = 0;
+                } else {
+                    stress_backoff(&spins);
+                    continue;
+                }
+            }
+        }
+        if (e == EPIPE) {
+            c->consumer_end[w->id] = (int)k;
+            break;
+        }
+        if (e != 0) {
+            stress_fail(r, "consumer %u: pop returned %d (%s)", w->id, e, strerror(e));
+            break;
+        }
+        if (it && ((struct item *)it)->magic != 0)
+            c->consumer_last[w->id] = ((struct item *)it)->seq + 1;
+        ring_receive(rc, it);
+        prog_done(w->prog, 1);
+    }
 }
 
 static void race_consumer(struct stress_worker *w)
@@ -451,52 +539,8 @@ static void race_consumer(struct stress_worker *w)
         /* relaxed: ordered by the barrier */
         if (atomic_load_explicit(&c->quit, memory_order_relaxed))
             break;
-        unsigned spins = 0;
         uint64_t got_before = rc.got;
-        c->consumer_last[w->id] = 0;
-        for (;;) {
-            void *it;
-            int e;
-            unsigned k = (unsigned)rng_below(&w->rng, 3);
-            if (k == 0) {
-                prog_op(w->prog, OP_POP);
-                e = c->ops->pop(c->q, &it);
-            } else if (k == 1) {
-                prog_op(w->prog, OP_POP_TIMED);
-                if ((e = c->ops->pop_timed(c->q, &it, ring_pick_timeout(&w->rng))) == ETIMEDOUT)
-                    continue;
-            } else {
-                prog_op(w->prog, OP_TRY_POP);
-                if (c->ops->try_pop(c->q, &it)) {
-                    e = 0;
-                } else {
-                    /* acquire: pairs with the release in race_producer (as in
-                     * close_consumer: an item found now is delivered) */
-                    if (atomic_load_explicit(&c->producers_out, memory_order_acquire) == c->P) {
-                        if (!c->ops->try_pop(c->q, &it)) {
-                            c->consumer_end[w->id] = 2;
-                            break;
-                        }
-                        e = 0;
-                    } else {
-                        stress_backoff(&spins);
-                        continue;
-                    }
-                }
-            }
-            if (e == EPIPE) {
-                c->consumer_end[w->id] = (int)k;
-                break;
-            }
-            if (e != 0) {
-                stress_fail(r, "consumer %u: pop returned %d (%s)", w->id, e, strerror(e));
-                break;
-            }
-            if (it && ((struct item *)it)->magic != 0)
-                c->consumer_last[w->id] = ((struct item *)it)->seq + 1;
-            ring_receive(&rc, it);
-            prog_done(w->prog, 1);
-        }
+        race_consume_round(c, w, &rc);
         c->consumer_got[w->id] = rc.got - got_before;
         prog_op(w->prog, OP_IDLE);
         pthread_barrier_wait(&c->end);
@@ -538,6 +582,120 @@ static void race_round_check(struct stress_run *r, struct racer *c)
         }
 }
 
+/* One round, once main opened the start barrier on the round's ring of
+ * capacity cap: close after a random delay, wait for the end barrier,
+ * drain and check.  Returns the items main drained. */
+static uint64_t race_round(struct stress_run *r, struct racer *c, struct rng *g, size_t cap)
+{
+    uint64_t got = 0;
+    unsigned delay = (unsigned)rng_below(g, 300);
+    c->cap = cap;
+    c->delay_us = delay;
+    if (rng_below(g, 2))
+        stress_sleep_us(delay);
+    else
+        for (unsigned i = 0; i < delay; i++)
+            stress_chaos(); /* a short, schedule-dependent spin */
+    prog_op(stress_main_progress, OP_CLOSE);
+    c->ops->close(c->q);
+    prog_op(stress_main_progress, OP_JOIN);
+    pthread_barrier_wait(&c->end);
+    prog_op(stress_main_progress, OP_CHECK);
+    c->size_after = c->ops->size(c->q);
+    struct ring_receiver left;
+    if (ring_receiver_init(&left, r, c->seen, c->P, "main (drain)", 0, 1, 0)) {
+        char why[160];
+        snprintf(why, sizeof why, "every consumer saw EPIPE (round %llu, capacity %zu, "
+                 "close after %u us)", (unsigned long long)c->rounds, c->cap, c->delay_us);
+        ring_drain_leftovers(r, c->ops, c->q, &left, why);
+        got += left.got;
+        free(left.last);
+    }
+    race_round_check(r, c);
+    c->ops->destroy(c->q);
+    c->q = NULL;
+    for (size_t i = 0; i < c->nrefused; i++)
+        item_free(c->refused[i]);
+    c->nrefused = 0;
+    c->rounds++;
+    return got;
+}
+
+/* Round after round until end (or a failure); the last opening of the
+ * start barrier tells the threads to quit.  Returns the items main drained. */
+static uint64_t race_rounds(struct stress_run *r, struct racer *c, struct rng *g, bool fixed,
+                            double end)
+{
+    uint64_t got = 0;
+    for (;;) {
+        bool last = stress_now() >= end || stress_failed(r);
+        size_t cap = fixed ? r->capacity : (size_t)1 << rng_below(g, 3);
+        if (!last && !(c->q = c->ops->create(cap))) {
+            stress_fail(r, "%s create(%zu): %s", c->ops->name, cap, strerror(errno));
+            last = true;
+        }
+        /* relaxed: published to the workers by the barrier */
+        atomic_store_explicit(&c->quit, last, memory_order_relaxed);
+        atomic_store_explicit(&c->producers_out, 0, memory_order_relaxed);
+        prog_done(stress_main_progress, 1);
+        pthread_barrier_wait(&c->start);
+        if (last)
+            break;
+        got += race_round(r, c, g, cap);
+    }
+    return got;
+}
+
+/* After the threads are joined: over the run, each producer's pushes that
+ * succeeded are exactly the items popped.  Returns the consumers' items. */
+static uint64_t race_totals(struct stress_run *r, struct racer *c, struct team *t)
+{
+    uint64_t got = 0;
+    for (unsigned i = 0; i < t->n; i++) {
+        struct stress_worker *w = &t->w[i];
+        if (!strcmp(w->role, "consumer")) {
+            got += w->count[0];
+            continue;
+        }
+        /* popped exactly the accepted pushes (refused seqs never popped) */
+        uint64_t bad = 0, first = 0;
+        for (uint64_t q = 0; q < w->count[0]; q++)
+            if (seen_test(c->seen, w->id, q) != seen_test(c->accepted, w->id, q) && bad++ == 0)
+                first = q;
+        if (bad)
+            stress_fail(r, "producer %u: %llu items whose push result disagrees with what was "
+                        "popped (first seq %llu: push %s, %spopped)", w->id,
+                        (unsigned long long)bad, (unsigned long long)first,
+                        seen_test(c->accepted, w->id, first) ? "succeeded" : "failed",
+                        seen_test(c->seen, w->id, first) ? "" : "never ");
+    }
+    return got;
+}
+
+/* The thread counts (at most 16 of each) and the set-up line. */
+static void race_setup(struct stress_run *r, struct racer *c, bool fixed)
+{
+    if (r->p > 16)
+        r->p = 16;
+    if (r->c > 16)
+        r->c = 16;
+    c->P = r->p;
+    c->C = r->c;
+    snprintf(r->setup, sizeof r->setup, "%uP%uC cap %s", c->P, c->C, fixed ? "fixed" : "1,2,4");
+    if (fixed)
+        snprintf(r->setup, sizeof r->setup, "%uP%uC cap %zu", c->P, c->C, r->capacity);
+}
+
+static void race_free(struct racer *c)
+{
+    pthread_mutex_destroy(&c->lock);
+    for (size_t i = 0; i < c->nrefused; i++)
+        item_free(c->refused[i]);
+    free(c->refused);
+    seen_free(c->seen, c->P);
+    seen_free(c->accepted, c->P);
+}
+
 int run_close_race(struct stress_run *r)
 {
     const struct ring_arg *a = r->sc->arg;
@@ -546,18 +704,10 @@ int run_close_race(struct stress_run *r)
     c.r = r;
     if (!(c.ops = ring_pick_ops(r, a, M_BLOCK)))
         return STRESS_EXIT_SKIP;
-    if (r->p > 16)
-        r->p = 16;
-    if (r->c > 16)
-        r->c = 16;
-    c.P = r->p;
-    c.C = r->c;
     struct rng g;
     rng_seed(&g, r->seed, r->stream);
     bool fixed = r->capacity != r->sc->def_cap;
-    snprintf(r->setup, sizeof r->setup, "%uP%uC cap %s", c.P, c.C, fixed ? "fixed" : "1,2,4");
-    if (fixed)
-        snprintf(r->setup, sizeof r->setup, "%uP%uC cap %zu", c.P, c.C, r->capacity);
+    race_setup(r, &c, fixed);
     c.seen = seen_new(c.P);
     c.accepted = seen_new(c.P);
     pthread_mutex_init(&c.lock, NULL);
@@ -579,72 +729,10 @@ int run_close_race(struct stress_run *r)
     double t0 = stress_now(), end = t0 + r->seconds;
     if (!team_start(&t))
         goto out_barriers; /* (a partial team would hang the barriers) */
-    uint64_t got = 0;
-    for (;;) {
-        bool last = stress_now() >= end || stress_failed(r);
-        size_t cap = fixed ? r->capacity : (size_t)1 << rng_below(&g, 3);
-        if (!last && !(c.q = c.ops->create(cap))) {
-            stress_fail(r, "%s create(%zu): %s", c.ops->name, cap, strerror(errno));
-            last = true;
-        }
-        /* relaxed: published to the workers by the barrier */
-        atomic_store_explicit(&c.quit, last, memory_order_relaxed);
-        atomic_store_explicit(&c.producers_out, 0, memory_order_relaxed);
-        prog_done(stress_main_progress, 1);
-        pthread_barrier_wait(&c.start);
-        if (last)
-            break;
-        unsigned delay = (unsigned)rng_below(&g, 300);
-        c.cap = cap;
-        c.delay_us = delay;
-        if (rng_below(&g, 2))
-            stress_sleep_us(delay);
-        else
-            for (unsigned i = 0; i < delay; i++)
-                stress_chaos(); /* a short, schedule-dependent spin */
-        prog_op(stress_main_progress, OP_CLOSE);
-        c.ops->close(c.q);
-        prog_op(stress_main_progress, OP_JOIN);
-        pthread_barrier_wait(&c.end);
-        prog_op(stress_main_progress, OP_CHECK);
-        c.size_after = c.ops->size(c.q);
-        struct ring_receiver left;
-        if (ring_receiver_init(&left, r, c.seen, c.P, "main (drain)", 0, 1, 0)) {
-            char why[160];
-            snprintf(why, sizeof why, "every consumer saw EPIPE (round %llu, capacity %zu, "
-                     "close after %u us)", (unsigned long long)c.rounds, c.cap, c.delay_us);
-            ring_drain_leftovers(r, c.ops, c.q, &left, why);
-            got += left.got;
-            free(left.last);
-        }
-        race_round_check(r, &c);
-        c.ops->destroy(c.q);
-        c.q = NULL;
-        for (size_t i = 0; i < c.nrefused; i++)
-            item_free(c.refused[i]);
-        c.nrefused = 0;
-        c.rounds++;
-    }
+    uint64_t got = race_rounds(r, &c, &g, fixed, end);
     team_join(&t, NULL);
     r->elapsed = stress_now() - t0;
-    for (unsigned i = 0; i < t.n; i++) {
-        struct stress_worker *w = &t.w[i];
-        if (!strcmp(w->role, "consumer")) {
-            got += w->count[0];
-            continue;
-        }
-        /* popped exactly the accepted pushes (refused seqs never popped) */
-        uint64_t bad = 0, first = 0;
-        for (uint64_t q = 0; q < w->count[0]; q++)
-            if (seen_test(c.seen, w->id, q) != seen_test(c.accepted, w->id, q) && bad++ == 0)
-                first = q;
-        if (bad)
-            stress_fail(r, "producer %u: %llu items whose push result disagrees with what was "
-                        "popped (first seq %llu: push %s, %spopped)", w->id,
-                        (unsigned long long)bad, (unsigned long long)first,
-                        seen_test(c.accepted, w->id, first) ? "succeeded" : "failed",
-                        seen_test(c.seen, w->id, first) ? "" : "never ");
-    }
+    got += race_totals(r, &c, &t);
     snprintf(r->setup + strlen(r->setup), sizeof r->setup - strlen(r->setup), ", %llu closes",
              (unsigned long long)c.rounds);
     r->ops = got;
@@ -654,11 +742,6 @@ out_barriers:
 out:
     stress_set_describe(NULL, NULL);
     team_free(&t);
-    pthread_mutex_destroy(&c.lock);
-    for (size_t i = 0; i < c.nrefused; i++)
-        item_free(c.refused[i]);
-    free(c.refused);
-    seen_free(c.seen, c.P);
-    seen_free(c.accepted, c.P);
+    race_free(&c);
     return 0;
 }
