@@ -366,7 +366,8 @@ int seen_mark(struct seen *s, unsigned producer, uint64_t seq)
     if (c >= SEEN_MAX_CHUNKS)
         return -1;
     /* acquire: pairs with the release in seen_prepare */
-    atomic_uint_least64_t *words = atomic_load_explicit(&s[producer].chunk[c], memory_order_acquire);
+    atomic_uint_least64_t *words =
+        atomic_load_explicit(&s[producer].chunk[c], memory_order_acquire);
     if (!words)
         return -1;
     uint64_t bit = (uint64_t)1 << (seq & 63);
@@ -382,7 +383,8 @@ bool seen_test(struct seen *s, unsigned producer, uint64_t seq)
     if (c >= SEEN_MAX_CHUNKS)
         return false;
     /* acquire: pairs with the release in seen_prepare */
-    atomic_uint_least64_t *words = atomic_load_explicit(&s[producer].chunk[c], memory_order_acquire);
+    atomic_uint_least64_t *words =
+        atomic_load_explicit(&s[producer].chunk[c], memory_order_acquire);
     if (!words)
         return false;
     /* relaxed: a snapshot */
@@ -397,7 +399,8 @@ uint64_t seen_check(struct stress_run *r, struct seen *s, unsigned producer, uin
     uint64_t missing = 0, extra = 0, first_missing = UINT64_MAX, first_extra = UINT64_MAX;
     for (uint64_t c = 0; c < SEEN_MAX_CHUNKS; c++) {
         /* relaxed: all users were joined */
-        atomic_uint_least64_t *words = atomic_load_explicit(&s[producer].chunk[c], memory_order_relaxed);
+        atomic_uint_least64_t *words =
+            atomic_load_explicit(&s[producer].chunk[c], memory_order_relaxed);
         uint64_t base = c << SEEN_CHUNK_BITS;
         if (base >= n && !words)
             break;
@@ -432,8 +435,9 @@ uint64_t seen_check(struct stress_run *r, struct seen *s, unsigned producer, uin
                     what, producer, (unsigned long long)missing, (unsigned long long)n,
                     (unsigned long long)first_missing);
     if (extra)
-        stress_fail(r, "%s: producer %u: %llu items delivered that were never accepted, first seq %llu",
-                    what, producer, (unsigned long long)extra, (unsigned long long)first_extra);
+        stress_fail(r, "%s: producer %u: %llu items delivered that were never accepted, "
+                    "first seq %llu", what, producer, (unsigned long long)extra,
+                    (unsigned long long)first_extra);
     return missing + extra;
 }
 
