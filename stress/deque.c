@@ -89,6 +89,88 @@ static bool mirror_push(struct mirror *m, uint64_t seq)
     return true;
 }
 
+/* How many items the owner pushes in its next burst. */
+static unsigned dq_burst_size(struct stress_worker *w, const struct dq_arg *a)
+{
+    if (a->race)
+        return 1 + (unsigned)rng_below(&w->rng, 2);
+    if (a->grow)
+        return 1u << (4 + rng_below(&w->rng, 10)); /* 16 .. 8192: doublings under steals */
+    return 1 + (unsigned)rng_below(&w->rng, a->burst_max);
+}
+
+/* The owner pushes k new items, seqs from *seq on, each on the mirror too;
+ * false when it failed (reported). */
+static bool dq_push_burst(struct stress_worker *w, struct dq *q, struct mirror *m, uint64_t *seq,
+                          unsigned k)
+{
+    struct stress_run *r = w->run;
+    prog_op(w->prog, OP_PUSH);
+    for (unsigned i = 0; i < k; i++) {
+        struct item *it;
+        if (!seen_prepare(q->seen, 0, *seq) || !(it = item_new(&w->rng, 0, *seq, 0)) ||
+            !mirror_push(m, *seq)) {
+            stress_fail(r, "owner: out of memory");
+            return false;
+        }
+        int e = weft_deque_push(q->d, it);
+        if (e != 0) {
+            stress_fail(r, "owner: push returned %d (%s)", e, strerror(e));
+            item_free(it);
+            return false;
+        }
+        (*seq)++;
+        if ((i & 15) == 0)
+            stress_chaos();
+    }
+    /* relaxed: for the watchdog's report only */
+    atomic_store_explicit(&q->pushed_so_far, *seq, memory_order_relaxed);
+    prog_done(w->prog, k);
+    return true;
+}
+
+/* The owner's pop returned seq s: it must be the top of the mirror (LIFO),
+ * which it then takes off. */
+static void dq_check_lifo(struct stress_run *r, struct mirror *m, uint64_t s)
+{
+    if (m->hi == m->lo)
+        stress_fail(r, "owner: pop returned seq %llu, but every item it pushed since "
+                    "its last empty pop was popped by it", (unsigned long long)s);
+    else if (m->v[m->hi - 1] != s)
+        stress_fail(r, "owner: pop returned seq %llu, the newest item it had not popped "
+                    "is seq %llu (LIFO broken)", (unsigned long long)s,
+                    (unsigned long long)m->v[m->hi - 1]);
+    else
+        m->hi--;
+}
+
+/* After a burst of k pushes, the owner pops some of them back (all of them
+ * in the race), counting what it took in *taken. */
+static void dq_pop_some(struct stress_worker *w, struct dq *q, struct mirror *m, unsigned k,
+                        uint64_t *taken)
+{
+    const struct dq_arg *a = q->a;
+    unsigned pops = k;
+    if (!a->race)
+        pops = (unsigned)(((uint64_t)k * rng_below(&w->rng, a->pop_percent + 1)) / 100);
+    prog_op(w->prog, OP_POP);
+    for (unsigned j = 0; j < pops; j++) {
+        void *p;
+        if (!weft_deque_pop(q->d, &p)) {
+            /* every item of the mirror must be (or be being) stolen */
+            m->lo = m->hi = 0;
+            break;
+        }
+        unsigned prod;
+        uint64_t s;
+        if (!item_receive(w->run, q->seen, 1, p, "owner (pop)", &prod, &s, NULL))
+            continue;
+        (*taken)++;
+        dq_check_lifo(w->run, m, s);
+        prog_done(w->prog, 1);
+    }
+}
+
 static void dq_owner(struct stress_worker *w)
 {
     struct dq *q = w->ctx;
@@ -100,65 +182,15 @@ static void dq_owner(struct stress_worker *w)
     /* relaxed: a time-out flag */
     while (!atomic_load_explicit(&q->stop, memory_order_relaxed) && !stress_failed(r) &&
            (!a->grow || stress_now() < end)) {
-        unsigned k;
-        if (a->race)
-            k = 1 + (unsigned)rng_below(&w->rng, 2);
-        else if (a->grow)
-            k = 1u << (4 + rng_below(&w->rng, 10)); /* 16 .. 8192: doublings under steals */
-        else
-            k = 1 + (unsigned)rng_below(&w->rng, a->burst_max);
-        prog_op(w->prog, OP_PUSH);
-        for (unsigned i = 0; i < k; i++) {
-            struct item *it;
-            if (!seen_prepare(q->seen, 0, seq) || !(it = item_new(&w->rng, 0, seq, 0)) ||
-                !mirror_push(&m, seq)) {
-                stress_fail(r, "owner: out of memory");
-                goto done;
-            }
-            int e = weft_deque_push(q->d, it);
-            if (e != 0) {
-                stress_fail(r, "owner: push returned %d (%s)", e, strerror(e));
-                item_free(it);
-                goto done;
-            }
-            seq++;
-            if ((i & 15) == 0)
-                stress_chaos();
-        }
-        /* relaxed: for the watchdog's report only */
-        atomic_store_explicit(&q->pushed_so_far, seq, memory_order_relaxed);
-        prog_done(w->prog, k);
-        unsigned pops = a->race ? k : (unsigned)(((uint64_t)k * rng_below(&w->rng, a->pop_percent + 1)) / 100);
-        prog_op(w->prog, OP_POP);
-        for (unsigned j = 0; j < pops; j++) {
-            void *p;
-            if (!weft_deque_pop(q->d, &p)) {
-                /* every item of the mirror must be (or be being) stolen */
-                m.lo = m.hi = 0;
-                break;
-            }
-            unsigned prod;
-            uint64_t s;
-            if (!item_receive(r, q->seen, 1, p, "owner (pop)", &prod, &s, NULL))
-                continue;
-            taken++;
-            if (m.hi == m.lo)
-                stress_fail(r, "owner: pop returned seq %llu, but every item it pushed since "
-                            "its last empty pop was popped by it", (unsigned long long)s);
-            else if (m.v[m.hi - 1] != s)
-                stress_fail(r, "owner: pop returned seq %llu, the newest item it had not popped "
-                            "is seq %llu (LIFO broken)", (unsigned long long)s,
-                            (unsigned long long)m.v[m.hi - 1]);
-            else
-                m.hi--;
-            prog_done(w->prog, 1);
-        }
+        unsigned k = dq_burst_size(w, a);
+        if (!dq_push_burst(w, q, &m, &seq, k))
+            break;
+        dq_pop_some(w, q, &m, k, &taken);
         /* forget the bottom of the mirror that thieves took */
         while (m.lo < m.hi && seen_test(q->seen, 0, m.v[m.lo]))
             m.lo++;
         stress_chaos();
     }
-done:
     prog_op(w->prog, OP_IDLE);
     free(m.v);
     q->pushed = seq;
@@ -548,22 +580,10 @@ static bool dql_window(struct dqlin *L, struct rng *g, bool short_window)
     return true;
 }
 
-static int run_deque_lin(struct stress_run *r)
+/* The context, the logs and the history buffers of deque-lin; false when
+ * something is missing (run_deque_lin frees what there is). */
+static bool dql_alloc(struct dqlin *L)
 {
-    if (r->peer != STRESS_PEER_NONE) {
-        snprintf(r->skip, sizeof r->skip, "no peer for the deque");
-        return STRESS_EXIT_SKIP;
-    }
-    struct dqlin *L = calloc(1, sizeof *L);
-    if (!L) {
-        stress_fail(r, "out of memory");
-        return 0;
-    }
-    L->r = r;
-    r->p = 1;
-    if (r->c > DQL_MAX_THIEVES)
-        r->c = DQL_MAX_THIEVES;
-    L->T = r->c;
     L->ctx = lin_ctx_new();
     /* main drains at most what the owner pushed */
     L->log[0].max_ops = L->log[0].max_vals = DQL_OWNER_OPS + 1;
@@ -582,31 +602,44 @@ static int run_deque_lin(struct stress_run *r)
     size_t hops = 2 * DQL_OWNER_OPS + 1 + (size_t)L->T * DQL_THIEF_OPS;
     L->hops = calloc(hops, sizeof *L->hops);
     L->hvals = calloc(hops * DQL_BATCH_MAX, sizeof *L->hvals);
-    struct team t;
-    memset(&t, 0, sizeof t);
-    if (!ok || !L->hops || !L->hvals || !team_init(&t, r, 1 + L->T)) {
-        stress_fail(r, "out of memory");
-        goto out;
+    return ok && L->hops && L->hvals;
+}
+
+/* Free what dql_alloc allocated, and L itself. */
+static void dql_free(struct dqlin *L)
+{
+    for (unsigned who = 0; who < L->T + 2; who++) {
+        free(L->log[who].ops);
+        free(L->log[who].vals);
     }
-    pthread_barrier_init(&L->start, NULL, L->T + 2);
-    pthread_barrier_init(&L->end, NULL, L->T + 2);
-    if (!team_add(&t, "owner", 0, dql_worker, L))
-        goto out_barriers;
+    free(L->hops);
+    free(L->hvals);
+    lin_ctx_free(L->ctx);
+    free(L);
+}
+
+/* Start the owner and the thieves, run windows until the time is up (at
+ * least 8), stop the team and report; the barriers are initialised. */
+static void dql_run(struct dqlin *L, struct team *t)
+{
+    struct stress_run *r = L->r;
+    if (!team_add(t, "owner", 0, dql_worker, L))
+        return;
     for (unsigned i = 0; i < L->T; i++)
-        if (!team_add(&t, "thief", i, dql_worker, L))
-            goto out_barriers;
+        if (!team_add(t, "thief", i, dql_worker, L))
+            return;
     struct rng g;
     rng_seed(&g, r->seed, r->stream);
     double t0 = stress_now(), end = t0 + r->seconds;
-    if (!team_start(&t))
-        goto out_barriers; /* (a partial team would hang the barriers) */
+    if (!team_start(t))
+        return; /* (a partial team would hang the barriers) */
     while ((stress_now() < end || L->windows < 8) && !stress_failed(r))
         if (!dql_window(L, &g, L->windows % 4 != 3))
             break;
     /* relaxed: published to the workers by the barrier */
     atomic_store_explicit(&L->quit, true, memory_order_relaxed);
     pthread_barrier_wait(&L->start);
-    team_join(&t, NULL);
+    team_join(t, NULL);
     r->elapsed = stress_now() - t0;
     r->ops = L->recorded;
     snprintf(r->setup, sizeof r->setup, "1 owner %u thieves, %llu win, %llu srch%s", L->T,
@@ -616,19 +649,37 @@ static int run_deque_lin(struct stress_run *r)
         printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
                "configurations)\n", (unsigned long long)L->undecided,
                (unsigned long long)L->searched, DQL_SEARCH_NODES);
-out_barriers:
-    pthread_barrier_destroy(&L->start);
-    pthread_barrier_destroy(&L->end);
-out:
-    team_free(&t);
-    for (unsigned who = 0; who < L->T + 2; who++) {
-        free(L->log[who].ops);
-        free(L->log[who].vals);
+}
+
+static int run_deque_lin(struct stress_run *r)
+{
+    if (r->peer != STRESS_PEER_NONE) {
+        snprintf(r->skip, sizeof r->skip, "no peer for the deque");
+        return STRESS_EXIT_SKIP;
     }
-    free(L->hops);
-    free(L->hvals);
-    lin_ctx_free(L->ctx);
-    free(L);
+    struct dqlin *L = calloc(1, sizeof *L);
+    if (!L) {
+        stress_fail(r, "out of memory");
+        return 0;
+    }
+    L->r = r;
+    r->p = 1;
+    if (r->c > DQL_MAX_THIEVES)
+        r->c = DQL_MAX_THIEVES;
+    L->T = r->c;
+    struct team t;
+    memset(&t, 0, sizeof t);
+    if (!dql_alloc(L) || !team_init(&t, r, 1 + L->T)) {
+        stress_fail(r, "out of memory");
+    } else {
+        pthread_barrier_init(&L->start, NULL, L->T + 2);
+        pthread_barrier_init(&L->end, NULL, L->T + 2);
+        dql_run(L, &t);
+        pthread_barrier_destroy(&L->start);
+        pthread_barrier_destroy(&L->end);
+    }
+    team_free(&t);
+    dql_free(L);
     return 0;
 }
 
