@@ -301,8 +301,9 @@ static void lin_judge(struct linwin *L, bool search, size_t cap)
     }
 }
 
-/* One window; false when it could not run (reported). */
-static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
+/* A new ring for the window, moved on a random number of positions, in
+ * L->q (its capacity in L->spec); false when that failed (reported). */
+static bool lin_new_ring(struct linwin *L, struct rng *g, bool short_window)
 {
     struct stress_run *r = L->r;
     /* short windows: capacity 1, 2 or 4 (what the search can decide);
@@ -330,9 +331,13 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
             return false;
         }
     }
-    L->log[0].nops = L->log[0].nvals = 0;
-    for (unsigned i = (unsigned)rng_below(g, (short_window ? 1 : cap) + 1); i > 0; i--)
-        lin_main_op(L, true);
+    return true;
+}
+
+/* The workers' scripts (how many operations each runs) and the batch size
+ * of the window. */
+static void lin_plan_scripts(struct linwin *L, struct rng *g, bool short_window)
+{
     memset(L->script, 0, sizeof L->script);
     if (short_window) {
         /* a few operations on a few threads: what the search can decide */
@@ -348,23 +353,13 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
             L->script[who] = 8 + (unsigned)rng_below(g, LIN_WORKER_OPS - 8 + 1);
         L->batch_max = LIN_BATCH_MAX;
     }
-    bool plan_close = L->ops->close && rng_below(g, 4) == 0;
-    unsigned delay = (unsigned)rng_below(g, 200);
-    /* relaxed: no worker runs until the barrier below */
-    atomic_store_explicit(&L->finished, 0, memory_order_relaxed);
-    prog_done(stress_main_progress, 1);
-    pthread_barrier_wait(&L->start);
-    bool closed = false;
-    if (plan_close) {
-        if (rng_below(g, 2))
-            stress_sleep_us(delay);
-        else
-            for (unsigned i = 0; i < delay; i++)
-                stress_chaos();
-        lin_close(L);
-        closed = true;
-    }
-    prog_op(stress_main_progress, OP_JOIN);
+}
+
+/* Main waits for every worker to finish its script, closing the ring (if
+ * it has a close and closed is false) once everyone left sits in a
+ * blocking call. */
+static void lin_wait_workers(struct linwin *L, bool closed)
+{
     unsigned stuck = 0, polls = 0;
     /* relaxed: see lin_worker */
     while (atomic_load_explicit(&L->finished, memory_order_relaxed) < L->W) {
@@ -389,6 +384,36 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
             stuck = 0;
         }
     }
+}
+
+/* One window; false when it could not run (reported). */
+static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
+{
+    if (!lin_new_ring(L, g, short_window))
+        return false;
+    size_t cap = L->spec.capacity;
+    L->log[0].nops = L->log[0].nvals = 0;
+    for (unsigned i = (unsigned)rng_below(g, (short_window ? 1 : cap) + 1); i > 0; i--)
+        lin_main_op(L, true);
+    lin_plan_scripts(L, g, short_window);
+    bool plan_close = L->ops->close && rng_below(g, 4) == 0;
+    unsigned delay = (unsigned)rng_below(g, 200);
+    /* relaxed: no worker runs until the barrier below */
+    atomic_store_explicit(&L->finished, 0, memory_order_relaxed);
+    prog_done(stress_main_progress, 1);
+    pthread_barrier_wait(&L->start);
+    bool closed = false;
+    if (plan_close) {
+        if (rng_below(g, 2))
+            stress_sleep_us(delay);
+        else
+            for (unsigned i = 0; i < delay; i++)
+                stress_chaos();
+        lin_close(L);
+        closed = true;
+    }
+    prog_op(stress_main_progress, OP_JOIN);
+    lin_wait_workers(L, closed);
     pthread_barrier_wait(&L->end);
     prog_op(stress_main_progress, OP_DRAIN);
     for (size_t i = 0; i <= cap && lin_main_op(L, false); i++) {
@@ -399,6 +424,79 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
     L->q = NULL;
     L->windows++;
     return true;
+}
+
+/* The context, the logs and the history buffers of a *-lin scenario; false
+ * when something is missing (run_lin frees what there is). */
+static bool lin_alloc(struct linwin *L)
+{
+    struct stress_run *r = L->r;
+    L->ctx = lin_ctx_new();
+    size_t cap_max = 2 * (r->capacity > 64 ? r->capacity : 64); /* create rounds up */
+    size_t main_ops = 2 * cap_max + 8, hops = main_ops + (size_t)L->W * LIN_WORKER_OPS;
+    L->log[0].max_ops = L->log[0].max_vals = main_ops;
+    L->log[0].ops = calloc(main_ops, sizeof(struct lin_op));
+    L->log[0].vals = calloc(main_ops, sizeof(uint64_t));
+    bool ok = L->ctx && L->log[0].ops && L->log[0].vals;
+    for (unsigned who = 1; who <= L->W && ok; who++) {
+        struct lin_log *lg = &L->log[who];
+        lg->max_ops = LIN_WORKER_OPS;
+        lg->max_vals = LIN_WORKER_OPS * LIN_BATCH_MAX;
+        lg->ops = calloc(lg->max_ops, sizeof *lg->ops);
+        lg->vals = calloc(lg->max_vals, sizeof *lg->vals);
+        ok = lg->ops && lg->vals;
+    }
+    L->hops = calloc(hops, sizeof *L->hops);
+    L->hvals = calloc(main_ops + (size_t)L->W * LIN_WORKER_OPS * LIN_BATCH_MAX, sizeof *L->hvals);
+    return ok && L->hops && L->hvals;
+}
+
+/* Free what lin_alloc allocated, and L itself. */
+static void lin_free(struct linwin *L)
+{
+    for (unsigned who = 0; who <= L->W; who++) {
+        free(L->log[who].ops);
+        free(L->log[who].vals);
+    }
+    free(L->hops);
+    free(L->hvals);
+    lin_ctx_free(L->ctx);
+    free(L);
+}
+
+/* Start the producers and consumers, run windows until the time is up (at
+ * least 8), stop the team and report; the barriers are initialised. */
+static void lin_run(struct linwin *L, struct team *t)
+{
+    struct stress_run *r = L->r;
+    for (unsigned i = 0; i < L->P; i++)
+        if (!team_add(t, "producer", i, lin_worker, L))
+            return;
+    for (unsigned i = 0; i < L->C; i++)
+        if (!team_add(t, "consumer", i, lin_worker, L))
+            return;
+    struct rng g;
+    rng_seed(&g, r->seed, r->stream);
+    double t0 = stress_now(), end = t0 + r->seconds;
+    if (!team_start(t))
+        return; /* (a partial team would hang the barriers) */
+    while ((stress_now() < end || L->windows < 8) && !stress_failed(r))
+        if (!lin_window(L, &g, L->windows % 4 != 3))
+            break;
+    /* relaxed: published to the workers by the barrier */
+    atomic_store_explicit(&L->quit, true, memory_order_relaxed);
+    pthread_barrier_wait(&L->start);
+    team_join(t, NULL);
+    r->elapsed = stress_now() - t0;
+    r->ops = L->recorded;
+    const char *peer = stress_peer_name(r->peer);
+    snprintf(r->setup, sizeof r->setup, "%s%s%uP%uC, %llu win, %llu srch%s", peer ? peer : "",
+             peer ? " " : "", L->P, L->C, (unsigned long long)L->windows,
+             (unsigned long long)L->searched, L->undecided ? " (some undecided)" : "");
+    if (L->undecided)
+        printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
+               "configurations)\n", (unsigned long long)L->undecided,
+               (unsigned long long)L->searched, LIN_SEARCH_NODES);
 }
 
 int run_lin(struct stress_run *r)
@@ -424,71 +522,18 @@ int run_lin(struct stress_run *r)
     L->W = L->P + L->C;
     L->spec.structure = LIN_QUEUE;
     L->spec.flags = L->ops->lin_flags;
-    L->ctx = lin_ctx_new();
-    size_t cap_max = 2 * (r->capacity > 64 ? r->capacity : 64); /* create rounds up */
-    size_t main_ops = 2 * cap_max + 8, hops = main_ops + (size_t)L->W * LIN_WORKER_OPS;
-    L->log[0].max_ops = L->log[0].max_vals = main_ops;
-    L->log[0].ops = calloc(main_ops, sizeof(struct lin_op));
-    L->log[0].vals = calloc(main_ops, sizeof(uint64_t));
-    bool ok = L->ctx && L->log[0].ops && L->log[0].vals;
-    for (unsigned who = 1; who <= L->W && ok; who++) {
-        struct lin_log *lg = &L->log[who];
-        lg->max_ops = LIN_WORKER_OPS;
-        lg->max_vals = LIN_WORKER_OPS * LIN_BATCH_MAX;
-        lg->ops = calloc(lg->max_ops, sizeof *lg->ops);
-        lg->vals = calloc(lg->max_vals, sizeof *lg->vals);
-        ok = lg->ops && lg->vals;
-    }
-    L->hops = calloc(hops, sizeof *L->hops);
-    L->hvals = calloc(main_ops + (size_t)L->W * LIN_WORKER_OPS * LIN_BATCH_MAX, sizeof *L->hvals);
     struct team t;
     memset(&t, 0, sizeof t);
-    if (!ok || !L->hops || !L->hvals || !team_init(&t, r, L->W)) {
+    if (!lin_alloc(L) || !team_init(&t, r, L->W)) {
         stress_fail(r, "out of memory");
-        goto out;
+    } else {
+        pthread_barrier_init(&L->start, NULL, L->W + 1);
+        pthread_barrier_init(&L->end, NULL, L->W + 1);
+        lin_run(L, &t);
+        pthread_barrier_destroy(&L->start);
+        pthread_barrier_destroy(&L->end);
     }
-    pthread_barrier_init(&L->start, NULL, L->W + 1);
-    pthread_barrier_init(&L->end, NULL, L->W + 1);
-    for (unsigned i = 0; i < L->P; i++)
-        if (!team_add(&t, "producer", i, lin_worker, L))
-            goto out_barriers;
-    for (unsigned i = 0; i < L->C; i++)
-        if (!team_add(&t, "consumer", i, lin_worker, L))
-            goto out_barriers;
-    struct rng g;
-    rng_seed(&g, r->seed, r->stream);
-    double t0 = stress_now(), end = t0 + r->seconds;
-    if (!team_start(&t))
-        goto out_barriers; /* (a partial team would hang the barriers) */
-    while ((stress_now() < end || L->windows < 8) && !stress_failed(r))
-        if (!lin_window(L, &g, L->windows % 4 != 3))
-            break;
-    /* relaxed: published to the workers by the barrier */
-    atomic_store_explicit(&L->quit, true, memory_order_relaxed);
-    pthread_barrier_wait(&L->start);
-    team_join(&t, NULL);
-    r->elapsed = stress_now() - t0;
-    r->ops = L->recorded;
-    const char *peer = stress_peer_name(r->peer);
-    snprintf(r->setup, sizeof r->setup, "%s%s%uP%uC, %llu win, %llu srch%s", peer ? peer : "",
-             peer ? " " : "", L->P, L->C, (unsigned long long)L->windows,
-             (unsigned long long)L->searched, L->undecided ? " (some undecided)" : "");
-    if (L->undecided)
-        printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
-               "configurations)\n", (unsigned long long)L->undecided,
-               (unsigned long long)L->searched, LIN_SEARCH_NODES);
-out_barriers:
-    pthread_barrier_destroy(&L->start);
-    pthread_barrier_destroy(&L->end);
-out:
     team_free(&t);
-    for (unsigned who = 0; who <= L->W; who++) {
-        free(L->log[who].ops);
-        free(L->log[who].vals);
-    }
-    free(L->hops);
-    free(L->hvals);
-    lin_ctx_free(L->ctx);
-    free(L);
+    lin_free(L);
     return 0;
 }
