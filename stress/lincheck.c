@@ -258,7 +258,8 @@ static bool reserve(void **p, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-#define RESERVE(c, field, need) reserve((void **)&(c)->field, &(c)->cap_##field, (need), sizeof *(c)->field)
+#define RESERVE(c, field, need) \
+    reserve((void **)&(c)->field, &(c)->cap_##field, (need), sizeof *(c)->field)
 
 /* ---- reporting ------------------------------------------------------------- */
 
@@ -352,11 +353,10 @@ static bool is_take(const struct lin_op *o)
     return (o->kind == LIN_POP || o->kind == LIN_STEAL) && o->result == LIN_OK;
 }
 
-/* Group the values of the history into c->v (c->vid maps each vals slot to
- * its record).  Takes are ordered by invocation so that take is the first.
- * Returns the number of records, or -1 (harness error in v). */
-static long build_values(struct lin_ctx *c, const struct lin_op *ops, size_t nops,
-                         const uint64_t *vals, struct lin_verdict *v)
+/* Make room in c for the occurrences of values in the history and for the
+ * slots of vals it uses; false (harness error in v) when out of memory. */
+static bool reserve_values(struct lin_ctx *c, const struct lin_op *ops, size_t nops,
+                           struct lin_verdict *v)
 {
     size_t nocc = 0, nslots = 0;
     for (size_t i = 0; i < nops; i++) {
@@ -367,8 +367,16 @@ static long build_values(struct lin_ctx *c, const struct lin_op *ops, size_t nop
     }
     if (!RESERVE(c, occ, nocc + 1) || !RESERVE(c, v, nocc + 1) || !RESERVE(c, vid, nslots + 1)) {
         harness_error(v, "out of memory");
-        return -1;
+        return false;
     }
+    return true;
+}
+
+/* One entry in c->occ for each value of each push and successful take,
+ * sorted by value, then op, then place; returns their number. */
+static size_t collect_occurrences(struct lin_ctx *c, const struct lin_op *ops, size_t nops,
+                                  const uint64_t *vals)
+{
     size_t k = 0;
     for (size_t i = 0; i < nops; i++) {
         const struct lin_op *o = &ops[i];
@@ -385,6 +393,47 @@ static long build_values(struct lin_ctx *c, const struct lin_op *ops, size_t nop
         }
     }
     qsort(c->occ, k, sizeof *c->occ, cmp_occ);
+    return k;
+}
+
+/* Add occurrence e to the record r of its value; false (harness error in v)
+ * when it is a second successful push of the value. */
+static bool add_occurrence(const struct lin_op *ops, struct vrec *r, const struct occ *e,
+                           struct lin_verdict *v)
+{
+    if (e->role == ROLE_PUSH_OK) {
+        if (r->push != NONE) {
+            harness_error(v, "value %#llx pushed twice (ops #%u and #%u): the "
+                          "history's values must be distinct",
+                          (unsigned long long)r->value, r->push, e->op);
+            return false;
+        }
+        r->push = e->op;
+        r->ppos = e->pos;
+    } else if (e->role == ROLE_PUSH_FAILED) {
+        r->failed_push = e->op;
+    } else {
+        r->ntakes++;
+        if (r->take == NONE || ops[e->op].inv < ops[r->take].inv) {
+            r->take2 = r->take;
+            r->take = e->op;
+            r->dpos = e->pos;
+        } else if (r->take2 == NONE) {
+            r->take2 = e->op;
+        }
+    }
+    return true;
+}
+
+/* Group the values of the history into c->v (c->vid maps each vals slot to
+ * its record).  Takes are ordered by invocation so that take is the first.
+ * Returns the number of records, or -1 (harness error in v). */
+static long build_values(struct lin_ctx *c, const struct lin_op *ops, size_t nops,
+                         const uint64_t *vals, struct lin_verdict *v)
+{
+    if (!reserve_values(c, ops, nops, v))
+        return -1;
+    size_t k = collect_occurrences(c, ops, nops, vals);
     long nv = 0;
     for (size_t i = 0; i < k;) {
         struct vrec *r = &c->v[nv];
@@ -396,27 +445,8 @@ static long build_values(struct lin_ctx *c, const struct lin_op *ops, size_t nop
         for (; i < k && c->occ[i].value == r->value; i++) {
             const struct occ *e = &c->occ[i];
             c->vid[e->slot] = (uint32_t)nv;
-            if (e->role == ROLE_PUSH_OK) {
-                if (r->push != NONE) {
-                    harness_error(v, "value %#llx pushed twice (ops #%u and #%u): the "
-                                  "history's values must be distinct",
-                                  (unsigned long long)r->value, r->push, e->op);
-                    return -1;
-                }
-                r->push = e->op;
-                r->ppos = e->pos;
-            } else if (e->role == ROLE_PUSH_FAILED) {
-                r->failed_push = e->op;
-            } else {
-                r->ntakes++;
-                if (r->take == NONE || ops[e->op].inv < ops[r->take].inv) {
-                    r->take2 = r->take;
-                    r->take = e->op;
-                    r->dpos = e->pos;
-                } else if (r->take2 == NONE) {
-                    r->take2 = e->op;
-                }
-            }
+            if (!add_occurrence(ops, r, e, v))
+                return -1;
         }
         nv++;
     }
