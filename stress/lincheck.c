@@ -619,15 +619,12 @@ static int cmp_kv(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
-/* V3: FIFO order, and the order and adjacency of batches. */
-static void check_queue_order(struct lin_ctx *c, const struct report *rp, size_t nops, long nv)
+/* The pushed values sorted by the end of their push: the ends in t1, the
+ * prefix maximum of their takes' starts in t2 and its argmax in idx2 (idx:
+ * the values in that order).  Returns their number. */
+static size_t sort_by_push_end(struct lin_ctx *c, const struct lin_op *ops, long nv)
 {
-    const struct lin_op *ops = rp->ops;
     const struct vrec *vr = c->v;
-    char a[160], b[160];
-    /* enq(a) < enq(b), b taken, and a never taken or deq(b) < deq(a):
-     * with the pushed values sorted by P.res, the largest D.inv among those
-     * whose push ended before P(b) began must not exceed D(b).res */
     size_t np = 0;
     for (long i = 0; i < nv; i++)
         if (vr[i].push != NONE)
@@ -648,6 +645,18 @@ static void check_queue_order(struct lin_ctx *c, const struct report *rp, size_t
             c->idx2[k] = c->idx2[k - 1];
         }
     }
+    return np;
+}
+
+/* V3 between values: enq(a) < enq(b), b taken, and a never taken or
+ * deq(b) < deq(a).  With the np pushed values sorted by P.res
+ * (sort_by_push_end), the largest D.inv among those whose push ended
+ * before P(b) began must not exceed D(b).res. */
+static void check_fifo_pairs(const struct lin_ctx *c, const struct report *rp, long nv, size_t np)
+{
+    const struct lin_op *ops = rp->ops;
+    const struct vrec *vr = c->v;
+    char a[160], b[160];
     for (long i = 0; i < nv; i++) {
         const struct vrec *r = &vr[i];
         if (r->push == NONE || r->take == NONE)
@@ -670,101 +679,170 @@ static void check_queue_order(struct lin_ctx *c, const struct report *rp, size_t
                  (unsigned long long)r->value, (unsigned long long)r->value, a, b);
         }
     }
+}
+
+/* V3 within the batch push k: the same as check_fifo_pairs, between its
+ * items (in array order). */
+static void check_batch_push_order(const struct lin_ctx *c, const struct report *rp, size_t k)
+{
+    const struct lin_op *ops = rp->ops, *o = &ops[k];
+    const struct vrec *vr = c->v;
+    char a[160];
+    uint64_t run = 0;
+    uint32_t arg = NONE;
+    for (uint16_t j = 0; j < o->n; j++) {
+        uint32_t x = c->vid[o->first + j];
+        const struct vrec *r = &vr[x];
+        if (j > 0 && r->take != NONE && run > ops[r->take].res) {
+            describe(rp, (uint32_t)k, a, sizeof a);
+            fire(rp, LIN_V3_ORDER, (uint32_t)k, r->take, vr[arg].take,
+                 "batch %s: item %#llx was taken before item %#llx, which precedes it "
+                 "in the batch, was (or it never was)", a, (unsigned long long)r->value,
+                 (unsigned long long)vr[arg].value);
+        }
+        if (take_inv(ops, r) > run || arg == NONE) {
+            run = take_inv(ops, r);
+            arg = x;
+        }
+    }
+}
+
+/* V3 within the batch pop k: it returns its items oldest first. */
+static void check_batch_pop_order(const struct lin_ctx *c, const struct report *rp, size_t k)
+{
+    const struct lin_op *ops = rp->ops, *o = &ops[k];
+    const struct vrec *vr = c->v;
+    char a[160];
+    for (uint16_t i = 0; i < o->n; i++)
+        for (uint16_t j = (uint16_t)(i + 1); j < o->n; j++) {
+            const struct vrec *p = &vr[c->vid[o->first + i]], *q = &vr[c->vid[o->first + j]];
+            if (push_forced(ops, q, p)) {
+                describe(rp, (uint32_t)k, a, sizeof a);
+                fire(rp, LIN_V3_ORDER, (uint32_t)k, q->push, p->push,
+                     "batch %s returned %#llx before %#llx, whose push came first",
+                     a, (unsigned long long)p->value, (unsigned long long)q->value);
+            }
+        }
+}
+
+/* The op of the other side for value r of a batch: its take for a batch
+ * push (bpush), its push for a batch pop. */
+static uint32_t other_op(const struct vrec *r, bool bpush)
+{
+    return bpush ? r->take : r->push;
+}
+
+/* The quick filter of check_batch_adjacency for batch B: an outside value
+ * x can be forced between items only if its op (push for a batch pop, take
+ * for a batch push) ends before the latest start *smax among the items'
+ * ops and begins after their earliest end *emin, or is one of them. */
+static void batch_filter(const struct lin_ctx *c, const struct lin_op *ops, const struct lin_op *B,
+                         uint64_t *emin, uint64_t *smax)
+{
+    bool bpush = B->kind == LIN_PUSH;
+    *emin = T_INF;
+    *smax = 0;
+    for (uint16_t j = 0; j < B->n; j++) {
+        uint32_t other = other_op(&c->v[c->vid[B->first + j]], bpush);
+        if (other == NONE)
+            continue;
+        if (ops[other].res < *emin)
+            *emin = ops[other].res;
+        if (ops[other].inv > *smax)
+            *smax = ops[other].inv;
+    }
+}
+
+/* Q, an op of the other side, holds an item of the batch k (B). */
+static bool shares_batch(const struct lin_ctx *c, const struct lin_op *B, const struct lin_op *Q,
+                         size_t k)
+{
+    bool bpush = B->kind == LIN_PUSH, mine = false;
+    for (uint16_t j = 0; j < Q->n && !mine; j++) {
+        const struct vrec *r = &c->v[c->vid[Q->first + j]];
+        mine = (bpush ? r->push : r->take) == (uint32_t)k;
+    }
+    return mine;
+}
+
+/* V3: value x, of op q and not an item of the batch k, must not be forced
+ * between two of the batch's items (by the takes' order for a batch push,
+ * by the pushes' for a batch pop). */
+static void check_between(const struct lin_ctx *c, const struct report *rp, size_t k, size_t q,
+                          const struct vrec *x)
+{
+    const struct lin_op *ops = rp->ops, *B = &ops[k];
+    const struct vrec *vr = c->v;
+    bool bpush = B->kind == LIN_PUSH;
+    char a[160];
+    int lo = -1, hi = -1;
+    for (uint16_t i = 0; i < B->n; i++) {
+        const struct vrec *r = &vr[c->vid[B->first + i]];
+        bool before = bpush ? take_forced(ops, r, x) : push_forced(ops, r, x);
+        bool after = bpush ? take_forced(ops, x, r) : push_forced(ops, x, r);
+        if (before && lo < 0)
+            lo = i;
+        if (after)
+            hi = i;
+    }
+    if (lo >= 0 && hi > lo) {
+        describe(rp, (uint32_t)k, a, sizeof a);
+        fire(rp, LIN_V3_ORDER, (uint32_t)k, (uint32_t)q, NONE,
+             "batch %s: value %#llx is forced between its items %#llx and %#llx "
+             "(by the %s' order), but a batch %s adjacent items", a,
+             (unsigned long long)x->value,
+             (unsigned long long)vr[c->vid[B->first + lo]].value,
+             (unsigned long long)vr[c->vid[B->first + hi]].value,
+             bpush ? "takes" : "pushes", bpush ? "pushes" : "pops");
+    }
+}
+
+/* V3, adjacency of the batch push or pop k: no outside value is forced
+ * between two of its items. */
+static void check_batch_adjacency(const struct lin_ctx *c, const struct report *rp, size_t nops,
+                                  size_t k)
+{
+    const struct lin_op *ops = rp->ops, *B = &ops[k];
+    const struct vrec *vr = c->v;
+    bool bpush = B->kind == LIN_PUSH;
+    uint64_t emin, smax;
+    batch_filter(c, ops, B, &emin, &smax);
+    for (size_t q = 0; q < nops; q++) {
+        const struct lin_op *Q = &ops[q];
+        if (Q->result != LIN_OK || Q->kind != (bpush ? LIN_POP : LIN_PUSH))
+            continue;
+        if (!shares_batch(c, B, Q, k) && !(Q->inv > emin && Q->res < smax))
+            continue;
+        for (uint16_t j = 0; j < Q->n; j++) {
+            const struct vrec *x = &vr[c->vid[Q->first + j]];
+            if ((bpush ? x->push : x->take) == (uint32_t)k)
+                continue; /* an item of the batch itself */
+            check_between(c, rp, k, q, x);
+        }
+    }
+}
+
+/* V3: FIFO order, and the order and adjacency of batches. */
+static void check_queue_order(struct lin_ctx *c, const struct report *rp, size_t nops, long nv)
+{
+    const struct lin_op *ops = rp->ops;
+    size_t np = sort_by_push_end(c, ops, nv);
+    check_fifo_pairs(c, rp, nv, np);
     for (size_t k = 0; k < nops; k++) {
         const struct lin_op *o = &ops[k];
         if (o->result != LIN_OK || o->n < 2)
             continue;
-        if (o->kind == LIN_PUSH) {
-            /* the same, between the items of one batch push (array order) */
-            uint64_t run = 0;
-            uint32_t arg = NONE;
-            for (uint16_t j = 0; j < o->n; j++) {
-                uint32_t x = c->vid[o->first + j];
-                const struct vrec *r = &vr[x];
-                if (j > 0 && r->take != NONE && run > ops[r->take].res) {
-                    describe(rp, (uint32_t)k, a, sizeof a);
-                    fire(rp, LIN_V3_ORDER, (uint32_t)k, r->take, vr[arg].take,
-                         "batch %s: item %#llx was taken before item %#llx, which precedes it "
-                         "in the batch, was (or it never was)", a, (unsigned long long)r->value,
-                         (unsigned long long)vr[arg].value);
-                }
-                if (take_inv(ops, r) > run || arg == NONE) {
-                    run = take_inv(ops, r);
-                    arg = x;
-                }
-            }
-        } else if (o->kind == LIN_POP) {
-            /* a batch pop returns its items oldest first */
-            for (uint16_t i = 0; i < o->n; i++)
-                for (uint16_t j = (uint16_t)(i + 1); j < o->n; j++) {
-                    const struct vrec *p = &vr[c->vid[o->first + i]], *q = &vr[c->vid[o->first + j]];
-                    if (push_forced(ops, q, p)) {
-                        describe(rp, (uint32_t)k, a, sizeof a);
-                        fire(rp, LIN_V3_ORDER, (uint32_t)k, q->push, p->push,
-                             "batch %s returned %#llx before %#llx, whose push came first",
-                             a, (unsigned long long)p->value, (unsigned long long)q->value);
-                    }
-                }
-        }
+        if (o->kind == LIN_PUSH)
+            check_batch_push_order(c, rp, k);
+        else if (o->kind == LIN_POP)
+            check_batch_pop_order(c, rp, k);
     }
     /* adjacency of batches: no outside value forced between two items */
     for (size_t k = 0; k < nops; k++) {
         const struct lin_op *B = &ops[k];
         if (B->result != LIN_OK || B->n < 2 || (B->kind != LIN_PUSH && B->kind != LIN_POP))
             continue;
-        bool bpush = B->kind == LIN_PUSH;
-        /* a quick filter on the other side's operations: an outside value x
-         * can be forced between items only if its op (push for a batch pop,
-         * take for a batch push) ends before the latest start among the
-         * items' ops and begins after the earliest end, or is one of them */
-        uint64_t emin = T_INF, smax = 0;
-        for (uint16_t j = 0; j < B->n; j++) {
-            const struct vrec *r = &vr[c->vid[B->first + j]];
-            uint32_t other = bpush ? r->take : r->push;
-            if (other == NONE)
-                continue;
-            if (ops[other].res < emin)
-                emin = ops[other].res;
-            if (ops[other].inv > smax)
-                smax = ops[other].inv;
-        }
-        for (size_t q = 0; q < nops; q++) {
-            const struct lin_op *Q = &ops[q];
-            if (Q->result != LIN_OK || Q->kind != (bpush ? LIN_POP : LIN_PUSH))
-                continue;
-            bool mine = false;
-            for (uint16_t j = 0; j < Q->n && !mine; j++) {
-                const struct vrec *r = &vr[c->vid[Q->first + j]];
-                mine = (bpush ? r->push : r->take) == (uint32_t)k;
-            }
-            if (!mine && !(Q->inv > emin && Q->res < smax))
-                continue;
-            for (uint16_t j = 0; j < Q->n; j++) {
-                const struct vrec *x = &vr[c->vid[Q->first + j]];
-                if ((bpush ? x->push : x->take) == (uint32_t)k)
-                    continue; /* an item of the batch itself */
-                int lo = -1, hi = -1;
-                for (uint16_t i = 0; i < B->n; i++) {
-                    const struct vrec *r = &vr[c->vid[B->first + i]];
-                    bool before = bpush ? take_forced(ops, r, x) : push_forced(ops, r, x);
-                    bool after = bpush ? take_forced(ops, x, r) : push_forced(ops, x, r);
-                    if (before && lo < 0)
-                        lo = i;
-                    if (after)
-                        hi = i;
-                }
-                if (lo >= 0 && hi > lo) {
-                    describe(rp, (uint32_t)k, a, sizeof a);
-                    fire(rp, LIN_V3_ORDER, (uint32_t)k, (uint32_t)q, NONE,
-                         "batch %s: value %#llx is forced between its items %#llx and %#llx "
-                         "(by the %s' order), but a batch %s adjacent items", a,
-                         (unsigned long long)x->value,
-                         (unsigned long long)vr[c->vid[B->first + lo]].value,
-                         (unsigned long long)vr[c->vid[B->first + hi]].value,
-                         bpush ? "takes" : "pushes", bpush ? "pushes" : "pops");
-                }
-            }
-        }
+        check_batch_adjacency(c, rp, nops, k);
     }
 }
 
