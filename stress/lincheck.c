@@ -846,6 +846,219 @@ static void check_queue_order(struct lin_ctx *c, const struct report *rp, size_t
     }
 }
 
+/* The first bounds of derive_bounds (the end of the value's push or of the
+ * first close; the start of its take), and two sorted views: the pushed
+ * values by the end of their push (idx, t1; *np of them) and the values
+ * pushed and taken by the start of their take (idx2, t2; *nt). */
+static void init_bounds(struct lin_ctx *c, const struct lin_op *ops, long nv, uint64_t close_res,
+                        size_t *np, size_t *nt)
+{
+    struct vrec *vr = c->v;
+    *np = *nt = 0;
+    for (long i = 0; i < nv; i++) {
+        struct vrec *r = &vr[i];
+        r->cmax = T_INF;
+        if (r->push != NONE)
+            r->cmax = ops[r->push].res < close_res ? ops[r->push].res : close_res;
+        r->dmin = take_inv(ops, r);
+        if (r->push != NONE)
+            c->kv[(*np)++] = (struct kv){ ops[r->push].res, (uint32_t)i };
+    }
+    qsort(c->kv, *np, sizeof *c->kv, cmp_kv);
+    for (size_t k = 0; k < *np; k++) {
+        c->idx[k] = c->kv[k].i;
+        c->t1[k] = c->kv[k].key;
+    }
+    for (long i = 0; i < nv; i++)
+        if (vr[i].push != NONE && vr[i].take != NONE)
+            c->kv[(*nt)++] = (struct kv){ ops[vr[i].take].inv, (uint32_t)i };
+    qsort(c->kv, *nt, sizeof *c->kv, cmp_kv);
+    for (size_t k = 0; k < *nt; k++) {
+        c->idx2[k] = c->kv[k].i;
+        c->t2[k] = c->kv[k].key;
+    }
+}
+
+/* dmin by the pushes: a value is taken no earlier than one whose push
+ * ended before its own began.  The np pushes in order of their ends; t3:
+ * prefix max of dmin.  True when a bound moved. */
+static bool bounds_by_pushes(struct lin_ctx *c, const struct lin_op *ops, size_t np)
+{
+    bool changed = false;
+    for (size_t k = 0; k < np; k++) {
+        struct vrec *b = &c->v[c->idx[k]];
+        size_t m = count_le(c->t1, k, ops[b->push].inv, true);
+        if (m > 0 && c->t3[m - 1] > b->dmin) {
+            b->dmin = c->t3[m - 1];
+            changed = true;
+        }
+        c->t3[k] = k == 0 || b->dmin > c->t3[k - 1] ? b->dmin : c->t3[k - 1];
+    }
+    return changed;
+}
+
+/* cmax by the takes: the nt takes in order of their starts, from the last;
+ * t3: suffix min of cmax, ending with the values never taken (they come
+ * after every taken one: a value before them was taken, so they were).
+ * True when a bound moved. */
+static bool bounds_by_takes(struct lin_ctx *c, const struct lin_op *ops, long nv, size_t nt)
+{
+    struct vrec *vr = c->v;
+    bool changed = false;
+    uint64_t untaken = T_INF;
+    for (long i = 0; i < nv; i++)
+        if (vr[i].push != NONE && vr[i].take == NONE && vr[i].cmax < untaken)
+            untaken = vr[i].cmax;
+    for (size_t k = nt; k-- > 0;) {
+        struct vrec *a = &vr[c->idx2[k]];
+        size_t m = count_le(c->t2, nt, ops[a->take].res, false);
+        uint64_t after = m < nt && c->t3[m] < untaken ? c->t3[m] : untaken;
+        if (after < a->cmax) {
+            a->cmax = after;
+            changed = true;
+        }
+        c->t3[k] = k + 1 == nt || a->cmax < c->t3[k + 1] ? a->cmax : c->t3[k + 1];
+    }
+    return changed;
+}
+
+/* The batch push o: one claim for all its items; their takes in array
+ * order.  True when a bound moved. */
+static bool bounds_batch_push(struct lin_ctx *c, const struct lin_op *o)
+{
+    bool changed = false;
+    uint64_t cm = T_INF, run = 0;
+    for (uint16_t j = 0; j < o->n; j++) {
+        struct vrec *r = &c->v[c->vid[o->first + j]];
+        cm = r->cmax < cm ? r->cmax : cm;
+        if (run > r->dmin) {
+            r->dmin = run;
+            changed = true;
+        }
+        run = r->dmin;
+    }
+    for (uint16_t j = 0; j < o->n; j++) {
+        struct vrec *r = &c->v[c->vid[o->first + j]];
+        if (r->cmax != cm) {
+            r->cmax = cm;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* The batch pop o: one take for all its items; their claims in array
+ * order.  True when a bound moved. */
+static bool bounds_batch_pop(struct lin_ctx *c, const struct lin_op *o)
+{
+    bool changed = false;
+    uint64_t dm = 0, run = T_INF;
+    for (uint16_t j = o->n; j-- > 0;) {
+        struct vrec *r = &c->v[c->vid[o->first + j]];
+        dm = r->dmin > dm ? r->dmin : dm;
+        if (run < r->cmax) {
+            r->cmax = run;
+            changed = true;
+        }
+        run = r->cmax;
+    }
+    for (uint16_t j = 0; j < o->n; j++) {
+        struct vrec *r = &c->v[c->vid[o->first + j]];
+        if (r->dmin != dm) {
+            r->dmin = dm;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* Value x against the batch o, whose items' largest dmin is dmax and
+ * smallest cmax is cmin: forced after (before) one item, x is after
+ * (before) all of them.  True when a bound moved. */
+static bool bounds_around_batch(struct lin_ctx *c, const struct lin_op *ops,
+                                const struct lin_op *o, struct vrec *x, uint64_t dmax,
+                                uint64_t cmin)
+{
+    bool changed = false, after = false, before = false;
+    for (uint16_t j = 0; j < o->n && !(after && before); j++) {
+        const struct vrec *r = &c->v[c->vid[o->first + j]];
+        after = after || push_forced(ops, r, x) || take_forced(ops, r, x) ||
+                (r->take != NONE && x->take == NONE);
+        before = before || push_forced(ops, x, r) || take_forced(ops, x, r) ||
+                 (x->take != NONE && r->take == NONE);
+    }
+    if (after && dmax > x->dmin) {
+        x->dmin = dmax;
+        changed = true;
+    }
+    if (before && cmin < x->cmax) {
+        x->cmax = cmin;
+        changed = true;
+    }
+    for (uint16_t j = 0; j < o->n; j++) {
+        struct vrec *r = &c->v[c->vid[o->first + j]];
+        if (after && x->cmax < r->cmax) {
+            r->cmax = x->cmax;
+            changed = true;
+        }
+        if (before && x->dmin > r->dmin) {
+            r->dmin = x->dmin;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* The batch push or pop q is contiguous in FIFO order: a value forced
+ * after (or before) one item of it is after (before) all of them.  True
+ * when a bound moved. */
+static bool bounds_contiguous(struct lin_ctx *c, const struct lin_op *ops, size_t q, long nv)
+{
+    const struct lin_op *o = &ops[q];
+    struct vrec *vr = c->v;
+    bool changed = false;
+    uint64_t dmax = 0, cmin = T_INF;
+    for (uint16_t j = 0; j < o->n; j++) {
+        const struct vrec *r = &vr[c->vid[o->first + j]];
+        dmax = r->dmin > dmax ? r->dmin : dmax;
+        cmin = r->cmax < cmin ? r->cmax : cmin;
+    }
+    for (long i = 0; i < nv; i++) {
+        struct vrec *x = &vr[i];
+        if (x->push == NONE || (o->kind == LIN_PUSH ? x->push : x->take) == (uint32_t)q)
+            continue;
+        if (bounds_around_batch(c, ops, o, x, dmax, cmin))
+            changed = true;
+    }
+    return changed;
+}
+
+/* One round of derive_bounds over every rule; true when a bound moved. */
+static bool bounds_round(struct lin_ctx *c, const struct lin_op *ops, size_t nops, long nv,
+                         size_t np, size_t nt)
+{
+    bool changed = bounds_by_pushes(c, ops, np);
+    if (bounds_by_takes(c, ops, nv, nt))
+        changed = true;
+    /* batches */
+    for (size_t q = 0; q < nops; q++) {
+        const struct lin_op *o = &ops[q];
+        if (o->result != LIN_OK || o->n < 2 || o->kind == LIN_CLOSE)
+            continue;
+        if (o->kind == LIN_PUSH ? bounds_batch_push(c, o) : bounds_batch_pop(c, o))
+            changed = true;
+    }
+    /* batches are contiguous in FIFO order */
+    for (size_t q = 0; q < nops; q++) {
+        const struct lin_op *o = &ops[q];
+        if (o->result != LIN_OK || o->n < 2 || (o->kind != LIN_PUSH && o->kind != LIN_POP))
+            continue;
+        if (bounds_contiguous(c, ops, q, nv))
+            changed = true;
+    }
+    return changed;
+}
+
 /* Bounds that FIFO order puts on where a value's claim and take can be in
  * any linearization: r->cmax, by which instant its position is certainly
  * claimed (the end of its push, or of the first close: a successful push
@@ -859,152 +1072,11 @@ static void check_queue_order(struct lin_ctx *c, const struct report *rp, size_t
 static void derive_bounds(struct lin_ctx *c, const struct lin_op *ops, size_t nops, long nv,
                           uint64_t close_res)
 {
-    struct vrec *vr = c->v;
-    size_t np = 0, nt = 0;
-    for (long i = 0; i < nv; i++) {
-        struct vrec *r = &vr[i];
-        r->cmax = T_INF;
-        if (r->push != NONE)
-            r->cmax = ops[r->push].res < close_res ? ops[r->push].res : close_res;
-        r->dmin = take_inv(ops, r);
-        if (r->push != NONE)
-            c->kv[np++] = (struct kv){ ops[r->push].res, (uint32_t)i };
-    }
-    qsort(c->kv, np, sizeof *c->kv, cmp_kv);
-    for (size_t k = 0; k < np; k++) {
-        c->idx[k] = c->kv[k].i;
-        c->t1[k] = c->kv[k].key;
-    }
-    for (long i = 0; i < nv; i++)
-        if (vr[i].push != NONE && vr[i].take != NONE)
-            c->kv[nt++] = (struct kv){ ops[vr[i].take].inv, (uint32_t)i };
-    qsort(c->kv, nt, sizeof *c->kv, cmp_kv);
-    for (size_t k = 0; k < nt; k++) {
-        c->idx2[k] = c->kv[k].i;
-        c->t2[k] = c->kv[k].key;
-    }
-    for (int round = 0; round < 8; round++) {
-        bool changed = false;
-        /* dmin: pushes in order of their ends; t3: prefix max of dmin */
-        for (size_t k = 0; k < np; k++) {
-            struct vrec *b = &vr[c->idx[k]];
-            size_t m = count_le(c->t1, k, ops[b->push].inv, true);
-            if (m > 0 && c->t3[m - 1] > b->dmin) {
-                b->dmin = c->t3[m - 1];
-                changed = true;
-            }
-            c->t3[k] = k == 0 || b->dmin > c->t3[k - 1] ? b->dmin : c->t3[k - 1];
-        }
-        /* cmax: takes in order of their starts, from the last; t3: suffix
-         * min of cmax, ending with the values never taken (they come after
-         * every taken one: a value before them was taken, so they were) */
-        uint64_t untaken = T_INF;
-        for (long i = 0; i < nv; i++)
-            if (vr[i].push != NONE && vr[i].take == NONE && vr[i].cmax < untaken)
-                untaken = vr[i].cmax;
-        for (size_t k = nt; k-- > 0;) {
-            struct vrec *a = &vr[c->idx2[k]];
-            size_t m = count_le(c->t2, nt, ops[a->take].res, false);
-            uint64_t after = m < nt && c->t3[m] < untaken ? c->t3[m] : untaken;
-            if (after < a->cmax) {
-                a->cmax = after;
-                changed = true;
-            }
-            c->t3[k] = k + 1 == nt || a->cmax < c->t3[k + 1] ? a->cmax : c->t3[k + 1];
-        }
-        /* batches */
-        for (size_t q = 0; q < nops; q++) {
-            const struct lin_op *o = &ops[q];
-            if (o->result != LIN_OK || o->n < 2 || o->kind == LIN_CLOSE)
-                continue;
-            if (o->kind == LIN_PUSH) {
-                /* one claim for all; the takes in array order */
-                uint64_t cm = T_INF, run = 0;
-                for (uint16_t j = 0; j < o->n; j++) {
-                    struct vrec *r = &vr[c->vid[o->first + j]];
-                    cm = r->cmax < cm ? r->cmax : cm;
-                    if (run > r->dmin) {
-                        r->dmin = run;
-                        changed = true;
-                    }
-                    run = r->dmin;
-                }
-                for (uint16_t j = 0; j < o->n; j++) {
-                    struct vrec *r = &vr[c->vid[o->first + j]];
-                    if (r->cmax != cm) {
-                        r->cmax = cm;
-                        changed = true;
-                    }
-                }
-            } else {
-                /* one take for all; the claims in array order */
-                uint64_t dm = 0, run = T_INF;
-                for (uint16_t j = o->n; j-- > 0;) {
-                    struct vrec *r = &vr[c->vid[o->first + j]];
-                    dm = r->dmin > dm ? r->dmin : dm;
-                    if (run < r->cmax) {
-                        r->cmax = run;
-                        changed = true;
-                    }
-                    run = r->cmax;
-                }
-                for (uint16_t j = 0; j < o->n; j++) {
-                    struct vrec *r = &vr[c->vid[o->first + j]];
-                    if (r->dmin != dm) {
-                        r->dmin = dm;
-                        changed = true;
-                    }
-                }
-            }
-        }
-        /* batches are contiguous in FIFO order: a value forced after (or
-         * before) one item of a batch is after (before) all of them */
-        for (size_t q = 0; q < nops; q++) {
-            const struct lin_op *o = &ops[q];
-            if (o->result != LIN_OK || o->n < 2 || (o->kind != LIN_PUSH && o->kind != LIN_POP))
-                continue;
-            uint64_t dmax = 0, cmin = T_INF;
-            for (uint16_t j = 0; j < o->n; j++) {
-                const struct vrec *r = &vr[c->vid[o->first + j]];
-                dmax = r->dmin > dmax ? r->dmin : dmax;
-                cmin = r->cmax < cmin ? r->cmax : cmin;
-            }
-            for (long i = 0; i < nv; i++) {
-                struct vrec *x = &vr[i];
-                if (x->push == NONE || (o->kind == LIN_PUSH ? x->push : x->take) == (uint32_t)q)
-                    continue;
-                bool after = false, before = false;
-                for (uint16_t j = 0; j < o->n && !(after && before); j++) {
-                    const struct vrec *r = &vr[c->vid[o->first + j]];
-                    after = after || push_forced(ops, r, x) || take_forced(ops, r, x) ||
-                            (r->take != NONE && x->take == NONE);
-                    before = before || push_forced(ops, x, r) || take_forced(ops, x, r) ||
-                             (x->take != NONE && r->take == NONE);
-                }
-                if (after && dmax > x->dmin) {
-                    x->dmin = dmax;
-                    changed = true;
-                }
-                if (before && cmin < x->cmax) {
-                    x->cmax = cmin;
-                    changed = true;
-                }
-                for (uint16_t j = 0; j < o->n; j++) {
-                    struct vrec *r = &vr[c->vid[o->first + j]];
-                    if (after && x->cmax < r->cmax) {
-                        r->cmax = x->cmax;
-                        changed = true;
-                    }
-                    if (before && x->dmin > r->dmin) {
-                        r->dmin = x->dmin;
-                        changed = true;
-                    }
-                }
-            }
-        }
-        if (!changed)
+    size_t np, nt;
+    init_bounds(c, ops, nv, close_res, &np, &nt);
+    for (int round = 0; round < 8; round++)
+        if (!bounds_round(c, ops, nops, nv, np, nt))
             break;
-    }
 }
 
 /* The span (lo, hi) in which value r is certainly in the queue: from its
