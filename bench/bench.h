@@ -1,6 +1,6 @@
 /*
  * bench.h - what the benchmark programs share (not installed): the median
- * they report.  The pause and the clock come from src/spin.h.
+ * they report.  The pause and the clock come from src/wait.h.
  */
 #ifndef WEFT_BENCH_H
 #define WEFT_BENCH_H

@@ -45,7 +45,7 @@
 #include <weft/deque.h>
 
 #include "bench.h"
-#include "spin.h" /* cpu_relax, now_ns */
+#include "wait.h" /* cpu_relax, now_ns */
 
 #define BACKLOG 1024 /* as in bench/crossbeam_deque/src/main.rs */
 #define MAX_REPS 64

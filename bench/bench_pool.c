@@ -38,7 +38,7 @@
 #include <weft/pool.h>
 
 #include "bench.h"
-#include "spin.h" /* now_ns */
+#include "wait.h" /* now_ns */
 
 #ifdef HAVE_OPENMP_BENCH
 #include <omp.h>

@@ -62,7 +62,7 @@
 #include <weft/spsc.h>
 
 #include "bench.h"
-#include "spin.h" /* cpu_relax, now_ns */
+#include "wait.h" /* cpu_relax, now_ns */
 
 #ifdef HAVE_CK
 #include <ck_ring.h>

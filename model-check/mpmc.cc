@@ -73,7 +73,7 @@ int rank_of(int id)
  *    the futex wait contain no yield).  Each round is one long yield, which
  *    ends when every other thread is blocked or yielding: one scheduling
  *    point per round, however many threads spin meanwhile. */
-const unsigned PARK_AFTER = SPIN_TRIES + YIELD_TRIES;
+const unsigned PARK_AFTER = WAIT_SPINS + WAIT_YIELDS; /* src/wait.h */
 
 void lag(unsigned n)
 {

@@ -22,7 +22,7 @@
  * that order.
  *
  * Two things this model does that the machine code does not: spsc.c's
- * spin ladder is one spin and one yield here (see SPIN_TRIES), and while
+ * spin ladder is one spin and one yield here (see WAIT_SPINS), and while
  * membarrier works every light fence (atomic_signal_fence) is a seq_cst
  * fence (see shim/weft_model.h), including the ones inside close's own
  * notify_all; so a scenario that checks close's heavy fence closes from a

@@ -76,17 +76,8 @@
 
 #include <weft/deque.h>
 
+#include "base.h"
 #include "chaos.h"
-
-#if defined(__GNUC__)
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define COLD __attribute__((cold, noinline))
-#else
-#define LIKELY(x) (x)
-#define UNLIKELY(x) (x)
-#define COLD
-#endif
 
 /* Which formulation orders the two Dekker pairs (see the dekker_* helpers).
  * WEFT_DEQUE_FENCES=1 selects Le et al.'s seq_cst fences, 0 seq_cst accesses.
@@ -336,9 +327,7 @@ weft_deque *weft_deque_create(size_t initial_capacity)
         errno = EINVAL;
         return NULL;
     }
-    size_t pow2 = 1;
-    while (pow2 < cap)
-        pow2 <<= 1;
+    size_t pow2 = pow2_at_least(cap);
 
     weft_deque *d = (weft_deque *)aligned_alloc(alignof(struct weft_deque), sizeof *d);
     if (d == NULL) {

@@ -13,6 +13,8 @@
 
 #include <weft/eventcount.h>
 
+#include "base.h"
+
 /* The layout behind weft_eventcount's opaque storage. */
 struct weft_internal_ec {
     /* Futex word: bumped by every notify that saw a waiter.  Written by
@@ -109,7 +111,7 @@ static inline bool weft_internal_ec_has_waiters(struct weft_internal_ec *e)
 /* notify for callers that already issued the seq_cst fence. */
 static inline void weft_internal_ec_notify_fenced(struct weft_internal_ec *e, int n)
 {
-    if (__builtin_expect(weft_internal_ec_has_waiters(e), 0))
+    if (UNLIKELY(weft_internal_ec_has_waiters(e)))
         weft_internal_ec_wake(e, n);
 }
 

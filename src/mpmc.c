@@ -18,17 +18,18 @@
  * producer of the next lap by storing seq = p + capacity.  A producer reads
  * the tail t, checks that slot t says seq == t, claims position t with a CAS
  * tail: t -> t+1, then writes the item and publishes it with a release store
- * seq = t+1 (claim_run and fill_slot).  A consumer mirrors this on the
+ * seq = t+1 (claim_one and fill_slot).  A consumer mirrors this on the
  * head with seq == h+1 and hands the slot back with seq = h + capacity
- * (claim_run and empty_slot).  A batch claims the longest ready run with
- * one CAS.  A slot whose seq is behind the position means full (producer)
- * or empty (consumer); ahead means our copy of the counter is stale.  All
- * comparisons are signed differences of 64-bit values, so they never suffer
- * from wrap-around.  No thread ever waits for another thread's *turn*: a
- * producer that lost the CAS simply tries the next position, which is why
- * eight producers and eight consumers on two cores keep moving even when
- * some of them are preempted (ck_ring's MPMC and DPDK's default ring make a
- * producer wait until all earlier producers have committed).
+ * (claim_one and empty_slot).  A batch claims the longest ready run with
+ * one CAS (claim_run).  A slot whose seq is behind the position means full
+ * (producer) or empty (consumer); ahead means our copy of the counter is
+ * stale.  All comparisons are signed differences of 64-bit values, so they
+ * never suffer from wrap-around.  No thread ever waits for another
+ * thread's *turn*: a producer that lost the CAS simply tries the next
+ * position, which is why eight producers and eight consumers on two cores
+ * keep moving even when some of them are preempted (ck_ring's MPMC and
+ * DPDK's default ring make a producer wait until all earlier producers
+ * have committed).
  *
  * Deviations and additions:
  * - Batches (try_push_many / try_pop_many): read the counter, scan the
@@ -74,15 +75,12 @@
 
 #include <weft/mpmc.h>
 
+#include "base.h"
 #include "chaos.h"
-#include "spin.h"
 #include "eventcount_internal.h"
+#include "wait.h"
 
-/* Distance between fields written by different sides: two cache lines, so
- * that the adjacent-line prefetcher (which fetches 128-byte pairs) does not
- * make producers and consumers fight over one pair.  Fields 128 bytes apart
- * never share a pair, whatever the 64-byte-aligned base address. */
-#define PAIR_BYTES 128
+/* Fields written by different sides are LINE_PAIR_BYTES apart (base.h). */
 
 /* Bit 63 of the tail word: the ring is closed. */
 #define CLOSED ((uint64_t)1 << 63)
@@ -103,49 +101,34 @@ struct slot {
 
 struct weft_mpmc {
     /* Read-only after init: shared by every thread without contention. */
-    union {
-        struct {
-            uint64_t mask; /* capacity - 1 */
-            uint32_t flags; /* WEFT_SHARED or 0 */
-            uint32_t created; /* CREATED_MAGIC when from create */
-        } v;
-        char pad[PAIR_BYTES];
-    } ro;
+    alignas(WEFT_CACHELINE) uint64_t mask; /* capacity - 1 */
+    uint32_t created;                      /* CREATED_MAGIC when from create */
+    alignas(WEFT_CACHELINE) char pad_ro[LINE_PAIR_BYTES - WEFT_CACHELINE];
     /* Next position to push | CLOSED.  Written by producers (CAS) and close. */
-    union {
-        atomic_uint_least64_t v;
-        char pad[PAIR_BYTES];
-    } tail;
+    alignas(WEFT_CACHELINE) atomic_uint_least64_t tail;
+    alignas(WEFT_CACHELINE) char pad_tail[LINE_PAIR_BYTES - WEFT_CACHELINE];
     /* Next position to pop.  Written by consumers (CAS). */
-    union {
-        atomic_uint_least64_t v;
-        char pad[PAIR_BYTES];
-    } head;
+    alignas(WEFT_CACHELINE) atomic_uint_least64_t head;
+    alignas(WEFT_CACHELINE) char pad_head[LINE_PAIR_BYTES - WEFT_CACHELINE];
     /* Consumers park here; producers notify.  Its waiter count is written
      * only by parking consumers, so it is read-mostly when nobody parks. */
-    union {
-        weft_eventcount v;
-        char pad[WEFT_CACHELINE];
-    } not_empty;
+    alignas(WEFT_CACHELINE) weft_eventcount not_empty;
     /* Producers park here; consumers notify. */
-    union {
-        weft_eventcount v;
-        char pad[WEFT_CACHELINE];
-    } not_full;
-    struct slot slots[];
+    alignas(WEFT_CACHELINE) weft_eventcount not_full;
+    alignas(WEFT_CACHELINE) struct slot slots[];
 };
 
 #define HEADER_BYTES offsetof(struct weft_mpmc, slots)
 
 /* Layout decisions, locked (STYLE rule 16). */
 _Static_assert(offsetof(struct weft_mpmc, head) - offsetof(struct weft_mpmc, tail) >=
-                   PAIR_BYTES,
+                   LINE_PAIR_BYTES,
                "producers' and consumers' counters must not share a line pair");
-_Static_assert(offsetof(struct weft_mpmc, tail) - offsetof(struct weft_mpmc, ro) >=
-                   PAIR_BYTES,
+_Static_assert(offsetof(struct weft_mpmc, tail) - offsetof(struct weft_mpmc, mask) >=
+                   LINE_PAIR_BYTES,
                "the read-only header must not share a line pair with the tail");
 _Static_assert(offsetof(struct weft_mpmc, not_empty) - offsetof(struct weft_mpmc, head) >=
-                   PAIR_BYTES,
+                   LINE_PAIR_BYTES,
                "the eventcounts must not share a line pair with the head");
 _Static_assert(HEADER_BYTES % WEFT_CACHELINE == 0, "slots start on a cache line");
 _Static_assert(alignof(struct weft_mpmc) <= WEFT_MPMC_ALIGN,
@@ -173,12 +156,12 @@ static inline uint64_t full_of(uint64_t p)
 
 static inline struct weft_internal_ec *not_empty(weft_mpmc *q)
 {
-    return weft_internal_ec(&q->not_empty.v);
+    return weft_internal_ec(&q->not_empty);
 }
 
 static inline struct weft_internal_ec *not_full(weft_mpmc *q)
 {
-    return weft_internal_ec(&q->not_full.v);
+    return weft_internal_ec(&q->not_full);
 }
 
 static inline int clamp_int(size_t n)
@@ -193,7 +176,7 @@ static inline int clamp_int(size_t n)
  * (which are at most a capacity apart) never overflow. */
 static size_t max_capacity(void)
 {
-    size_t limit = (SIZE_MAX - HEADER_BYTES - PAIR_BYTES) / sizeof(struct slot);
+    size_t limit = (SIZE_MAX - HEADER_BYTES - LINE_PAIR_BYTES) / sizeof(struct slot);
     size_t c = 1;
     while (c <= limit / 2 && (uint64_t)c < ((uint64_t)1 << 62))
         c *= 2;
@@ -205,10 +188,7 @@ static size_t round_capacity(size_t capacity)
 {
     if (capacity == 0 || capacity > max_capacity())
         return 0;
-    size_t c = 1;
-    while (c < capacity)
-        c *= 2;
-    return c;
+    return pow2_at_least(capacity);
 }
 
 size_t weft_mpmc_footprint(size_t capacity)
@@ -226,15 +206,14 @@ weft_mpmc *weft_mpmc_init(void *mem, size_t capacity, unsigned flags)
         return NULL;
     }
     weft_mpmc *q = (weft_mpmc *)mem;
-    q->ro.v.mask = (uint64_t)c - 1;
-    q->ro.v.flags = flags;
-    q->ro.v.created = 0;
+    q->mask = (uint64_t)c - 1;
+    q->created = 0;
     /* atomic_init: the ring is not shared yet; handing it to other threads
      * or processes is the caller's synchronisation */
-    atomic_init(&q->tail.v, 0);
-    atomic_init(&q->head.v, 0);
-    weft_eventcount_init(&q->not_empty.v, flags);
-    weft_eventcount_init(&q->not_full.v, flags);
+    atomic_init(&q->tail, 0);
+    atomic_init(&q->head, 0);
+    weft_eventcount_init(&q->not_empty, flags);
+    weft_eventcount_init(&q->not_full, flags);
     for (size_t i = 0; i < c; i++) {
         atomic_init(&q->slots[i].seq, free_for((uint64_t)i));
         atomic_init(&q->slots[i].item, 0);
@@ -251,14 +230,14 @@ weft_mpmc *weft_mpmc_create(size_t capacity)
     }
     /* aligned_alloc wants a multiple of the alignment; max_capacity left
      * room for this rounding */
-    bytes = (bytes + PAIR_BYTES - 1) / PAIR_BYTES * PAIR_BYTES;
-    void *mem = aligned_alloc(PAIR_BYTES, bytes);
+    bytes = (bytes + LINE_PAIR_BYTES - 1) / LINE_PAIR_BYTES * LINE_PAIR_BYTES;
+    void *mem = aligned_alloc(LINE_PAIR_BYTES, bytes);
     if (mem == NULL) {
         errno = ENOMEM;
         return NULL;
     }
     weft_mpmc *q = weft_mpmc_init(mem, capacity, 0);
-    q->ro.v.created = CREATED_MAGIC;
+    q->created = CREATED_MAGIC;
     return q;
 }
 
@@ -266,14 +245,14 @@ void weft_mpmc_destroy(weft_mpmc *q)
 {
     if (q == NULL)
         return;
-    assert(q->ro.v.created == CREATED_MAGIC && "destroy on a ring from weft_mpmc_init");
+    assert(q->created == CREATED_MAGIC && "destroy on a ring from weft_mpmc_init");
     free(q);
 }
 
 size_t weft_mpmc_capacity(const weft_mpmc *q)
 {
     assert(q != NULL);
-    return (size_t)q->ro.v.mask + 1;
+    return (size_t)q->mask + 1;
 }
 
 size_t weft_mpmc_size(const weft_mpmc *q)
@@ -282,13 +261,13 @@ size_t weft_mpmc_size(const weft_mpmc *q)
     weft_mpmc *m = (weft_mpmc *)(uintptr_t)q; /* C11 atomic loads take non-const */
     /* relaxed: a snapshot; read head first so that the difference is not
      * negative in the common case, and clamp for the rest */
-    uint64_t h = atomic_load_explicit(&m->head.v, memory_order_relaxed);
-    uint64_t t = atomic_load_explicit(&m->tail.v, memory_order_relaxed) & ~CLOSED;
+    uint64_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&m->tail, memory_order_relaxed) & ~CLOSED;
     int64_t n = (int64_t)(t - h);
     if (n < 0)
         return 0;
-    if ((uint64_t)n > m->ro.v.mask + 1)
-        return (size_t)m->ro.v.mask + 1;
+    if ((uint64_t)n > m->mask + 1)
+        return (size_t)m->mask + 1;
     return (size_t)n;
 }
 
@@ -298,14 +277,14 @@ bool weft_mpmc_closed(const weft_mpmc *q)
     weft_mpmc *m = (weft_mpmc *)(uintptr_t)q;
     /* acquire: pairs with the release half of the fetch_or in
      * weft_mpmc_close, so what the closer wrote is visible */
-    return (atomic_load_explicit(&m->tail.v, memory_order_acquire) & CLOSED) != 0;
+    return (atomic_load_explicit(&m->tail, memory_order_acquire) & CLOSED) != 0;
 }
 
 /* ---- the non-blocking core ----------------------------------------------- */
 
 static inline struct slot *slot_of(weft_mpmc *q, uint64_t p)
 {
-    return &q->slots[p & q->ro.v.mask];
+    return &q->slots[p & q->mask];
 }
 
 /* Which slot state an end of the ring waits for at position p: free for a
@@ -315,25 +294,71 @@ static inline uint64_t ready_for(bool producer, uint64_t p)
     return producer ? free_for(p) : full_of(p);
 }
 
+/* Claim the one position at one end of the ring, the tail for a producer
+ * or the head for a consumer (Vyukov's bounded MPMC queue, as in rigtorp's
+ * try_emplace): true with the position in *at and its slot in *slot; false
+ * when the slot at the index is not ready (the ring is full for a producer,
+ * empty for a consumer; *at is that position) or, for a producer, when the
+ * ring is closed (*at has CLOSED set).  Inlined with a constant end. */
+static inline __attribute__((always_inline)) bool claim_one(weft_mpmc *q, bool producer,
+                                                            uint64_t *at, struct slot **slot)
+{
+    atomic_uint_least64_t *index = producer ? &q->tail : &q->head;
+    /* relaxed: only a guess of the position; the slot's seq (acquire below)
+     * and the CAS decide */
+    uint64_t p = atomic_load_explicit(index, memory_order_relaxed);
+    for (;;) {
+        if (producer && UNLIKELY((p & CLOSED) != 0)) {
+            /* acquire fence, on this path only: as in claim_run */
+            atomic_thread_fence(memory_order_acquire);
+            *at = p;
+            return false;
+        }
+        struct slot *s = slot_of(q, p);
+        /* acquire: as in claim_run (a producer's pairs with the release
+         * store of seq in empty_slot, a consumer's with the one in
+         * fill_slot) */
+        uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+        int64_t ahead = (int64_t)(seq - ready_for(producer, p));
+        if (ahead < 0) {
+            /* behind: full (producer) or empty (consumer) */
+            *at = p;
+            return false;
+        }
+        if (ahead > 0) {
+            /* somebody claimed p already; relaxed as above */
+            p = atomic_load_explicit(index, memory_order_relaxed);
+            continue;
+        }
+        WEFT_CHAOS_POINT();
+        /* relaxed: as in claim_run, the CAS only decides who owns p */
+        if (atomic_compare_exchange_weak_explicit(index, &p, p + 1, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *at = p;
+            *slot = s;
+            return true;
+        }
+    }
+}
+
 /* Claim a run of up to n (>= 1) consecutive positions at one end of the
  * ring, the tail for a producer or the head for a consumer: the longest run
  * of slots ready for this end, from the index on, with one CAS of the index.
- * Returns the run's length, its first position in *at and, unless first is
- * NULL, that position's slot in *first (a single push or pop need not
- * compute it again); or 0 when the slot at the index is not ready (the ring
- * is full for a producer, empty for a consumer; *at is that position) or,
- * for a producer, when the ring is closed (*at has CLOSED set).  Inlined with a constant end, so each caller
- * gets its own copy of the loop. */
+ * For batches (a single push or pop uses claim_one).  Returns the run's
+ * length and its first position in *at; or 0 when the slot at the index is
+ * not ready (the ring is full for a producer, empty for a consumer; *at is
+ * that position) or, for a producer, when the ring is closed (*at has
+ * CLOSED set).  Inlined with a constant end, so each caller gets its own
+ * copy of the loop. */
 static inline __attribute__((always_inline)) size_t claim_run(weft_mpmc *q, bool producer,
-                                                              size_t n, uint64_t *at,
-                                                              struct slot **first)
+                                                              size_t n, uint64_t *at)
 {
-    atomic_uint_least64_t *index = producer ? &q->tail.v : &q->head.v;
+    atomic_uint_least64_t *index = producer ? &q->tail : &q->head;
     /* relaxed: only a guess of the position; the slots' seq (acquire below)
      * and the CAS decide */
     uint64_t p = atomic_load_explicit(index, memory_order_relaxed);
     for (;;) {
-        if (producer && __builtin_expect((p & CLOSED) != 0, 0)) {
+        if (producer && UNLIKELY((p & CLOSED) != 0)) {
             /* acquire fence, on this path only: the relaxed load or failed
              * CAS above read the mark, so this pairs with the release of
              * the fetch_or in weft_mpmc_close (the header: close
@@ -345,8 +370,6 @@ static inline __attribute__((always_inline)) size_t claim_run(weft_mpmc *q, bool
         }
         size_t m;
         uint64_t seq = 0;
-        if (first)
-            *first = slot_of(q, p);
         for (m = 0; m < n; m++) {
             /* acquire: a producer's pairs with the release store of seq in
              * empty_slot (the previous lap's consumer finished reading the
@@ -403,7 +426,7 @@ static inline uintptr_t empty_slot(weft_mpmc *q, struct slot *s, uint64_t h)
     /* release: pairs with a producer's acquire load of seq in claim_run:
      * our read of the item happens-before the next lap's producer
      * overwrites it */
-    atomic_store_explicit(&s->seq, free_for(h + q->ro.v.mask + 1), memory_order_release);
+    atomic_store_explicit(&s->seq, free_for(h + q->mask + 1), memory_order_release);
     return item;
 }
 
@@ -414,7 +437,7 @@ static inline int push_one(weft_mpmc *q, uintptr_t item, uint64_t *seen)
 {
     uint64_t t;
     struct slot *s;
-    if (claim_run(q, true, 1, &t, &s) == 0) {
+    if (!claim_one(q, true, &t, &s)) {
         if (t & CLOSED)
             return OP_CLOSED;
         *seen = t;
@@ -432,7 +455,7 @@ static inline int pop_one(weft_mpmc *q, void **item, uint64_t *seen)
 {
     uint64_t h;
     struct slot *s;
-    if (claim_run(q, false, 1, &h, &s) == 0) {
+    if (!claim_one(q, false, &h, &s)) {
         *seen = h;
         return OP_WOULD_BLOCK;
     }
@@ -482,7 +505,7 @@ size_t weft_mpmc_try_push_many(weft_mpmc *q, void *const *items, size_t n)
     if (n == 0)
         return 0;
     uint64_t t;
-    size_t m = claim_run(q, true, n, &t, NULL);
+    size_t m = claim_run(q, true, n, &t);
     if (m == 0)
         return 0; /* full or closed */
     WEFT_CHAOS_POINT(); /* claimed, not yet published */
@@ -498,7 +521,7 @@ size_t weft_mpmc_try_pop_many(weft_mpmc *q, void **items, size_t n)
     if (n == 0)
         return 0;
     uint64_t h;
-    size_t m = claim_run(q, false, n, &h, NULL);
+    size_t m = claim_run(q, false, n, &h);
     if (m == 0)
         return 0; /* empty */
     WEFT_CHAOS_POINT(); /* claimed, not yet released */
@@ -518,7 +541,7 @@ void weft_mpmc_close(weft_mpmc *q)
      * weft_mpmc_closed and drained()).  Being an RMW it is ordered with
      * every producer's claiming CAS in the tail's modification order, which
      * is what freezes the tail position (no ordering needed for that). */
-    atomic_fetch_or_explicit(&q->tail.v, CLOSED, memory_order_release);
+    atomic_fetch_or_explicit(&q->tail, CLOSED, memory_order_release);
     /* the fence inside notify orders the mark before the waiter counts;
      * pairs with the fence in weft_eventcount_prepare, so a thread about to
      * park either sees the mark in its re-check or is woken here */
@@ -559,48 +582,12 @@ void weft_mpmc_close(weft_mpmc *q)
  * --enable-chaos.)
  */
 
-/* Before parking: SPIN_TRIES retries with a pause in between, then
- * YIELD_TRIES retries with sched_yield in between, then park.
- * - Spinning only pays when the thread we wait for runs on another core and
- *   is about to hand over: a cross-core hand-off takes a few hundred
- *   nanoseconds, and each retry here costs a pause (~30 ns on the
- *   development machine) plus a cache miss, so 8 retries cover about a
- *   microsecond.  When the other thread shares our core, every spin is
- *   wasted: measured with a producer and a consumer pinned to one core
- *   (capacity 16, blocking ops), 8 spins moved about twice the items of 64.
- * - Yielding lets the thread we wait for run when there are more threads
- *   than cores.  Measured on 2 cores with 1P4C/4P1C/8P8C blocking runs,
- *   8 yields parked far too often (every park costs the parker a
- *   membarrier and the notifier a futex wake-up), 32-1024 did about
- *   equally well.  When nothing else is runnable a yield returns in about
- *   half a microsecond, so a waiter burns a few tens of microseconds of
- *   CPU before it parks. */
-#ifndef WEFT_MODEL
-#define SPIN_TRIES 8
-#define YIELD_TRIES 64
-#else
-/* The model checker (model-check/mpmc.cc) runs a pause or a yield as a
- * Relacy yield: 72 retries per wait multiply the schedules of two waiters
- * beyond any bound that finishes.  One of each keeps every step of the
- * ladder (spin, yield, deadline test, park). */
-#define SPIN_TRIES 1
-#define YIELD_TRIES 1
-#endif
-
-/* The deadline of a _timed wait, timeout_ns from now: never UINT64_MAX,
- * which push_until and pop_until read as "forever". */
-static uint64_t timed_deadline(uint64_t timeout_ns)
-{
-    uint64_t deadline = deadline_ns(timeout_ns);
-    return deadline == UINT64_MAX ? deadline - 1 : deadline;
-}
-
 /* The ring is closed and every position below the frozen tail was claimed
  * by a consumer, given that a consumer found position h empty. */
 static bool drained(weft_mpmc *q, uint64_t h)
 {
     /* acquire: pairs with the release half of the fetch_or in close */
-    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_acquire);
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
     return (t & CLOSED) != 0 && (int64_t)(h - (t & ~CLOSED)) >= 0;
 }
 
@@ -609,8 +596,8 @@ static void pass_on_consumers(weft_mpmc *q)
 {
     /* relaxed loads: a hint of whether waking is useful; a woken consumer
      * re-checks everything itself */
-    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
-    uint64_t h = atomic_load_explicit(&q->head.v, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
     uint64_t seq = atomic_load_explicit(&slot_of(q, h)->seq,
                                         memory_order_relaxed);
     if (t & CLOSED)
@@ -622,7 +609,7 @@ static void pass_on_consumers(weft_mpmc *q)
 static void pass_on_producers(weft_mpmc *q)
 {
     /* relaxed loads: a hint, as in pass_on_consumers */
-    uint64_t t = atomic_load_explicit(&q->tail.v, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
     if (t & CLOSED)
         return; /* close woke every producer; none may push any more */
     uint64_t seq = atomic_load_explicit(&slot_of(q, t)->seq,
@@ -631,83 +618,57 @@ static void pass_on_producers(weft_mpmc *q)
         notify_producers(q, 1);
 }
 
-/* Wait on ec (after prepare gave key) until notified or the deadline
- * (UINT64_MAX: none).  Returns 0 or ETIMEDOUT. */
-static int park(struct weft_internal_ec *e, uint32_t key, uint64_t deadline)
+/* The blocking push once the ring was found full: the ladder of wait.h
+ * around push_one, parked on not_full. */
+COLD static int push_slow(weft_mpmc *q, uintptr_t item, struct deadline d)
 {
-    weft_eventcount *ec = (weft_eventcount *)(void *)e;
-    if (deadline == UINT64_MAX) {
-        weft_eventcount_wait(ec, key);
-        return 0;
-    }
-    uint64_t now = now_ns();
-    if (now >= deadline) {
-        weft_eventcount_cancel(ec);
-        return ETIMEDOUT;
-    }
-    return weft_eventcount_wait_timed(ec, key, deadline - now);
-}
-
-__attribute__((noinline, cold)) static int push_slow(weft_mpmc *q, uintptr_t item,
-                                                     uint64_t deadline)
-{
-    struct weft_internal_ec *e = not_full(q);
-    weft_eventcount *ec = (weft_eventcount *)(void *)e;
+    weft_eventcount *ec = &q->not_full;
     uint64_t seen;
-    int r;
-    for (unsigned i = 0; i < SPIN_TRIES + YIELD_TRIES; i++) {
-        if (i < SPIN_TRIES)
-            cpu_relax();
-        else
-            sched_yield();
-        r = push_one(q, item, &seen);
-        if (r == OP_OK)
-            goto pushed;
-        if (r == OP_CLOSED)
-            return EPIPE;
-        if (deadline != UINT64_MAX && i >= SPIN_TRIES && now_ns() >= deadline)
+    int r = OP_WOULD_BLOCK;
+    for (unsigned round = 0; r == OP_WOULD_BLOCK;) {
+        enum wait_rung rung = wait_rung(&round, d);
+        if (rung == WAIT_TIMEOUT)
             return ETIMEDOUT;
-    }
-    for (;;) {
-        uint32_t key = weft_eventcount_prepare(ec);
-        r = push_one(q, item, &seen);
-        if (r != OP_WOULD_BLOCK) {
-            weft_eventcount_cancel(ec);
-            if (r == OP_CLOSED)
-                return EPIPE;
-            goto pushed;
-        }
-        if (park(e, key, deadline) == ETIMEDOUT) {
-            /* a push that can succeed succeeds, even past the deadline */
+        if (rung == WAIT_PARK) {
+            uint32_t key = weft_eventcount_prepare(ec);
+            /* the re-check after announcing: prepare's fence pairs with
+             * the light fence of notify_producers, so either this push
+             * sees the slot its pop freed, or the pop sees us announced */
             r = push_one(q, item, &seen);
-            if (r == OP_OK)
-                goto pushed;
-            return r == OP_CLOSED ? EPIPE : ETIMEDOUT;
+            if (r != OP_WOULD_BLOCK) {
+                weft_eventcount_cancel(ec);
+                break;
+            }
+            /* timed out or not, the push below tries once more: a push
+             * that can succeed succeeds, even past the deadline */
+            (void)wait_park(ec, key, d);
         }
+        r = push_one(q, item, &seen);
     }
-pushed:
+    if (r == OP_CLOSED)
+        return EPIPE;
     notify_consumers(q, 1);
     pass_on_producers(q);
     return 0;
 }
 
-static inline int push_until(weft_mpmc *q, void *item, uint64_t deadline)
+static inline int push_until(weft_mpmc *q, void *item, struct deadline d)
 {
     uint64_t seen;
     int r = push_one(q, (uintptr_t)item, &seen);
-    if (__builtin_expect(r == OP_OK, 1)) {
+    if (LIKELY(r == OP_OK)) {
         notify_consumers(q, 1);
         return 0;
     }
     if (r == OP_CLOSED)
         return EPIPE;
-    return push_slow(q, (uintptr_t)item, deadline);
+    return push_slow(q, (uintptr_t)item, d);
 }
 
 int weft_mpmc_push(weft_mpmc *q, void *item)
 {
     assert(q != NULL);
-    return push_until(q, item, UINT64_MAX);
+    return push_until(q, item, deadline_none());
 }
 
 int weft_mpmc_push_timed(weft_mpmc *q, void *item, uint64_t timeout_ns)
@@ -722,7 +683,7 @@ int weft_mpmc_push_timed(weft_mpmc *q, void *item, uint64_t timeout_ns)
         }
         return r == OP_CLOSED ? EPIPE : ETIMEDOUT;
     }
-    return push_until(q, item, timed_deadline(timeout_ns));
+    return push_until(q, item, deadline_in(timeout_ns));
 }
 
 /* The consumer's side: EPIPE when it found the ring closed and drained. */
@@ -733,62 +694,56 @@ static int pop_closed(weft_mpmc *q)
     return EPIPE;
 }
 
-__attribute__((noinline, cold)) static int pop_slow(weft_mpmc *q, void **item,
-                                                    uint64_t seen, uint64_t deadline)
+/* The blocking pop once the ring was found empty at position seen: the
+ * ladder of wait.h around pop_one, parked on not_empty. */
+COLD static int pop_slow(weft_mpmc *q, void **item, uint64_t seen, struct deadline d)
 {
-    struct weft_internal_ec *e = not_empty(q);
-    weft_eventcount *ec = (weft_eventcount *)(void *)e;
+    weft_eventcount *ec = &q->not_empty;
     if (drained(q, seen))
         return pop_closed(q);
-    for (unsigned i = 0; i < SPIN_TRIES + YIELD_TRIES; i++) {
-        if (i < SPIN_TRIES)
-            cpu_relax();
-        else
-            sched_yield();
+    for (unsigned round = 0;;) {
+        enum wait_rung rung = wait_rung(&round, d);
+        if (rung == WAIT_TIMEOUT)
+            return ETIMEDOUT;
+        if (rung == WAIT_PARK) {
+            uint32_t key = weft_eventcount_prepare(ec);
+            /* the re-check after announcing (as in push_slow, with the
+             * light fence of notify_consumers) */
+            if (pop_one(q, item, &seen) == OP_OK) {
+                weft_eventcount_cancel(ec);
+                break;
+            }
+            if (drained(q, seen)) {
+                weft_eventcount_cancel(ec);
+                return pop_closed(q);
+            }
+            /* the pop below tries once more, as in push_slow */
+            (void)wait_park(ec, key, d);
+        }
         if (pop_one(q, item, &seen) == OP_OK)
-            goto popped;
+            break;
         if (drained(q, seen))
             return pop_closed(q);
-        if (deadline != UINT64_MAX && i >= SPIN_TRIES && now_ns() >= deadline)
-            return ETIMEDOUT;
     }
-    for (;;) {
-        uint32_t key = weft_eventcount_prepare(ec);
-        if (pop_one(q, item, &seen) == OP_OK) {
-            weft_eventcount_cancel(ec);
-            goto popped;
-        }
-        if (drained(q, seen)) {
-            weft_eventcount_cancel(ec);
-            return pop_closed(q);
-        }
-        if (park(e, key, deadline) == ETIMEDOUT) {
-            /* a pop that can succeed succeeds, even past the deadline */
-            if (pop_one(q, item, &seen) == OP_OK)
-                goto popped;
-            return drained(q, seen) ? pop_closed(q) : ETIMEDOUT;
-        }
-    }
-popped:
     notify_producers(q, 1);
     pass_on_consumers(q);
     return 0;
 }
 
-static inline int pop_until(weft_mpmc *q, void **item, uint64_t deadline)
+static inline int pop_until(weft_mpmc *q, void **item, struct deadline d)
 {
     uint64_t seen;
-    if (__builtin_expect(pop_one(q, item, &seen) == OP_OK, 1)) {
+    if (LIKELY(pop_one(q, item, &seen) == OP_OK)) {
         notify_producers(q, 1);
         return 0;
     }
-    return pop_slow(q, item, seen, deadline);
+    return pop_slow(q, item, seen, d);
 }
 
 int weft_mpmc_pop(weft_mpmc *q, void **item)
 {
     assert(q != NULL && item != NULL);
-    return pop_until(q, item, UINT64_MAX);
+    return pop_until(q, item, deadline_none());
 }
 
 int weft_mpmc_pop_timed(weft_mpmc *q, void **item, uint64_t timeout_ns)
@@ -802,5 +757,5 @@ int weft_mpmc_pop_timed(weft_mpmc *q, void **item, uint64_t timeout_ns)
         }
         return drained(q, seen) ? pop_closed(q) : ETIMEDOUT;
     }
-    return pop_until(q, item, timed_deadline(timeout_ns));
+    return pop_until(q, item, deadline_in(timeout_ns));
 }

@@ -74,6 +74,14 @@ enum {
     MAX_THREADS = 4096,
     INJECT_CAPACITY = 1024, /* outside submissions in flight before helping */
     BATCH = 4,              /* items taken per steal / per injection pop */
+    /* The idle worker's own policy (not wait.h's ladder): a searcher sweeps
+     * SPIN_ROUNDS times with pauses that double up to 64 (spin_backoff),
+     * then YIELD_ROUNDS times with sched_yield, before it parks.  Longer
+     * than a blocking call's spin because a searcher that gives up too
+     * early costs the next spawn a futex wake-up (Go's spinning Ms, rayon's
+     * rounds before sleep). */
+    SPIN_ROUNDS = 64,
+    YIELD_ROUNDS = 8,
     DRAIN_POLL_NS = 100000  /* see pool_idle.h */
 };
 
@@ -448,7 +456,7 @@ static struct task *future_park_worker(struct worker *w, struct weft_future *f)
 }
 
 /* What a waiting worker does until its group g (or else its future f) is
- * done: run other tasks meanwhile (waiter_take), spin and yield a little
+ * done: run other tasks meanwhile (waiter_take), climb wait.h's ladder
  * when there are none, then park beside the idle workers (group_park_worker,
  * future_park_worker) until new work or the end of the wait wakes it. */
 void weft_internal_pool_worker_wait(struct worker *w, struct group *g, struct weft_future *f)
@@ -460,7 +468,8 @@ void weft_internal_pool_worker_wait(struct worker *w, struct group *g, struct we
             if (s == GROUP_DONE)
                 return;
             if (s == GROUP_WAKING) { /* a finishing task is waking us */
-                spin_backoff(round < SPIN_ROUNDS ? round++ : round, SPIN_ROUNDS);
+                if (wait_rung(&round, deadline_none()) == WAIT_PARK)
+                    sched_yield(); /* never sleep while it is inside */
                 continue;
             }
         } else if (weft_future_done(f)) {
@@ -468,20 +477,24 @@ void weft_internal_pool_worker_wait(struct worker *w, struct group *g, struct we
         }
         bool contended = false;
         struct task *t = waiter_take(w, &contended);
-        if (!t && !contended && round >= SPIN_ROUNDS + YIELD_ROUNDS) {
-            bool done = false;
-            t = g ? group_park_worker(w, g, &done) : future_park_worker(w, f);
-            if (done)
-                return;
-            round = 0;
-        }
         if (t) {
             run_on_worker(w, t);
             round = 0;
             continue;
         }
-        if (contended || round < SPIN_ROUNDS + YIELD_ROUNDS)
-            spin_backoff(round++, SPIN_ROUNDS);
+        if (wait_rung(&round, deadline_none()) != WAIT_PARK)
+            continue;
+        if (contended) { /* a steal lost a race: there may be work */
+            sched_yield();
+            continue;
+        }
+        bool done = false;
+        t = g ? group_park_worker(w, g, &done) : future_park_worker(w, f);
+        if (done)
+            return;
+        round = 0;
+        if (t)
+            run_on_worker(w, t);
     }
 }
 

@@ -50,11 +50,8 @@ static void future_wait_outside(struct weft_future *f)
 {
     unsigned round = 0;
     while (!weft_future_done(f)) {
-        if (round < SPIN_ROUNDS) {
-            spin_backoff(round++, SPIN_ROUNDS);
-            continue;
-        }
-        if (future_sync_park(&f->sync, &f->ec))
+        if (wait_rung(&round, deadline_none()) == WAIT_PARK &&
+            future_sync_park(&f->sync, &f->ec))
             return;
     }
 }

@@ -70,12 +70,12 @@ static void group_wait_outside(struct group *g)
         enum group_state s = group_count_look(&g->count);
         if (s == GROUP_DONE)
             return;
-        /* GROUP_WAKING: a finishing task is waking us */
-        if (s == GROUP_WAKING || round < SPIN_ROUNDS) {
-            spin_backoff(round < SPIN_ROUNDS ? round++ : round, SPIN_ROUNDS);
+        enum wait_rung rung = wait_rung(&round, deadline_none());
+        if (rung != WAIT_PARK)
             continue;
-        }
-        if (group_park(g))
+        if (s == GROUP_WAKING) /* a finishing task is waking us: never */
+            sched_yield();     /* sleep while it is inside */
+        else if (group_park(g))
             return;
     }
 }

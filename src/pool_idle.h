@@ -33,9 +33,10 @@
 
 #include <weft/eventcount.h>
 
+#include "base.h"
 #include "chaos.h"
 #include "pool_sync.h"
-#include "spin.h"
+#include "wait.h"
 
 struct worker;
 
@@ -83,7 +84,7 @@ static inline void keep_rest(struct worker *w, void **items, size_t n)
     if (n < 2)
         return;
     for (size_t i = 1; i < n; i++)
-        if (__builtin_expect(!idle_keep(w, items[i]), 0))
+        if (UNLIKELY(!idle_keep(w, items[i])))
             idle_run(w, items[i]);
     struct idle_pool ip = idle_pool_of(w);
     pool_search_wake(ip.search, ip.ec);

@@ -30,16 +30,9 @@
 #include <weft/mpmc.h>
 #include <weft/pool.h>
 
+#include "base.h"
 #include "pool_sync.h"
-#include "spin.h"
-
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-
-/* A thread that waits (a searcher, a worker or an outside thread waiting for
- * a group or a future) sweeps this many times with pauses, then YIELD_ROUNDS
- * times with sched_yield (pool_idle.h; spin_backoff), before it parks. */
-enum { SPIN_ROUNDS = 64, YIELD_ROUNDS = 8 };
+#include "wait.h"
 
 /* ---- layouts ------------------------------------------------------------ */
 

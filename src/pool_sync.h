@@ -239,6 +239,7 @@
 
 #include <weft/eventcount.h>
 
+#include "base.h"
 #include "chaos.h"
 #include "eventcount_internal.h"
 
@@ -277,7 +278,7 @@ static inline void group_count_init(struct group_count *c)
  * Returns: true when counted in local (the owner in local mode). */
 static inline bool group_count_spawn(struct group_count *c, bool owner)
 {
-    if (__builtin_expect(owner && c->local_mode, 1)) {
+    if (LIKELY(owner && c->local_mode)) {
         c->local++;
         return true;
     }
@@ -319,7 +320,7 @@ static inline void group_count_wake(struct group_count *c, uint64_t old,
 static inline void group_count_task_done(struct group_count *c, bool owner,
                                          weft_eventcount *pool_ec, weft_eventcount *own_ec)
 {
-    if (__builtin_expect(owner && c->local_mode, 1)) {
+    if (LIKELY(owner && c->local_mode)) {
         c->local--;
         return;
     }
@@ -346,7 +347,7 @@ static inline void group_count_task_done(struct group_count *c, bool owner,
     } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
                                                     memory_order_release,
                                                     memory_order_relaxed));
-    if (__builtin_expect(wake, 0))
+    if (UNLIKELY(wake))
         group_count_wake(c, old, pool_ec, own_ec);
 }
 
@@ -481,7 +482,7 @@ static inline bool pool_gate_enter(struct pool_gate *gt)
      * close, this increment is counted in every value a worker's read sees
      * after the close, until our leave; after it, we read CLOSED. */
     uint64_t old = atomic_fetch_add_explicit(&gt->word, 1, memory_order_relaxed);
-    if (__builtin_expect((old & GATE_CLOSED) != 0, 0)) {
+    if (UNLIKELY((old & GATE_CLOSED) != 0)) {
         /* release: as in pool_gate_leave (P1); our last access */
         atomic_fetch_sub_explicit(&gt->word, 1, memory_order_release);
         return false;

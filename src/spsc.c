@@ -127,35 +127,20 @@
 
 #include <weft/spsc.h>
 
+#include "base.h"
 #include "chaos.h"
-#include "spin.h"
 #include "eventcount_internal.h"
+#include "wait.h"
 
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
 /* The fast paths are inlined into each public function even where the
  * compiler would rather call them: at 1P1C a call is a sizeable part of
  * an operation's cost. */
 #define HOT_INLINE inline __attribute__((always_inline))
 
-/* Bounded spinning before a blocking operation yields, and yielding before
- * it parks: short enough that an oversubscribed machine loses little, long
- * enough that a ring that is only briefly full or empty costs no syscall. */
-#ifndef WEFT_MODEL
-enum { SPIN_TRIES = 64, YIELD_TRIES = 16 };
-#else
-/* The model checker (model-check/spsc.cc) runs a spin or a yield as a
- * Relacy yield, which makes the other thread run: 80 of them would drive it
- * to the end of its operation before a park could race it, and multiply
- * the schedules.  One of each keeps every step of the ladder. */
-enum { SPIN_TRIES = 1, YIELD_TRIES = 1 };
-#endif
-
-/* Groups of fields are spaced two cache lines apart: the line after each
- * group is padding that nobody touches, so the adjacent-line prefetcher
- * (which fetches 128-byte pairs) never couples two groups, whatever the
- * alignment of the block modulo 128. */
-#define GROUP_SPACING (2 * WEFT_CACHELINE)
+/* Groups of fields are spaced LINE_PAIR_BYTES (base.h) apart: the line
+ * after each group is padding that nobody touches, so the adjacent-line
+ * prefetcher (which fetches 128-byte pairs) never couples two groups,
+ * whatever the alignment of the block modulo 128. */
 
 /* The array has SLOTS_PER_ITEM slots per unit of capacity (and at least
  * capacity + ITEMS_PER_LINE, see above).  A full ring's producer then
@@ -195,7 +180,6 @@ struct weft_spsc {
      * by close: shared read-only in every cache in steady state. */
     alignas(WEFT_CACHELINE) size_t mask; /* capacity - 1 */
     size_t words;                        /* LINE_WORDS * lines in the array */
-    unsigned flags;                      /* 0 or WEFT_SHARED */
     atomic_uint gate;   /* GATE_CLOSED | GATE_FENCED; read by every push */
     unsigned fenced;    /* light fences are real fences (GATE_FENCED) */
     atomic_uint sealed; /* SEALED* once close has fenced; read by pops on empty */
@@ -231,11 +215,11 @@ struct weft_spsc {
 
 /* Each group of fields that one side writes sits alone in its own pair of
  * cache lines: every group starts a line, fits in it, and the next group
- * starts GROUP_SPACING or more later. */
+ * starts LINE_PAIR_BYTES or more later. */
 #define SPSC_OWN_LINE(prev, last, next)                                              \
     _Static_assert(offsetof(struct weft_spsc, next) % WEFT_CACHELINE == 0 &&          \
                        offsetof(struct weft_spsc, next) - offsetof(struct weft_spsc, prev) >= \
-                           GROUP_SPACING &&                                           \
+                           LINE_PAIR_BYTES &&                                           \
                        offsetof(struct weft_spsc, last) + sizeof(((struct weft_spsc *)0)->last) <= \
                            offsetof(struct weft_spsc, prev) + WEFT_CACHELINE,  \
                    #prev " .. " #last " and " #next " share a cache line pair")
@@ -288,12 +272,9 @@ static inline bool later(size_t a, size_t b)
 /* Power of two >= capacity, or 0 when there is none in a size_t. */
 static size_t round_capacity(size_t capacity)
 {
-    size_t cap = 1;
     if (capacity == 0 || capacity > (SIZE_MAX >> 1) + 1)
         return 0;
-    while (cap < capacity)
-        cap <<= 1;
-    return cap;
+    return pow2_at_least(capacity);
 }
 
 /* Lines in the array of a ring of rounded capacity cap (see SLOTS_PER_ITEM
@@ -333,7 +314,6 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
     q->mask = round_capacity(capacity) - 1;
     size_t lines = line_count(q->mask + 1);
     q->words = lines * LINE_WORDS;
-    q->flags = flags;
     /* atomic_init: the ring is not shared yet; handing it over is the
      * caller's synchronisation */
     atomic_init(&q->sealed, 0);
@@ -695,50 +675,18 @@ size_t weft_spsc_try_pop_many(weft_spsc *q, void **items, size_t n)
 
 /* ---- blocking ------------------------------------------------------------ */
 
-/* A wait's deadline; forever: timed is false. */
-struct deadline {
-    bool timed;
-    uint64_t at; /* CLOCK_MONOTONIC ns */
-};
-
-static struct deadline deadline_after(bool timed, uint64_t timeout_ns)
-{
-    struct deadline d = { timed, timed ? deadline_ns(timeout_ns) : 0 };
-    return d;
-}
-
-/* Nanoseconds left (at least 1), or 0 when the deadline passed. */
-static uint64_t time_left(const struct deadline *d)
-{
-    uint64_t now = now_ns();
-    return now >= d->at ? 0 : d->at - now;
-}
-
-/* One step of the spin / yield / park ladder: returns after a spin or a
- * yield, or after a park on ec that the caller's condition (checked after
- * announcing, through ready()) did not cancel.  ETIMEDOUT when the deadline
- * passed, else 0.  A timed wait reads the clock before its first spin, so
- * a deadline that has passed already (timeout 0: "try once") ends it
- * before any further attempt; the spins read it no more. */
+/* One rung of wait.h's ladder for a push or pop that found the ring full
+ * or empty: returns after a pause or a yield, or after a park on ec that
+ * the caller's condition (checked after announcing, through ready()) did
+ * not cancel.  ETIMEDOUT when the deadline passed, else 0. */
 static int wait_step(struct weft_spsc *q, weft_eventcount *ec, unsigned *round,
-                     const struct deadline *d, bool (*ready)(struct weft_spsc *))
+                     struct deadline d, bool (*ready)(struct weft_spsc *))
 {
-    uint64_t left = 0;
-    if (d->timed && (*round == 0 || *round >= SPIN_TRIES)) {
-        left = time_left(d);
-        if (left == 0)
-            return ETIMEDOUT;
-    }
-    if (*round < SPIN_TRIES) {
-        ++*round;
-        cpu_relax();
+    enum wait_rung rung = wait_rung(round, d);
+    if (rung == WAIT_TIMEOUT)
+        return ETIMEDOUT;
+    if (rung == WAIT_AGAIN)
         return 0;
-    }
-    if (*round < SPIN_TRIES + YIELD_TRIES) {
-        ++*round;
-        sched_yield();
-        return 0;
-    }
     WEFT_CHAOS_POINT();
     uint32_t key = weft_eventcount_prepare(ec);
     /* the re-check after announcing: prepare's fence pairs with the
@@ -748,10 +696,8 @@ static int wait_step(struct weft_spsc *q, weft_eventcount *ec, unsigned *round,
         weft_eventcount_cancel(ec);
         return 0;
     }
-    if (d->timed)
-        (void)weft_eventcount_wait_timed(ec, key, left);
-    else
-        weft_eventcount_wait(ec, key);
+    /* timed out or not, the caller tries once more */
+    (void)wait_park(ec, key, d);
     return 0;
 }
 
@@ -777,10 +723,10 @@ static bool consumer_ready(struct weft_spsc *q)
            atomic_load_explicit(&q->sealed, memory_order_relaxed) != 0;
 }
 
-static __attribute__((noinline, cold)) int push_slow(struct weft_spsc *q, void *item, bool timed,
+COLD static int push_slow(struct weft_spsc *q, void *item, bool timed,
                                                      uint64_t timeout_ns)
 {
-    struct deadline d = deadline_after(timed, timeout_ns);
+    struct deadline d = timed ? deadline_in(timeout_ns) : deadline_none();
     unsigned round = 0;
     for (;;) {
         /* the caller's attempt, or ours below, found the ring full: a closed
@@ -788,7 +734,7 @@ static __attribute__((noinline, cold)) int push_slow(struct weft_spsc *q, void *
          * matters, nothing is read after it */
         if ((atomic_load_explicit(&q->gate, memory_order_relaxed) & GATE_CLOSED) != 0)
             return EPIPE;
-        if (wait_step(q, &q->not_full, &round, &d, producer_ready) == ETIMEDOUT)
+        if (wait_step(q, &q->not_full, &round, d, producer_ready) == ETIMEDOUT)
             return ETIMEDOUT;
         int rc = push_one(q, item);
         if (rc != EAGAIN)
@@ -839,7 +785,7 @@ static bool grace_ready(struct weft_spsc *q)
  * prod_entered == head again CLOSE_GRACE_NS after the first time: this
  * waits on not_empty (a push that publishes wakes it) until the grace is
  * over.  ETIMEDOUT when the caller's deadline passed first, else 0. */
-static int close_grace(struct weft_spsc *q, const struct deadline *d)
+static int close_grace(struct weft_spsc *q, struct deadline d)
 {
     uint64_t now = now_ns();
     if (q->cons_grace_until == 0)
@@ -850,8 +796,8 @@ static int close_grace(struct weft_spsc *q, const struct deadline *d)
     }
     uint64_t left = q->cons_grace_until - now;
     bool whole_grace = true; /* the wait below lasts until the grace is over */
-    if (d->timed) {
-        uint64_t d_left = time_left(d);
+    if (!deadline_is_none(d)) {
+        uint64_t d_left = deadline_left(d);
         if (d_left == 0)
             return ETIMEDOUT;
         if (d_left < left) {
@@ -872,10 +818,10 @@ static int close_grace(struct weft_spsc *q, const struct deadline *d)
     return 0;
 }
 
-static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **item, bool timed,
+COLD static int pop_slow(struct weft_spsc *q, void **item, bool timed,
                                                     uint64_t timeout_ns)
 {
-    struct deadline d = deadline_after(timed, timeout_ns);
+    struct deadline d = timed ? deadline_in(timeout_ns) : deadline_none();
     unsigned round = 0;
     /* the caller's attempt found the ring empty; so does each attempt at
      * the end of the loop that goes round */
@@ -900,18 +846,18 @@ static __attribute__((noinline, cold)) int pop_slow(struct weft_spsc *q, void **
                 if (sealed == SEALED || q->cons_grace_over)
                     return pop_one(q, item) ? 0 : EPIPE;
                 /* close's membarrier was refused: look again later */
-                if (close_grace(q, &d) == ETIMEDOUT)
+                if (close_grace(q, d) == ETIMEDOUT)
                     return ETIMEDOUT;
             } else {
                 /* a push is between its closed check and its publication:
                  * it ends within a few instructions unless preempted; wait
                  * for it without parking (it notifies only when it
                  * publishes) */
-                if (d.timed && time_left(&d) == 0)
+                if (!deadline_is_none(d) && deadline_left(d) == 0)
                     return ETIMEDOUT;
                 sched_yield();
             }
-        } else if (wait_step(q, &q->not_empty, &round, &d, consumer_ready) == ETIMEDOUT) {
+        } else if (wait_step(q, &q->not_empty, &round, d, consumer_ready) == ETIMEDOUT) {
             return ETIMEDOUT;
         }
         if (pop_one(q, item))

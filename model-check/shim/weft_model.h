@@ -410,7 +410,7 @@ inline int once(pthread_once_t *o, void (*f)(void))
 
 } /* namespace weft_model */
 
-/* src/spin.h's two helpers (it leaves them to us in this build) */
+/* src/wait.h's two helpers (it leaves them to us in this build) */
 static inline void cpu_relax(void)
 {
     ::weft_model::yield($);
