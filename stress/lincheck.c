@@ -1090,65 +1090,78 @@ static bool presence_span(const struct vrec *r, uint64_t from, struct span *s, u
     return s->lo < s->hi;
 }
 
-/* V4, R_FULL and R_CLOSE. */
-static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
-                                  const struct lin_spec *spec, size_t nops, long nv)
+/* Where close's steps can be.  Its gate (after which no push claims) is
+ * after the first close began and after every successful push began (each
+ * claimed before it): lo; and before the first close ended and before
+ * every EPIPE returned: hi.  Its seal (after which pops may report EPIPE;
+ * the gate itself in one-step models) is certainly done by seal_hi: the
+ * first close's end, or an EPIPE pop's. */
+struct gate {
+    uint64_t lo, hi, seal_hi;
+    uint64_t close_inv;    /* the first close's start */
+    uint32_t lo_op, hi_op; /* the ops that set lo / hi (for reports) */
+};
+
+/* The bounds of struct gate, from the history. */
+static void find_gate(const struct lin_op *ops, size_t nops, struct gate *g)
 {
-    const struct lin_op *ops = rp->ops;
-    const struct vrec *vr = c->v;
-    char a[160], b[160];
-    /* Where close's steps can be.  Its gate (after which no push claims)
-     * is after the first close began and after every successful push
-     * began (each claimed before it): gate_lo; and before the first close
-     * ended and before every EPIPE returned: gate_hi.  Its seal (after
-     * which pops may report EPIPE; the gate itself in one-step models) is
-     * certainly done by seal_hi: the first close's end, or an EPIPE pop's.
-     * gate_op / hi_op: the ops that set gate_lo / gate_hi (for reports). */
-    uint64_t gate_lo = T_INF, gate_hi = T_INF, seal_hi = T_INF;
-    uint32_t lo_op = NONE, hi_op = NONE;
+    g->lo = g->hi = g->seal_hi = T_INF;
+    g->lo_op = g->hi_op = NONE;
     for (size_t k = 0; k < nops; k++) {
         const struct lin_op *o = &ops[k];
         if (o->kind == LIN_CLOSE) {
-            if (gate_lo == T_INF || o->inv < gate_lo)
-                gate_lo = o->inv;
-            if (o->res < seal_hi)
-                seal_hi = o->res;
+            if (g->lo == T_INF || o->inv < g->lo)
+                g->lo = o->inv;
+            if (o->res < g->seal_hi)
+                g->seal_hi = o->res;
         }
-        if (o->result == LIN_CLOSED && o->kind == LIN_POP && o->res < seal_hi)
-            seal_hi = o->res;
-        if ((o->kind == LIN_CLOSE || o->result == LIN_CLOSED) && o->res < gate_hi) {
-            gate_hi = o->res;
-            hi_op = (uint32_t)k;
+        if (o->result == LIN_CLOSED && o->kind == LIN_POP && o->res < g->seal_hi)
+            g->seal_hi = o->res;
+        if ((o->kind == LIN_CLOSE || o->result == LIN_CLOSED) && o->res < g->hi) {
+            g->hi = o->res;
+            g->hi_op = (uint32_t)k;
         }
     }
-    uint64_t close_inv = gate_lo; /* the first close's start */
+    g->close_inv = g->lo;
     for (size_t k = 0; k < nops; k++) {
         const struct lin_op *o = &ops[k];
-        if (o->kind == LIN_PUSH && o->result == LIN_OK && gate_hi < T_INF &&
-            (gate_lo == T_INF || o->inv > gate_lo)) {
-            gate_lo = o->inv;
-            lo_op = (uint32_t)k;
+        if (o->kind == LIN_PUSH && o->result == LIN_OK && g->hi < T_INF &&
+            (g->lo == T_INF || o->inv > g->lo)) {
+            g->lo = o->inv;
+            g->lo_op = (uint32_t)k;
         }
     }
-    if (gate_hi < T_INF && (gate_lo > gate_hi || close_inv == T_INF)) {
-        describe(rp, hi_op, a, sizeof a);
-        if (close_inv == T_INF)
-            fire(rp, LIN_R_CLOSE, hi_op, NONE, NONE, "%s reported EPIPE, yet nobody closed the ring",
-                 a);
-        else if (close_inv > gate_hi)
-            fire(rp, LIN_R_CLOSE, hi_op, NONE, NONE,
-                 "%s reported EPIPE before any close began", a);
-        else {
-            describe(rp, lo_op, b, sizeof b);
-            fire(rp, LIN_R_CLOSE, lo_op, hi_op, NONE,
-                 "%s succeeded although it began after the ring was certainly closed (by the "
-                 "end of %s)", b, a);
-        }
+}
+
+/* R_CLOSE: the gate's range of instants is empty (EPIPE with no close, or
+ * before any close began; a push that succeeded after the ring was
+ * certainly closed). */
+static void check_gate(const struct report *rp, const struct gate *g)
+{
+    char a[160], b[160];
+    if (!(g->hi < T_INF && (g->lo > g->hi || g->close_inv == T_INF)))
+        return;
+    describe(rp, g->hi_op, a, sizeof a);
+    if (g->close_inv == T_INF)
+        fire(rp, LIN_R_CLOSE, g->hi_op, NONE, NONE,
+             "%s reported EPIPE, yet nobody closed the ring", a);
+    else if (g->close_inv > g->hi)
+        fire(rp, LIN_R_CLOSE, g->hi_op, NONE, NONE,
+             "%s reported EPIPE before any close began", a);
+    else {
+        describe(rp, g->lo_op, b, sizeof b);
+        fire(rp, LIN_R_CLOSE, g->lo_op, g->hi_op, NONE,
+             "%s succeeded although it began after the ring was certainly closed (by the "
+             "end of %s)", b, a);
     }
-    uint64_t close_res = gate_hi;
-    derive_bounds(c, ops, nops, nv, close_res);
-    /* V3 by the bounds: a take forced to come after it ended, or a claim
-     * forced to come before its push began */
+}
+
+/* V3 by the bounds of derive_bounds: a take forced to come after it ended,
+ * or a claim forced to come before its push began. */
+static void check_bounds_order(const struct report *rp, const struct vrec *vr, long nv)
+{
+    const struct lin_op *ops = rp->ops;
+    char a[160];
     for (long i = 0; i < nv; i++) {
         const struct vrec *r = &vr[i];
         if (r->push == NONE)
@@ -1163,10 +1176,15 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
                  late ? "ended" : "began", a);
         }
     }
-    /* the weak excuse: for each successful push R, the time by which all
-     * of its items are certainly published, min(R.res, the latest end of
-     * their takes) in t1; t2: the pushes' invocations, sorted; t3: the
-     * prefix max of their publication times in that order */
+}
+
+/* The weak excuse: for each successful push R, the time by which all of
+ * its items are certainly published, min(R.res, the latest end of their
+ * takes) in t1; t2: the pushes' invocations, sorted (kv: with R's index
+ * into t1); t3: the prefix max of their publication times in that order.
+ * Returns the number of pushes. */
+static size_t publication_times(struct lin_ctx *c, const struct lin_op *ops, size_t nops)
+{
     size_t npush = 0;
     for (size_t k = 0; k < nops; k++) {
         const struct lin_op *o = &ops[k];
@@ -1174,7 +1192,7 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
             continue;
         uint64_t latest = 0;
         for (uint16_t j = 0; j < o->n; j++) {
-            uint64_t t = take_res(ops, &vr[c->vid[o->first + j]]);
+            uint64_t t = take_res(ops, &c->v[c->vid[o->first + j]]);
             if (t > latest)
                 latest = t;
         }
@@ -1188,9 +1206,17 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
         c->t2[k] = c->kv[k].key;
         c->t3[k] = k == 0 || t > c->t3[k - 1] ? t : c->t3[k - 1];
     }
-    bool weak = (spec->flags & LIN_PUSH_TWO_PHASE) != 0;
+    return npush;
+}
 
-    /* V4 and ETIMEDOUT pops: the weak spans */
+/* V4 and ETIMEDOUT pops: a pop that found the ring empty while some value
+ * was certainly there (and, weak, published) throughout it. */
+static void check_empty_pops(struct lin_ctx *c, const struct report *rp, size_t nops, long nv,
+                             size_t npush, bool weak)
+{
+    const struct lin_op *ops = rp->ops;
+    const struct vrec *vr = c->v;
+    char a[160], b[160];
     size_t ns = 0;
     for (long i = 0; i < nv; i++) {
         const struct vrec *r = &vr[i];
@@ -1225,19 +1251,30 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
              weak ? " (and every push that may be older had published)" : "",
              w->take == NONE ? "never" : "only by an op that began after");
     }
+}
 
-    /* ETIMEDOUT pushes on a ring certainly closed: EPIPE is due */
+/* R_CLOSE: ETIMEDOUT pushes on a ring certainly closed (EPIPE is due). */
+static void check_closed_pushes(const struct report *rp, size_t nops, const struct gate *g)
+{
+    const struct lin_op *ops = rp->ops;
+    char a[160];
     for (size_t k = 0; k < nops; k++) {
         const struct lin_op *e = &ops[k];
-        if (e->kind == LIN_PUSH && e->result == LIN_FULL && e->inv > gate_hi) {
+        if (e->kind == LIN_PUSH && e->result == LIN_FULL && e->inv > g->hi) {
             describe(rp, (uint32_t)k, a, sizeof a);
-            fire(rp, LIN_R_CLOSE, (uint32_t)k, hi_op, NONE,
+            fire(rp, LIN_R_CLOSE, (uint32_t)k, g->hi_op, NONE,
                  "%s timed out although it began after the ring was certainly closed (EPIPE "
                  "is due)", a);
         }
     }
-    /* EPIPE pops: every successful push claimed before the gate, so its
-     * item must be taken before the pop's EPIPE */
+}
+
+/* R_CLOSE, EPIPE pops: every successful push claimed before the gate, so
+ * its item must be taken before the first pop's EPIPE. */
+static void check_epipe_pops(const struct report *rp, const struct vrec *vr, size_t nops, long nv)
+{
+    const struct lin_op *ops = rp->ops;
+    char a[160], b[160];
     uint64_t first_epipe = T_INF;
     uint32_t epipe_op = NONE;
     for (size_t k = 0; k < nops; k++)
@@ -1257,11 +1294,21 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
              r->take == NONE ? "by nobody" : "only after it (FIFO order says so)");
         break;
     }
-    /* ETIMEDOUT pops on a ring certainly sealed: only a claimed, not yet
-     * published item at the head explains them (two-phase pushes) */
+}
+
+/* R_CLOSE, ETIMEDOUT pops on a ring certainly sealed: only a claimed, not
+ * yet published item at the head explains them (two-phase pushes, weak:
+ * by publication_times' npush pushes), or a push that announced itself. */
+static void check_sealed_pops(const struct lin_ctx *c, const struct report *rp,
+                              const struct lin_spec *spec, size_t nops, size_t npush,
+                              const struct gate *g)
+{
+    const struct lin_op *ops = rp->ops;
+    bool weak = (spec->flags & LIN_PUSH_TWO_PHASE) != 0;
+    char a[160];
     for (size_t k = 0; k < nops; k++) {
         const struct lin_op *e = &ops[k];
-        if (e->kind != LIN_POP || e->result != LIN_TIMEDOUT || !(e->inv > seal_hi))
+        if (e->kind != LIN_POP || e->result != LIN_TIMEDOUT || !(e->inv > g->seal_hi))
             continue;
         bool excused = false;
         for (size_t q = 0; q < npush && weak && !excused; q++)
@@ -1277,24 +1324,35 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
              "%s timed out on a ring that was certainly closed%s (EPIPE or an item is due)", a,
              weak ? ", with no push in progress that may hold it off" : "");
     }
+}
 
-    /* counting: t1 = pushes' invocations (per value), t2 = takes' ends */
-    size_t np = 0, nd = 0;
+/* For counting: t1 = the pushes' invocations (per value, *np of them), t2
+ * = the takes' ends (*nd), both sorted. */
+static void occupancy_times(struct lin_ctx *c, const struct lin_op *ops, long nv, size_t *np,
+                            size_t *nd)
+{
+    const struct vrec *vr = c->v;
+    *np = *nd = 0;
     for (long i = 0; i < nv; i++) {
         if (vr[i].push == NONE)
             continue;
-        c->t1[np++] = ops[vr[i].push].inv;
+        c->t1[(*np)++] = ops[vr[i].push].inv;
         if (vr[i].take != NONE)
-            c->t2[nd++] = ops[vr[i].take].res;
+            c->t2[(*nd)++] = ops[vr[i].take].res;
     }
-    qsort(c->t1, np, sizeof *c->t1, cmp_u64);
-    qsort(c->t2, nd, sizeof *c->t2, cmp_u64);
-    if (spec->capacity == 0)
-        return;
-    /* R_FULL, over capacity: more than capacity values certainly in the
-     * ring at one instant (claimed: by the end of the push, or of the
-     * close, whichever is first; there until the take begins).  Open spans:
-     * at equal times an end comes before a start. */
+    qsort(c->t1, *np, sizeof *c->t1, cmp_u64);
+    qsort(c->t2, *nd, sizeof *c->t2, cmp_u64);
+}
+
+/* R_FULL, over capacity: more than capacity values certainly in the ring
+ * at one instant (claimed: by the end of the push, or of the close,
+ * whichever is first; there until the take begins).  Open spans: at equal
+ * times an end comes before a start. */
+static void check_over_capacity(struct lin_ctx *c, const struct report *rp,
+                                const struct lin_spec *spec, long nv)
+{
+    const struct vrec *vr = c->v;
+    char a[160];
     size_t ne = 0;
     for (long i = 0; i < nv; i++) {
         const struct vrec *r = &vr[i];
@@ -1323,8 +1381,43 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
             break;
         }
     }
-    /* R_FULL, refusals; successful pops by invocation with the prefix max of their
-     * ends (is one in progress during [x, y]?) */
+}
+
+/* With two-phase pops: a pop that may have claimed by f.res (not before
+ * its items were claimed or its FIFO turn came: dmin) and may not have
+ * released before f.inv may hold the slot at the tail.  kv: the npop
+ * successful pops by invocation. */
+static bool pop_holds_slot(const struct lin_ctx *c, const struct lin_op *ops, size_t npop,
+                           const struct lin_op *f)
+{
+    bool held = false;
+    for (size_t q = 0; q < npop && c->kv[q].key <= f->res && !held; q++) {
+        const struct lin_op *d = &ops[c->kv[q].i];
+        if (d->res < f->inv)
+            continue;
+        uint64_t claim = d->inv;
+        for (uint16_t j = 0; j < d->n; j++) {
+            const struct vrec *r = &c->v[c->vid[d->first + j]];
+            if (r->dmin > claim)
+                claim = r->dmin;
+            if (r->push != NONE && ops[r->push].inv > claim)
+                claim = ops[r->push].inv;
+        }
+        held = claim <= f->res;
+    }
+    return held;
+}
+
+/* R_FULL, refusals: a push that found the ring full although at most
+ * capacity - 1 values can have been there at every instant of it (t1, t2:
+ * occupancy_times' np and nd), unless excused. */
+static void check_refusals(struct lin_ctx *c, const struct report *rp,
+                           const struct lin_spec *spec, size_t nops, size_t np, size_t nd,
+                           const struct gate *g)
+{
+    const struct lin_op *ops = rp->ops;
+    char a[160];
+    /* successful pops by invocation (is one in progress during [x, y]?) */
     size_t npop = 0;
     for (size_t k = 0; k < nops; k++)
         if (ops[k].kind == LIN_POP && ops[k].result == LIN_OK)
@@ -1335,43 +1428,47 @@ static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
         const struct lin_op *f = &ops[k];
         if (f->kind != LIN_PUSH || (f->result != LIN_FULL && f->result != LIN_REFUSED))
             continue;
-        if (f->result == LIN_REFUSED && gate_lo <= f->res)
+        if (f->result == LIN_REFUSED && g->lo <= f->res)
             continue; /* may have been refused because closed */
-        if (f->result == LIN_FULL && f->inv > gate_hi)
+        if (f->result == LIN_FULL && f->inv > g->hi)
             continue; /* R_CLOSE above */
         size_t u = max_occupancy(c->t1, np, c->t2, nd, f->inv, f->res);
         if (u >= spec->capacity)
             continue;
         /* the slot of position tail - capacity exists only once capacity
          * positions were claimed */
-        if (releases && count_le(c->t1, np, f->res, false) >= spec->capacity) {
-            /* a pop that may have claimed by f.res (not before its items
-             * were claimed or its FIFO turn came: dmin) and may not have
-             * released before f.inv may hold the slot at the tail */
-            bool held = false;
-            for (size_t q = 0; q < npop && c->kv[q].key <= f->res && !held; q++) {
-                const struct lin_op *d = &ops[c->kv[q].i];
-                if (d->res < f->inv)
-                    continue;
-                uint64_t claim = d->inv;
-                for (uint16_t j = 0; j < d->n; j++) {
-                    const struct vrec *r = &vr[c->vid[d->first + j]];
-                    if (r->dmin > claim)
-                        claim = r->dmin;
-                    if (r->push != NONE && ops[r->push].inv > claim)
-                        claim = ops[r->push].inv;
-                }
-                held = claim <= f->res;
-            }
-            if (held)
-                continue;
-        }
+        if (releases && count_le(c->t1, np, f->res, false) >= spec->capacity &&
+            pop_holds_slot(c, ops, npop, f))
+            continue;
         describe(rp, (uint32_t)k, a, sizeof a);
         fire(rp, LIN_R_FULL, (uint32_t)k, NONE, NONE,
              "%s found the ring full, yet at most %zu of its %zu slots can have been taken at "
              "any instant of its interval%s", a, u, spec->capacity,
              releases ? ", and no pop was in progress" : "");
     }
+}
+
+/* V4, R_FULL and R_CLOSE. */
+static void check_queue_emptiness(struct lin_ctx *c, const struct report *rp,
+                                  const struct lin_spec *spec, size_t nops, long nv)
+{
+    const struct lin_op *ops = rp->ops;
+    struct gate g;
+    find_gate(ops, nops, &g);
+    check_gate(rp, &g);
+    derive_bounds(c, ops, nops, nv, g.hi);
+    check_bounds_order(rp, c->v, nv);
+    size_t npush = publication_times(c, ops, nops);
+    check_empty_pops(c, rp, nops, nv, npush, (spec->flags & LIN_PUSH_TWO_PHASE) != 0);
+    check_closed_pushes(rp, nops, &g);
+    check_epipe_pops(rp, c->v, nops, nv);
+    check_sealed_pops(c, rp, spec, nops, npush, &g);
+    size_t np, nd;
+    occupancy_times(c, ops, nv, &np, &nd);
+    if (spec->capacity == 0)
+        return;
+    check_over_capacity(c, rp, spec, nv);
+    check_refusals(c, rp, spec, nops, np, nd, &g);
 }
 
 static int check_queue(struct lin_ctx *c, const struct report *rp, const struct lin_spec *spec,
