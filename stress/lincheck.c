@@ -1510,19 +1510,11 @@ static const char *fate(const struct lin_op *ops, const struct vrec *u)
                                           : "popped by the owner later";
 }
 
-static int check_deque(struct lin_ctx *c, const struct report *rp, size_t nops, long nv)
+/* The owner's operations (pushes and pops) in kv, in their (sequential)
+ * order; returns their number, or -1 (harness error) when two overlap. */
+static long owner_order(struct lin_ctx *c, const struct report *rp, size_t nops)
 {
     const struct lin_op *ops = rp->ops;
-    struct vrec *vr = c->v;
-    size_t n = (size_t)nv + nops + 1;
-    if (!RESERVE(c, idx, n) || !RESERVE(c, idx2, n) || !RESERVE(c, idx3, n) ||
-        !RESERVE(c, kv, n) || !RESERVE(c, t1, n) || !RESERVE(c, spans, n) ||
-        !RESERVE(c, comps, n)) {
-        harness_error(rp->v, "out of memory");
-        return -1;
-    }
-    char a[160], b[160];
-    /* the owner's operations, in their (sequential) order */
     size_t no = 0;
     for (size_t k = 0; k < nops; k++)
         if (ops[k].kind == LIN_PUSH || ops[k].kind == LIN_POP)
@@ -1534,146 +1526,196 @@ static int check_deque(struct lin_ctx *c, const struct report *rp, size_t nops, 
                           "thread", c->kv[i - 1].i, c->kv[i].i);
             return -1;
         }
-    uint32_t nrank = 0; /* idx2: the values in push order */
+    return (long)no;
+}
+
+/* Each pushed value's rank in push order, over the no owner operations of
+ * kv (idx2: the values in that order). */
+static void rank_pushes(struct lin_ctx *c, const struct lin_op *ops, size_t no)
+{
+    uint32_t nrank = 0;
     for (size_t i = 0; i < no; i++) {
         const struct lin_op *o = &ops[c->kv[i].i];
         if (o->kind == LIN_PUSH && o->result == LIN_OK)
             for (uint16_t j = 0; j < o->n; j++) {
                 uint32_t x = c->vid[o->first + j];
-                vr[x].rank = nrank;
+                c->v[x].rank = nrank;
                 c->idx2[nrank++] = x;
             }
     }
-    check_fresh_repeat(rp, vr, nv);
-    for (long i = 0; i < nv; i++) {
-        vr[i].cmax = vr[i].push == NONE ? T_INF : ops[vr[i].push].res;
-        vr[i].dmin = take_inv(ops, &vr[i]);
-    }
+}
 
-    /* The owner's stack (idx: values pushed and not popped by the owner,
-     * stolen ones included), with the prefix max of gone_key (t1) and its
-     * argmax (idx3). */
+/* Place q of the owner's stack holds value x with gone_key key: its prefix
+ * max of gone_key (t1) and the argmax (idx3). */
+static void stack_max_at(struct lin_ctx *c, size_t q, uint64_t key, uint32_t x)
+{
+    if (q == 0 || key > c->t1[q - 1]) {
+        c->t1[q] = key;
+        c->idx3[q] = x;
+    } else {
+        c->t1[q] = c->t1[q - 1];
+        c->idx3[q] = c->idx3[q - 1];
+    }
+}
+
+/* The owner's successful push o: its values go on the stack (of *sp
+ * values); D5 for each of them. */
+static void stack_push(struct lin_ctx *c, const struct report *rp, const struct lin_op *o,
+                       size_t *sp)
+{
+    const struct lin_op *ops = rp->ops;
+    struct vrec *vr = c->v;
+    char a[160];
+    for (uint16_t j = 0; j < o->n; j++) {
+        uint32_t x = c->vid[o->first + j];
+        struct vrec *r = &vr[x];
+        /* D5: v stolen while an older value u still there when v was
+         * pushed is gone only after (or never) */
+        if (stolen(ops, r) && *sp > 0 && c->t1[*sp - 1] > ops[r->take].res) {
+            const struct vrec *u = &vr[c->idx3[*sp - 1]];
+            describe(rp, r->take, a, sizeof a);
+            fire(rp, LIN_D5_FIFO, r->take, u->push, u->take,
+                 "%s stole %#llx although the older %#llx, in the deque when %#llx was "
+                 "pushed, was %s", a, (unsigned long long)r->value,
+                 (unsigned long long)u->value, (unsigned long long)r->value,
+                 fate(ops, u));
+        }
+        c->idx[*sp] = x;
+        stack_max_at(c, *sp, gone_key(ops, r), x);
+        r->spos = (uint32_t)(*sp)++;
+    }
+}
+
+/* The owner's successful pop k of one value: D3 unless it is the top of
+ * the stack; it leaves the stack either way. */
+static void stack_pop(struct lin_ctx *c, const struct report *rp, uint32_t k, size_t *sp)
+{
+    const struct lin_op *ops = rp->ops, *o = &ops[k];
+    struct vrec *vr = c->v;
+    char a[160], b[160];
+    struct vrec *r = &vr[c->vid[o->first]];
+    if (r->spos == NONE)
+        return; /* never pushed, or taken twice: V1 / V2 */
+    if (r->spos != *sp - 1) {
+        const struct vrec *w = &vr[c->idx[*sp - 1]];
+        describe(rp, k, a, sizeof a);
+        describe(rp, w->push, b, sizeof b);
+        fire(rp, LIN_D3_LIFO, k, w->push, w->take,
+             "%s returned %#llx although %#llx, pushed after it by %s, had not been "
+             "popped by the owner", a, (unsigned long long)r->value,
+             (unsigned long long)w->value, b);
+        /* take r out and rebuild the prefix maxima above it */
+        for (size_t q = r->spos; q + 1 < *sp; q++) {
+            c->idx[q] = c->idx[q + 1];
+            vr[c->idx[q]].spos = (uint32_t)q;
+        }
+        (*sp)--;
+        for (size_t q = r->spos; q < *sp; q++)
+            stack_max_at(c, q, gone_key(ops, &vr[c->idx[q]]), c->idx[q]);
+    } else {
+        (*sp)--;
+    }
+    r->spos = NONE;
+}
+
+/* The owner's pop k that found the deque empty: D4 if a value on the stack
+ * was still there throughout; the stack is empty after. */
+static void stack_empty(struct lin_ctx *c, const struct report *rp, uint32_t k, size_t *sp)
+{
+    const struct lin_op *ops = rp->ops, *o = &ops[k];
+    struct vrec *vr = c->v;
+    char a[160], b[160];
+    /* D4: a value still there throughout the pop */
+    if (*sp > 0 && c->t1[*sp - 1] > o->res) {
+        const struct vrec *u = &vr[c->idx3[*sp - 1]];
+        describe(rp, k, a, sizeof a);
+        describe(rp, u->push, b, sizeof b);
+        fire(rp, LIN_D4_EMPTY, k, u->push, u->take,
+             "%s found the deque empty although %#llx, pushed by %s and not popped by "
+             "the owner before, was %s", a, (unsigned long long)u->value, b,
+             fate(ops, u));
+    }
+    /* everything on the stack is gone now (or D4 fired): a later
+     * push's older neighbours are only the ones pushed after this */
+    for (size_t q = 0; q < *sp; q++)
+        vr[c->idx[q]].spos = NONE;
+    *sp = 0;
+}
+
+/* D3, D4 and D5 along the no owner operations of kv, with the owner's
+ * stack (idx: values pushed and not popped by the owner, stolen ones
+ * included), the prefix max of gone_key (t1) and its argmax (idx3). */
+static void check_owner_stack(struct lin_ctx *c, const struct report *rp, size_t no)
+{
+    const struct lin_op *ops = rp->ops;
     size_t sp = 0;
     for (size_t i = 0; i < no; i++) {
         uint32_t k = c->kv[i].i;
         const struct lin_op *o = &ops[k];
-        if (o->kind == LIN_PUSH && o->result == LIN_OK) {
-            for (uint16_t j = 0; j < o->n; j++) {
-                uint32_t x = c->vid[o->first + j];
-                struct vrec *r = &vr[x];
-                /* D5: v stolen while an older value u still there when v was
-                 * pushed is gone only after (or never) */
-                if (stolen(ops, r) && sp > 0 && c->t1[sp - 1] > ops[r->take].res) {
-                    const struct vrec *u = &vr[c->idx3[sp - 1]];
-                    describe(rp, r->take, a, sizeof a);
-                    fire(rp, LIN_D5_FIFO, r->take, u->push, u->take,
-                         "%s stole %#llx although the older %#llx, in the deque when %#llx was "
-                         "pushed, was %s", a, (unsigned long long)r->value,
-                         (unsigned long long)u->value, (unsigned long long)r->value,
-                         fate(ops, u));
-                }
-                uint64_t key = gone_key(ops, r);
-                c->idx[sp] = x;
-                if (sp == 0 || key > c->t1[sp - 1]) {
-                    c->t1[sp] = key;
-                    c->idx3[sp] = x;
-                } else {
-                    c->t1[sp] = c->t1[sp - 1];
-                    c->idx3[sp] = c->idx3[sp - 1];
-                }
-                r->spos = (uint32_t)sp++;
-            }
-        } else if (o->kind == LIN_POP && o->result == LIN_OK && o->n == 1) {
-            struct vrec *r = &vr[c->vid[o->first]];
-            if (r->spos == NONE)
-                continue; /* never pushed, or taken twice: V1 / V2 */
-            if (r->spos != sp - 1) {
-                const struct vrec *w = &vr[c->idx[sp - 1]];
-                describe(rp, k, a, sizeof a);
-                describe(rp, w->push, b, sizeof b);
-                fire(rp, LIN_D3_LIFO, k, w->push, w->take,
-                     "%s returned %#llx although %#llx, pushed after it by %s, had not been "
-                     "popped by the owner", a, (unsigned long long)r->value,
-                     (unsigned long long)w->value, b);
-                /* take r out and rebuild the prefix maxima above it */
-                for (size_t q = r->spos; q + 1 < sp; q++) {
-                    c->idx[q] = c->idx[q + 1];
-                    vr[c->idx[q]].spos = (uint32_t)q;
-                }
-                sp--;
-                for (size_t q = r->spos; q < sp; q++) {
-                    uint64_t key = gone_key(ops, &vr[c->idx[q]]);
-                    if (q == 0 || key > c->t1[q - 1]) {
-                        c->t1[q] = key;
-                        c->idx3[q] = c->idx[q];
-                    } else {
-                        c->t1[q] = c->t1[q - 1];
-                        c->idx3[q] = c->idx3[q - 1];
-                    }
-                }
-            } else {
-                sp--;
-            }
-            r->spos = NONE;
-        } else if (o->kind == LIN_POP && o->result == LIN_EMPTY) {
-            /* D4: a value still there throughout the pop */
-            if (sp > 0 && c->t1[sp - 1] > o->res) {
-                const struct vrec *u = &vr[c->idx3[sp - 1]];
-                describe(rp, k, a, sizeof a);
-                describe(rp, u->push, b, sizeof b);
-                fire(rp, LIN_D4_EMPTY, k, u->push, u->take,
-                     "%s found the deque empty although %#llx, pushed by %s and not popped by "
-                     "the owner before, was %s", a, (unsigned long long)u->value, b,
-                     fate(ops, u));
-            }
-            /* everything on the stack is gone now (or D4 fired): a later
-             * push's older neighbours are only the ones pushed after this */
-            for (size_t q = 0; q < sp; q++)
-                vr[c->idx[q]].spos = NONE;
-            sp = 0;
+        if (o->kind == LIN_PUSH && o->result == LIN_OK)
+            stack_push(c, rp, o, &sp);
+        else if (o->kind == LIN_POP && o->result == LIN_OK && o->n == 1)
+            stack_pop(c, rp, k, &sp);
+        else if (o->kind == LIN_POP && o->result == LIN_EMPTY)
+            stack_empty(c, rp, k, &sp);
+    }
+}
+
+/* D5 within the batch steal k: its items in push order; false when they
+ * are not (or one was never pushed: V1). */
+static bool steal_batch_sorted(const struct lin_ctx *c, const struct report *rp, size_t k)
+{
+    const struct lin_op *o = &rp->ops[k];
+    const struct vrec *vr = c->v;
+    char a[160];
+    bool sorted = true;
+    for (uint16_t j = 0; j + 1 < o->n; j++) {
+        const struct vrec *p = &vr[c->vid[o->first + j]], *q = &vr[c->vid[o->first + j + 1]];
+        if (p->rank == NONE || q->rank == NONE)
+            sorted = false; /* V1 */
+        else if (q->rank < p->rank) {
+            describe(rp, (uint32_t)k, a, sizeof a);
+            fire(rp, LIN_D5_FIFO, (uint32_t)k, p->push, q->push,
+                 "batch %s returned %#llx before %#llx, which was pushed first", a,
+                 (unsigned long long)p->value, (unsigned long long)q->value);
+            sorted = false;
         }
     }
+    return sorted;
+}
 
-    /* D5 within a batch: push order, and adjacency */
-    for (size_t k = 0; k < nops; k++) {
-        const struct lin_op *o = &ops[k];
-        if (o->kind != LIN_STEAL || o->result != LIN_OK || o->n < 2)
-            continue;
-        bool sorted = true;
-        for (uint16_t j = 0; j + 1 < o->n; j++) {
-            const struct vrec *p = &vr[c->vid[o->first + j]], *q = &vr[c->vid[o->first + j + 1]];
-            if (p->rank == NONE || q->rank == NONE)
-                sorted = false; /* V1 */
-            else if (q->rank < p->rank) {
-                describe(rp, (uint32_t)k, a, sizeof a);
-                fire(rp, LIN_D5_FIFO, (uint32_t)k, p->push, q->push,
-                     "batch %s returned %#llx before %#llx, which was pushed first", a,
-                     (unsigned long long)p->value, (unsigned long long)q->value);
-                sorted = false;
-            }
-        }
-        if (!sorted)
-            continue;
-        for (uint16_t j = 0; j + 1 < o->n; j++) {
-            const struct vrec *p = &vr[c->vid[o->first + j]], *q = &vr[c->vid[o->first + j + 1]];
-            for (uint32_t rk = p->rank + 1; rk < q->rank; rk++) {
-                const struct vrec *u = &vr[c->idx2[rk]];
-                bool popped_before = u->take != NONE && ops[u->take].kind == LIN_POP &&
-                                     ops[u->take].inv < ops[q->push].inv;
-                if (popped_before)
-                    continue;
-                describe(rp, (uint32_t)k, a, sizeof a);
-                fire(rp, LIN_D5_FIFO, (uint32_t)k, u->push, u->take,
-                     "batch %s took %#llx and %#llx but not %#llx, pushed between them and "
-                     "still in the deque when %#llx was pushed", a, (unsigned long long)p->value,
-                     (unsigned long long)q->value, (unsigned long long)u->value,
-                     (unsigned long long)q->value);
-                break;
-            }
+/* D5 within the batch steal k (sorted): a value pushed between two of its
+ * items and still in the deque when the later one was pushed is in it. */
+static void steal_batch_adjacent(const struct lin_ctx *c, const struct report *rp, size_t k)
+{
+    const struct lin_op *ops = rp->ops, *o = &ops[k];
+    const struct vrec *vr = c->v;
+    char a[160];
+    for (uint16_t j = 0; j + 1 < o->n; j++) {
+        const struct vrec *p = &vr[c->vid[o->first + j]], *q = &vr[c->vid[o->first + j + 1]];
+        for (uint32_t rk = p->rank + 1; rk < q->rank; rk++) {
+            const struct vrec *u = &vr[c->idx2[rk]];
+            bool popped_before = u->take != NONE && ops[u->take].kind == LIN_POP &&
+                                 ops[u->take].inv < ops[q->push].inv;
+            if (popped_before)
+                continue;
+            describe(rp, (uint32_t)k, a, sizeof a);
+            fire(rp, LIN_D5_FIFO, (uint32_t)k, u->push, u->take,
+                 "batch %s took %#llx and %#llx but not %#llx, pushed between them and "
+                 "still in the deque when %#llx was pushed", a, (unsigned long long)p->value,
+                 (unsigned long long)q->value, (unsigned long long)u->value,
+                 (unsigned long long)q->value);
+            break;
         }
     }
+}
 
-    /* D6: a steal that found the deque empty while it provably was not */
+/* D6: a steal that found the deque empty while it provably was not. */
+static void check_empty_steals(struct lin_ctx *c, const struct report *rp, size_t nops, long nv)
+{
+    const struct lin_op *ops = rp->ops;
+    const struct vrec *vr = c->v;
+    char a[160], b[160];
     size_t ns = 0;
     for (long i = 0; i < nv; i++)
         if (vr[i].push != NONE && presence_span(&vr[i], 0, &c->spans[ns], (uint32_t)i))
@@ -1694,8 +1736,13 @@ static int check_deque(struct lin_ctx *c, const struct report *rp, size_t nops, 
              "by %s, taken %s", a, (unsigned long long)w->value, b,
              w->take == NONE ? "never" : "only by an op that began after");
     }
+}
 
-    /* D7: RETRY means another thread's take won the race for the item */
+/* D7: RETRY means another thread's take won the race for the item. */
+static void check_retries(const struct report *rp, size_t nops)
+{
+    const struct lin_op *ops = rp->ops;
+    char a[160];
     for (size_t k = 0; k < nops; k++) {
         const struct lin_op *e = &ops[k];
         if (e->kind != LIN_STEAL || e->result != LIN_RETRY)
@@ -1711,6 +1758,39 @@ static int check_deque(struct lin_ctx *c, const struct report *rp, size_t nops, 
                  a);
         }
     }
+}
+
+static int check_deque(struct lin_ctx *c, const struct report *rp, size_t nops, long nv)
+{
+    const struct lin_op *ops = rp->ops;
+    struct vrec *vr = c->v;
+    size_t n = (size_t)nv + nops + 1;
+    if (!RESERVE(c, idx, n) || !RESERVE(c, idx2, n) || !RESERVE(c, idx3, n) ||
+        !RESERVE(c, kv, n) || !RESERVE(c, t1, n) || !RESERVE(c, spans, n) ||
+        !RESERVE(c, comps, n)) {
+        harness_error(rp->v, "out of memory");
+        return -1;
+    }
+    long no = owner_order(c, rp, nops);
+    if (no < 0)
+        return -1;
+    rank_pushes(c, ops, (size_t)no);
+    check_fresh_repeat(rp, vr, nv);
+    for (long i = 0; i < nv; i++) {
+        vr[i].cmax = vr[i].push == NONE ? T_INF : ops[vr[i].push].res;
+        vr[i].dmin = take_inv(ops, &vr[i]);
+    }
+    check_owner_stack(c, rp, (size_t)no);
+    /* D5 within a batch: push order, and adjacency */
+    for (size_t k = 0; k < nops; k++) {
+        const struct lin_op *o = &ops[k];
+        if (o->kind != LIN_STEAL || o->result != LIN_OK || o->n < 2)
+            continue;
+        if (steal_batch_sorted(c, rp, k))
+            steal_batch_adjacent(c, rp, k);
+    }
+    check_empty_steals(c, rp, nops, nv);
+    check_retries(rp, nops);
     return rp->v->rules ? 0 : 1;
 }
 
