@@ -1940,11 +1940,9 @@ static bool slot_free(const struct xs *x, unsigned p)
     return x->rel[x->order[p - cap]];
 }
 
-/* Try step s of op i on the state; false (state unchanged) when illegal. */
-static bool xs_apply(struct xs *x, unsigned i, unsigned s, struct xs_saved *sv)
+/* Remember what a step may change besides flags, for xs_undo. */
+static void xs_save(const struct xs *x, struct xs_saved *sv)
 {
-    const struct lin_op *o = &x->ops[i];
-    const uint8_t *v = &x->id[x->voff[i]];
     sv->tail = x->tail;
     sv->head = x->head;
     sv->top = x->top;
@@ -1953,108 +1951,142 @@ static bool xs_apply(struct xs *x, unsigned i, unsigned s, struct xs_saved *sv)
     sv->sealed = x->sealed;
     sv->announced = x->announced;
     sv->slot = 0;
-    if (x->spec->structure == LIN_DEQUE) {
-        unsigned size = x->bottom - x->top;
-        switch (o->kind) {
-        case LIN_PUSH:
-            sv->slot = x->dq[x->bottom];
-            x->dq[x->bottom++] = v[0];
+}
+
+/* xs_apply on a deque: the op o (one step) with value ids v. */
+static bool xs_apply_deque(struct xs *x, const struct lin_op *o, const uint8_t *v,
+                           struct xs_saved *sv)
+{
+    unsigned size = x->bottom - x->top;
+    switch (o->kind) {
+    case LIN_PUSH:
+        sv->slot = x->dq[x->bottom];
+        x->dq[x->bottom++] = v[0];
+        return true;
+    case LIN_POP:
+        if (o->result == LIN_EMPTY)
+            return size == 0;
+        if (size == 0 || x->dq[x->bottom - 1] != v[0])
+            return false;
+        x->bottom--;
+        return true;
+    default: /* steal */
+        if (o->result == LIN_RETRY)
             return true;
-        case LIN_POP:
-            if (o->result == LIN_EMPTY)
-                return size == 0;
-            if (size == 0 || x->dq[x->bottom - 1] != v[0])
+        if (o->result == LIN_EMPTY)
+            return size == 0;
+        if (size < o->n)
+            return false;
+        for (unsigned j = 0; j < o->n; j++)
+            if (x->dq[x->top + j] != v[j])
                 return false;
-            x->bottom--;
-            return true;
-        default: /* steal */
-            if (o->result == LIN_RETRY)
-                return true;
-            if (o->result == LIN_EMPTY)
-                return size == 0;
-            if (size < o->n)
-                return false;
-            for (unsigned j = 0; j < o->n; j++)
-                if (x->dq[x->top + j] != v[j])
-                    return false;
-            x->top += o->n;
+        x->top += o->n;
+        return true;
+    }
+}
+
+/* The claim (first step) of the successful push o with value ids v: its
+ * positions from the tail on, if the ring is not gated and their slots are
+ * free; published at once unless pushes are two-phase. */
+static bool xs_claim(struct xs *x, const struct lin_op *o, const uint8_t *v)
+{
+    if (x->gate)
+        return false;
+    for (unsigned j = 0; j < o->n; j++)
+        if (!slot_free(x, x->tail + j))
+            return false;
+    for (unsigned j = 0; j < o->n; j++) {
+        x->order[x->tail + j] = v[j];
+        if (!(x->spec->flags & LIN_PUSH_TWO_PHASE))
+            x->pub[v[j]] = true;
+    }
+    x->tail += o->n;
+    return true;
+}
+
+/* xs_apply on a queue: step s of the push o with value ids v. */
+static bool xs_apply_push(struct xs *x, const struct lin_op *o, const uint8_t *v, unsigned s,
+                          const struct xs_saved *sv)
+{
+    if (o->result != LIN_OK && (x->spec->flags & LIN_PUSH_ANNOUNCES)) {
+        if (s == 0) {
+            x->announced++;
             return true;
         }
+        x->announced--; /* decided (below), withdrawn */
     }
-    unsigned flags = x->spec->flags;
+    switch (o->result) {
+    case LIN_OK:
+        if (s > 0) {
+            x->pub[v[s - 1]] = true;
+            return true;
+        }
+        return xs_claim(x, o, v);
+    case LIN_FULL:
+        if (!x->gate && !slot_free(x, x->tail))
+            return true;
+        break;
+    case LIN_REFUSED:
+        if (x->gate || !slot_free(x, x->tail))
+            return true;
+        break;
+    default: /* LIN_CLOSED */
+        if (x->gate)
+            return true;
+        break;
+    }
+    x->announced = sv->announced;
+    return false;
+}
+
+/* xs_apply on a queue: step s of the pop o with value ids v. */
+static bool xs_apply_pop(struct xs *x, const struct lin_op *o, const uint8_t *v, unsigned s)
+{
     bool empty = x->head == x->tail;
     bool weak_empty = empty || !x->pub[x->order[x->head]];
     bool drained = x->sealed && empty && x->announced == 0;
+    switch (o->result) {
+    case LIN_OK:
+        if (s > 0) {
+            x->rel[v[s - 1]] = true;
+            return true;
+        }
+        if (x->tail - x->head < o->n)
+            return false;
+        for (unsigned j = 0; j < o->n; j++)
+            if (x->order[x->head + j] != v[j] || !x->pub[v[j]])
+                return false;
+        if (!(x->spec->flags & LIN_POP_TWO_PHASE))
+            for (unsigned j = 0; j < o->n; j++)
+                x->rel[v[j]] = true;
+        x->head += o->n;
+        return true;
+    case LIN_EMPTY:
+        return weak_empty;
+    case LIN_TIMEDOUT:
+        return weak_empty && !drained;
+    default: /* LIN_CLOSED */
+        return drained;
+    }
+}
+
+/* Try step s of op i on the state; false (state unchanged) when illegal. */
+static bool xs_apply(struct xs *x, unsigned i, unsigned s, struct xs_saved *sv)
+{
+    const struct lin_op *o = &x->ops[i];
+    const uint8_t *v = &x->id[x->voff[i]];
+    xs_save(x, sv);
+    if (x->spec->structure == LIN_DEQUE)
+        return xs_apply_deque(x, o, v, sv);
     switch (o->kind) {
     case LIN_PUSH:
-        if (o->result != LIN_OK && (flags & LIN_PUSH_ANNOUNCES)) {
-            if (s == 0) {
-                x->announced++;
-                return true;
-            }
-            x->announced--; /* decided (below), withdrawn */
-        }
-        switch (o->result) {
-        case LIN_OK:
-            if (s > 0) {
-                x->pub[v[s - 1]] = true;
-                return true;
-            }
-            if (x->gate)
-                return false;
-            for (unsigned j = 0; j < o->n; j++)
-                if (!slot_free(x, x->tail + j))
-                    return false;
-            for (unsigned j = 0; j < o->n; j++) {
-                x->order[x->tail + j] = v[j];
-                if (!(flags & LIN_PUSH_TWO_PHASE))
-                    x->pub[v[j]] = true;
-            }
-            x->tail += o->n;
-            return true;
-        case LIN_FULL:
-            if (!x->gate && !slot_free(x, x->tail))
-                return true;
-            break;
-        case LIN_REFUSED:
-            if (x->gate || !slot_free(x, x->tail))
-                return true;
-            break;
-        default: /* LIN_CLOSED */
-            if (x->gate)
-                return true;
-            break;
-        }
-        x->announced = sv->announced;
-        return false;
+        return xs_apply_push(x, o, v, s, sv);
     case LIN_POP:
-        switch (o->result) {
-        case LIN_OK:
-            if (s > 0) {
-                x->rel[v[s - 1]] = true;
-                return true;
-            }
-            if (x->tail - x->head < o->n)
-                return false;
-            for (unsigned j = 0; j < o->n; j++)
-                if (x->order[x->head + j] != v[j] || !x->pub[v[j]])
-                    return false;
-            if (!(flags & LIN_POP_TWO_PHASE))
-                for (unsigned j = 0; j < o->n; j++)
-                    x->rel[v[j]] = true;
-            x->head += o->n;
-            return true;
-        case LIN_EMPTY:
-            return weak_empty;
-        case LIN_TIMEDOUT:
-            return weak_empty && !drained;
-        default: /* LIN_CLOSED */
-            return drained;
-        }
+        return xs_apply_pop(x, o, v, s);
     default: /* close */
         if (s == 0) {
             x->gate = true;
-            if (!(flags & LIN_CLOSE_TWO_PHASE))
+            if (!(x->spec->flags & LIN_CLOSE_TWO_PHASE))
                 x->sealed = true;
         } else {
             x->sealed = true;
