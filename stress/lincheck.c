@@ -2207,6 +2207,82 @@ static bool xs_search(struct xs *x)
     return false;
 }
 
+/* Start a new generation of c's memo table (allocated on first use), so
+ * that older entries count as empty; false when out of memory. */
+static bool memo_new_generation(struct lin_ctx *c)
+{
+    if (!c->memo && !(c->memo = calloc(MEMO_SIZE, sizeof *c->memo)))
+        return false;
+    if (++c->gen == 0) {
+        memset(c->memo, 0, MEMO_SIZE * sizeof *c->memo);
+        c->gen = 1;
+    }
+    return true;
+}
+
+/* The id of val among the *nvals distinct values of seen (added when
+ * new); -1 when there would be more than LIN_EXHAUSTIVE_MAX_VALUES. */
+static int value_id(uint64_t *seen, unsigned *nvals, uint64_t val)
+{
+    unsigned k = 0;
+    while (k < *nvals && seen[k] != val)
+        k++;
+    if (k == *nvals) {
+        if (*nvals == LIN_EXHAUSTIVE_MAX_VALUES)
+            return -1;
+        seen[(*nvals)++] = val;
+    }
+    return (int)k;
+}
+
+/* The ops' value ids (the distinct values, in first-seen order), their
+ * steps and the steps left in x; false when an op is malformed or the
+ * history exceeds the search's limits. */
+static bool xs_number(struct xs *x, const uint64_t *vals)
+{
+    const struct lin_op *ops = x->ops;
+    uint64_t seen_vals[LIN_EXHAUSTIVE_MAX_VALUES];
+    unsigned nvals = 0, nslots = 0, steps = 0;
+    for (unsigned i = 0; i < x->n; i++) {
+        const struct lin_op *o = &ops[i];
+        if (!well_formed(x->spec, o) || nslots + o->n > XS_MAX_SLOTS)
+            return false;
+        x->voff[i] = nslots;
+        for (unsigned j = 0; j < o->n; j++) {
+            int k = value_id(seen_vals, &nvals, vals[o->first + j]);
+            if (k < 0)
+                return false;
+            x->id[nslots++] = (uint8_t)k;
+        }
+        x->nsub[i] = op_steps(x->spec, o);
+        x->base[i] = steps;
+        steps += x->nsub[i];
+        if (steps > LIN_EXHAUSTIVE_MAX_STEPS)
+            return false;
+    }
+    unsigned pushed = 0;
+    for (unsigned i = 0; i < x->n; i++)
+        if (ops[i].kind == LIN_PUSH && ops[i].result == LIN_OK)
+            pushed += ops[i].n;
+    if (pushed > LIN_EXHAUSTIVE_MAX_VALUES)
+        return false; /* (values pushed twice: not a history of distinct values) */
+    x->left = steps;
+    return true;
+}
+
+/* x->by_res: the ops, earliest response first. */
+static void xs_sort_by_res(struct xs *x)
+{
+    for (unsigned i = 0; i < x->n; i++) {
+        unsigned k = i;
+        while (k > 0 && x->ops[x->by_res[k - 1]].res > x->ops[i].res) {
+            x->by_res[k] = x->by_res[k - 1];
+            k--;
+        }
+        x->by_res[k] = i;
+    }
+}
+
 int lin_exhaustive_check(struct lin_ctx *c, const struct lin_spec *spec,
                          const struct lin_op *ops, size_t nops, const uint64_t *vals,
                          size_t max_nodes)
@@ -2216,64 +2292,21 @@ int lin_exhaustive_check(struct lin_ctx *c, const struct lin_spec *spec,
     struct xs *x = calloc(1, sizeof *x);
     if (!x)
         return -1;
-    if (!c->memo && !(c->memo = calloc(MEMO_SIZE, sizeof *c->memo))) {
+    if (!memo_new_generation(c)) {
         free(x);
         return -1;
-    }
-    if (++c->gen == 0) {
-        memset(c->memo, 0, MEMO_SIZE * sizeof *c->memo);
-        c->gen = 1;
     }
     x->c = c;
     x->spec = spec;
     x->ops = ops;
     x->n = nops;
     x->budget = max_nodes;
-    /* value ids: the distinct values of the ops, in first-seen order */
-    uint64_t seen_vals[LIN_EXHAUSTIVE_MAX_VALUES];
-    unsigned nvals = 0, nslots = 0, steps = 0;
     int rc = -1;
-    for (unsigned i = 0; i < nops; i++) {
-        const struct lin_op *o = &ops[i];
-        if (!well_formed(spec, o) || nslots + o->n > XS_MAX_SLOTS)
-            goto out;
-        x->voff[i] = nslots;
-        for (unsigned j = 0; j < o->n; j++) {
-            uint64_t val = vals[o->first + j];
-            unsigned k = 0;
-            while (k < nvals && seen_vals[k] != val)
-                k++;
-            if (k == nvals) {
-                if (nvals == LIN_EXHAUSTIVE_MAX_VALUES)
-                    goto out;
-                seen_vals[nvals++] = val;
-            }
-            x->id[nslots++] = (uint8_t)k;
-        }
-        x->nsub[i] = op_steps(spec, o);
-        x->base[i] = steps;
-        steps += x->nsub[i];
-        if (steps > LIN_EXHAUSTIVE_MAX_STEPS)
-            goto out;
+    if (xs_number(x, vals)) {
+        xs_sort_by_res(x);
+        bool ok = xs_search(x);
+        rc = x->aborted ? -1 : ok ? 1 : 0;
     }
-    unsigned pushed = 0;
-    for (unsigned i = 0; i < nops; i++)
-        if (ops[i].kind == LIN_PUSH && ops[i].result == LIN_OK)
-            pushed += ops[i].n;
-    if (pushed > LIN_EXHAUSTIVE_MAX_VALUES)
-        goto out; /* (values pushed twice: not a history of distinct values) */
-    x->left = steps;
-    for (unsigned i = 0; i < nops; i++) {
-        unsigned k = i;
-        while (k > 0 && ops[x->by_res[k - 1]].res > ops[i].res) {
-            x->by_res[k] = x->by_res[k - 1];
-            k--;
-        }
-        x->by_res[k] = i;
-    }
-    bool ok = xs_search(x);
-    rc = x->aborted ? -1 : ok ? 1 : 0;
-out:
     free(x);
     return rc;
 }
