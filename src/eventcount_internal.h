@@ -79,23 +79,33 @@ void weft_internal_ec_wake(struct weft_internal_ec *e, int n);
  * neither fences nor membarrier; the real fence keeps the code simple to
  * reason about there), and every eventcount once membarrier has failed in
  * this process (weft_internal_membarrier_works), use a seq_cst fence. */
+/* The light half of every asymmetric fence pair of weft (the eventcount's
+ * notify, spsc's notify and close fences): a compiler barrier when the
+ * other side issues membarrier(), else (real) a seq_cst fence, which pairs
+ * with the other side's seq_cst fence. */
+static inline void weft_internal_fence_light(bool real)
+{
+    if (UNLIKELY(real)) {
+        atomic_thread_fence(memory_order_seq_cst); /* pairs with the other side's fence */
+        return;
+    }
+    /* pairs with the other side's membarrier().  seq_cst, not acq_rel: gcc
+     * and clang emit the same compiler barrier for both (so mutants that
+     * weaken it pass every check), but an acq_rel signal fence would let a
+     * compiler hoist the load after it above the store before it, which is
+     * exactly the reordering a Dekker pair forbids */
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
 static inline void weft_internal_ec_fence_light(const struct weft_internal_ec *e)
 {
 #ifndef WEFT_TSAN
-    if (e->asym && weft_internal_membarrier_works()) {
-        /* pairs with membarrier() in prepare.  seq_cst, not acq_rel: gcc
-         * and clang emit the same compiler barrier for both (so mutants
-         * that weaken it pass every check), but an acq_rel signal fence
-         * would let a compiler hoist the load after it above the store
-         * before it, which is exactly the reordering the Dekker pair
-         * forbids; the same holds for spsc's light fences */
-        atomic_signal_fence(memory_order_seq_cst);
-        return;
-    }
+    /* pairs with membarrier() in prepare, or with its fence */
+    weft_internal_fence_light(!(e->asym && weft_internal_membarrier_works()));
 #else
     (void)e;
+    weft_internal_fence_light(true); /* pairs with the fence in prepare */
 #endif
-    atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in prepare */
 }
 
 /* Is anybody announced?  The caller must have ordered its publication of the

@@ -461,7 +461,7 @@ static HOT_INLINE unsigned producer_enter(struct weft_spsc *q, size_t t, size_t 
     /* the light side of the close fence: a compiler barrier, enough while
      * close issues membarrier (gate has no FENCED bit and membarrier still
      * works); pairs with close_fence_heavy */
-    atomic_signal_fence(memory_order_seq_cst);
+    weft_internal_fence_light(false);
     /* The load half of the Dekker pair with close's fetch_or of GATE_CLOSED
      * and its heavy fence.  seq_cst, with that fetch_or seq_cst too: a push
      * whose check comes after close's fetch_or in the single total order
@@ -483,10 +483,7 @@ static HOT_INLINE unsigned producer_enter(struct weft_spsc *q, size_t t, size_t 
  * fence in weft_eventcount_prepare. */
 static inline void notify_fence(unsigned fenced)
 {
-    if (UNLIKELY(fenced))
-        atomic_thread_fence(memory_order_seq_cst); /* pairs with prepare's fence */
-    else
-        atomic_signal_fence(memory_order_seq_cst); /* pairs with prepare's membarrier */
+    weft_internal_fence_light(fenced != 0); /* pairs with prepare's fence or membarrier */
 }
 
 /* Leave a push that published its items; gate as producer_enter
