@@ -644,7 +644,10 @@ static void task_c(void *arg)
     struct refinish *rf = arg;
     uint32_t key = weft_eventcount_prepare(&rf->g->ec);
     atomic_store(&rf->c_announced, 1);
-    weft_eventcount_wait(&rf->g->ec, key); /* A's end wakes us (and the waiter) */
+    /* A's end wakes us (and the waiter), if the waiter parked within A's
+     * 20 ms: on a loaded machine its spin and yields may outlast them, and
+     * then nobody notifies g->ec (the round does not reach the window) */
+    (void)weft_eventcount_wait_timed(&rf->g->ec, key, 200u * 1000000u);
     atomic_store(&rf->hold_a, 1);
     pthread_kill(rf->a_thread, SIGUSR1);
     weft_spawn(rf->g, &rf->tb, noop, NULL); /* runs next on this worker */
