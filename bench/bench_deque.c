@@ -130,8 +130,7 @@ static weft_steal_result md_steal(struct mdeque *m, void **x)
     return r;
 }
 
-static weft_steal_result md_steal_batch(struct mdeque *m, void **items, size_t max,
-                                        size_t *stolen)
+static weft_steal_result md_steal_batch(struct mdeque *m, void **items, size_t max, size_t *stolen)
 {
     pthread_mutex_lock(&m->mu);
     size_t n = (m->tail - m->head + 1) / 2;
@@ -166,142 +165,142 @@ struct thief_arg {
     uintptr_t sum;
 };
 
-#define DEFINE_BENCH(P, Q, CREATE, DESTROY, PUSH, POP, STEAL, BATCH_, SIZE)                   \
-    static double P##_pushpop(size_t pairs)                                              \
-    {                                                                                    \
-        Q *q = CREATE;                                                                   \
-        uintptr_t sum = 0;                                                               \
-        uint64_t t0 = now_ns();                                                          \
-        for (uintptr_t i = 0; i < pairs; i++) {                                          \
-            void *x = NULL;                                                              \
-            PUSH(q, (void *)i);                                                          \
-            if (POP(q, &x))                                                              \
-                sum += (uintptr_t)x;                                                     \
-        }                                                                                \
-        double ns = (double)(now_ns() - t0) / (double)pairs;                             \
-        if (sum != (uintptr_t)pairs * (pairs - 1) / 2) {                                 \
-            fprintf(stderr, #P ": push+pop lost items\n");                               \
-            exit(99);                                                                    \
-        }                                                                                \
-        DESTROY(q);                                                                      \
-        return ns;                                                                       \
-    }                                                                                    \
-                                                                                         \
-    static void *P##_thief(void *arg)                                                    \
-    {                                                                                    \
-        struct thief_arg *a = arg;                                                       \
-        Q *q = a->q;                                                                     \
-        uintptr_t sum = 0;                                                               \
-        unsigned spins = 0;                                                              \
-        /* acq_rel/acquire: start-line handshake with the owner */                       \
-        atomic_fetch_add_explicit(a->ready, 1, memory_order_acq_rel);                    \
-        while (!atomic_load_explicit(a->go, memory_order_acquire))                       \
-            backoff(&spins);                                                             \
-        spins = 0;                                                                       \
-        /* acquire: pairs with the owner's release of stop */                            \
-        while (!atomic_load_explicit(a->stop, memory_order_acquire)) {                   \
-            void *x[BATCH];                                                              \
-            size_t n = 0;                                                                \
-            weft_steal_result r;                                                         \
-            if (a->batch) {                                                              \
-                r = BATCH_(q, x, BATCH, &n);                                             \
-            } else {                                                                     \
-                r = STEAL(q, &x[0]);                                                     \
-                n = r == WEFT_STEAL_OK;                                                  \
-            }                                                                            \
-            for (size_t i = 0; i < n; i++)                                               \
-                sum += (uintptr_t)x[i];                                                  \
-            if (r == WEFT_STEAL_OK)                                                      \
-                spins = 0;                                                               \
-            else if (r == WEFT_STEAL_EMPTY)                                              \
-                backoff(&spins);                                                         \
-        }                                                                                \
-        a->sum = sum;                                                                    \
-        return NULL;                                                                     \
-    }                                                                                    \
-                                                                                         \
-    static double P##_transfer(size_t items, int thieves, bool batch)                    \
-    {                                                                                    \
-        Q *q = CREATE;                                                                   \
-        atomic_int go, stop, ready;                                                      \
-        struct thief_arg args[3];                                                        \
-        pthread_t th[3];                                                                 \
-        atomic_init(&go, 0);                                                             \
-        atomic_init(&stop, 0);                                                           \
-        atomic_init(&ready, 0);                                                          \
-        for (int i = 0; i < thieves; i++) {                                              \
-            args[i] = (struct thief_arg){ q, &go, &stop, &ready, batch, 0 };             \
-            pthread_create(&th[i], NULL, P##_thief, &args[i]);                           \
-        }                                                                                \
-        unsigned spins = 0;                                                              \
-        while (atomic_load_explicit(&ready, memory_order_acquire) != thieves)            \
-            backoff(&spins);                                                             \
-        uint64_t t0 = now_ns();                                                          \
-        atomic_store_explicit(&go, 1, memory_order_release);                             \
-        for (uintptr_t i = 1; i <= items; i++) {                                         \
-            spins = 0;                                                                   \
-            while (SIZE(q) >= BACKLOG)                                                   \
-                backoff(&spins);                                                         \
-            PUSH(q, (void *)i);                                                          \
-        }                                                                                \
-        spins = 0;                                                                       \
-        while (SIZE(q) != 0)                                                             \
-            backoff(&spins);                                                             \
-        double ns = (double)(now_ns() - t0) / (double)items;                             \
-        /* release: pairs with the thieves' acquire of stop */                           \
-        atomic_store_explicit(&stop, 1, memory_order_release);                           \
-        uintptr_t sum = 0;                                                               \
-        for (int i = 0; i < thieves; i++) {                                              \
-            pthread_join(th[i], NULL);                                                   \
-            sum += args[i].sum;                                                          \
-        }                                                                                \
-        if (sum != (uintptr_t)items * (items + 1) / 2) {                                 \
-            fprintf(stderr, #P ": transfer lost or duplicated items\n");                 \
-            exit(99);                                                                    \
-        }                                                                                \
-        DESTROY(q);                                                                      \
-        return ns;                                                                       \
-    }                                                                                    \
-                                                                                         \
-    struct P##_steal_arg {                                                               \
-        Q *q;                                                                            \
-        size_t items;                                                                    \
-        double ns;                                                                       \
-        uintptr_t sum;                                                                   \
-    };                                                                                   \
-                                                                                         \
-    static void *P##_steal_all(void *arg)                                                \
-    {                                                                                    \
-        struct P##_steal_arg *a = arg;                                                   \
-        uintptr_t sum = 0;                                                               \
-        uint64_t t0 = now_ns();                                                          \
-        for (;;) {                                                                       \
-            void *x;                                                                     \
-            weft_steal_result r = STEAL(a->q, &x);                                       \
-            if (r == WEFT_STEAL_OK)                                                      \
-                sum += (uintptr_t)x;                                                     \
-            else if (r == WEFT_STEAL_EMPTY)                                              \
-                break;                                                                   \
-        }                                                                                \
-        a->ns = (double)(now_ns() - t0) / (double)a->items;                              \
-        a->sum = sum;                                                                    \
-        return NULL;                                                                     \
-    }                                                                                    \
-                                                                                         \
-    static double P##_steal_latency(size_t items)                                        \
-    {                                                                                    \
-        struct P##_steal_arg a = { CREATE, items, 0, 0 };                                \
-        pthread_t th;                                                                    \
-        for (uintptr_t i = 1; i <= items; i++)                                           \
-            PUSH(a.q, (void *)i);                                                        \
-        pthread_create(&th, NULL, P##_steal_all, &a);                                    \
-        pthread_join(th, NULL);                                                          \
-        if (a.sum != (uintptr_t)items * (items + 1) / 2) {                               \
-            fprintf(stderr, #P ": steal lost items\n");                                  \
-            exit(99);                                                                    \
-        }                                                                                \
-        DESTROY(a.q);                                                                    \
-        return a.ns;                                                                     \
+#define DEFINE_BENCH(P, Q, CREATE, DESTROY, PUSH, POP, STEAL, BATCH_, SIZE)   \
+    static double P##_pushpop(size_t pairs)                                   \
+    {                                                                         \
+        Q *q = CREATE;                                                        \
+        uintptr_t sum = 0;                                                    \
+        uint64_t t0 = now_ns();                                               \
+        for (uintptr_t i = 0; i < pairs; i++) {                               \
+            void *x = NULL;                                                   \
+            PUSH(q, (void *)i);                                               \
+            if (POP(q, &x))                                                   \
+                sum += (uintptr_t)x;                                          \
+        }                                                                     \
+        double ns = (double)(now_ns() - t0) / (double)pairs;                  \
+        if (sum != (uintptr_t)pairs * (pairs - 1) / 2) {                      \
+            fprintf(stderr, #P ": push+pop lost items\n");                    \
+            exit(99);                                                         \
+        }                                                                     \
+        DESTROY(q);                                                           \
+        return ns;                                                            \
+    }                                                                         \
+                                                                              \
+    static void *P##_thief(void *arg)                                         \
+    {                                                                         \
+        struct thief_arg *a = arg;                                            \
+        Q *q = a->q;                                                          \
+        uintptr_t sum = 0;                                                    \
+        unsigned spins = 0;                                                   \
+        /* acq_rel/acquire: start-line handshake with the owner */            \
+        atomic_fetch_add_explicit(a->ready, 1, memory_order_acq_rel);         \
+        while (!atomic_load_explicit(a->go, memory_order_acquire))            \
+            backoff(&spins);                                                  \
+        spins = 0;                                                            \
+        /* acquire: pairs with the owner's release of stop */                 \
+        while (!atomic_load_explicit(a->stop, memory_order_acquire)) {        \
+            void *x[BATCH];                                                   \
+            size_t n = 0;                                                     \
+            weft_steal_result r;                                              \
+            if (a->batch) {                                                   \
+                r = BATCH_(q, x, BATCH, &n);                                  \
+            } else {                                                          \
+                r = STEAL(q, &x[0]);                                          \
+                n = r == WEFT_STEAL_OK;                                       \
+            }                                                                 \
+            for (size_t i = 0; i < n; i++)                                    \
+                sum += (uintptr_t)x[i];                                       \
+            if (r == WEFT_STEAL_OK)                                           \
+                spins = 0;                                                    \
+            else if (r == WEFT_STEAL_EMPTY)                                   \
+                backoff(&spins);                                              \
+        }                                                                     \
+        a->sum = sum;                                                         \
+        return NULL;                                                          \
+    }                                                                         \
+                                                                              \
+    static double P##_transfer(size_t items, int thieves, bool batch)         \
+    {                                                                         \
+        Q *q = CREATE;                                                        \
+        atomic_int go, stop, ready;                                           \
+        struct thief_arg args[3];                                             \
+        pthread_t th[3];                                                      \
+        atomic_init(&go, 0);                                                  \
+        atomic_init(&stop, 0);                                                \
+        atomic_init(&ready, 0);                                               \
+        for (int i = 0; i < thieves; i++) {                                   \
+            args[i] = (struct thief_arg){ q, &go, &stop, &ready, batch, 0 };  \
+            pthread_create(&th[i], NULL, P##_thief, &args[i]);                \
+        }                                                                     \
+        unsigned spins = 0;                                                   \
+        while (atomic_load_explicit(&ready, memory_order_acquire) != thieves) \
+            backoff(&spins);                                                  \
+        uint64_t t0 = now_ns();                                               \
+        atomic_store_explicit(&go, 1, memory_order_release);                  \
+        for (uintptr_t i = 1; i <= items; i++) {                              \
+            spins = 0;                                                        \
+            while (SIZE(q) >= BACKLOG)                                        \
+                backoff(&spins);                                              \
+            PUSH(q, (void *)i);                                               \
+        }                                                                     \
+        spins = 0;                                                            \
+        while (SIZE(q) != 0)                                                  \
+            backoff(&spins);                                                  \
+        double ns = (double)(now_ns() - t0) / (double)items;                  \
+        /* release: pairs with the thieves' acquire of stop */                \
+        atomic_store_explicit(&stop, 1, memory_order_release);                \
+        uintptr_t sum = 0;                                                    \
+        for (int i = 0; i < thieves; i++) {                                   \
+            pthread_join(th[i], NULL);                                        \
+            sum += args[i].sum;                                               \
+        }                                                                     \
+        if (sum != (uintptr_t)items * (items + 1) / 2) {                      \
+            fprintf(stderr, #P ": transfer lost or duplicated items\n");      \
+            exit(99);                                                         \
+        }                                                                     \
+        DESTROY(q);                                                           \
+        return ns;                                                            \
+    }                                                                         \
+                                                                              \
+    struct P##_steal_arg {                                                    \
+        Q *q;                                                                 \
+        size_t items;                                                         \
+        double ns;                                                            \
+        uintptr_t sum;                                                        \
+    };                                                                        \
+                                                                              \
+    static void *P##_steal_all(void *arg)                                     \
+    {                                                                         \
+        struct P##_steal_arg *a = arg;                                        \
+        uintptr_t sum = 0;                                                    \
+        uint64_t t0 = now_ns();                                               \
+        for (;;) {                                                            \
+            void *x;                                                          \
+            weft_steal_result r = STEAL(a->q, &x);                            \
+            if (r == WEFT_STEAL_OK)                                           \
+                sum += (uintptr_t)x;                                          \
+            else if (r == WEFT_STEAL_EMPTY)                                   \
+                break;                                                        \
+        }                                                                     \
+        a->ns = (double)(now_ns() - t0) / (double)a->items;                   \
+        a->sum = sum;                                                         \
+        return NULL;                                                          \
+    }                                                                         \
+                                                                              \
+    static double P##_steal_latency(size_t items)                             \
+    {                                                                         \
+        struct P##_steal_arg a = { CREATE, items, 0, 0 };                     \
+        pthread_t th;                                                         \
+        for (uintptr_t i = 1; i <= items; i++)                                \
+            PUSH(a.q, (void *)i);                                             \
+        pthread_create(&th, NULL, P##_steal_all, &a);                         \
+        pthread_join(th, NULL);                                               \
+        if (a.sum != (uintptr_t)items * (items + 1) / 2) {                    \
+            fprintf(stderr, #P ": steal lost items\n");                       \
+            exit(99);                                                         \
+        }                                                                     \
+        DESTROY(a.q);                                                         \
+        return a.ns;                                                          \
     }
 
 static weft_deque *weft_create_or_die(void)
@@ -332,13 +331,12 @@ DEFINE_BENCH(mutex, struct mdeque, md_create(), md_destroy, md_push, md_pop, md_
 enum { M_PUSHPOP, M_T1, M_T2, M_T3, M_B3, M_STEAL, NMEASURES };
 enum { I_WEFT, I_XBEAM, I_MUTEX, NIMPLS };
 
-static const char *const measure_key[NMEASURES] = {
-    "pushpop_ns", "transfer_1_ns", "transfer_2_ns", "transfer_3_ns", "batch_3_ns", "steal_ns"
-};
+static const char *const measure_key[NMEASURES] = { "pushpop_ns",    "transfer_1_ns",
+                                                    "transfer_2_ns", "transfer_3_ns",
+                                                    "batch_3_ns",    "steal_ns" };
 static const char *const measure_label[NMEASURES] = {
-    "owner push+pop (ns/pair)", "push, 1 thief (ns/item)", "push, 2 thieves (ns/item)",
-    "push, 3 thieves (ns/item)", "push, 3 batch thieves (ns/item)",
-    "steal latency (ns/steal)"
+    "owner push+pop (ns/pair)",  "push, 1 thief (ns/item)",         "push, 2 thieves (ns/item)",
+    "push, 3 thieves (ns/item)", "push, 3 batch thieves (ns/item)", "steal latency (ns/steal)"
 };
 static const char *const impl_name[NIMPLS] = { "weft", "crossbeam", "mutex" };
 

@@ -359,8 +359,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--rayon") && i + 1 < argc)
             rayon = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--fib N] [--tbb PATH] [--rayon PATH]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--fib N] [--tbb PATH] [--rayon PATH]\n", argv[0]);
             return 2;
         }
     }
@@ -368,8 +367,8 @@ int main(int argc, char **argv)
     uint64_t want = fib_seq(n), r = 0;
     bool all_ok = true;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("# bench_pool: fib(%u) with a spawn at every call, median of %d runs; %ld CPUs\n",
-           n, runs, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("# bench_pool: fib(%u) with a spawn at every call, median of %d runs; %ld CPUs\n", n,
+           runs, sysconf(_SC_NPROCESSORS_ONLN));
 
     struct peer weft = { "weft", { 0, 0, 0 }, true };
     for (unsigned t = 1; t <= 2; t++) {
@@ -401,13 +400,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         struct peer *pp = all[i];
         if (pp->ms[1] <= 0 && pp->ms[2] <= 0) {
-            printf("| %-18s | (not built: skipped)                                 |\n",
-                   pp->name);
+            printf("| %-18s | (not built: skipped)                                 |\n", pp->name);
             continue;
         }
-        printf("| %-18s | %8.2f | %9.2f | %6.2fx | %17.2fx |%s\n", pp->name, pp->ms[1],
-               pp->ms[2], pp->ms[1] / pp->ms[2], pp->ms[2] / weft.ms[2],
-               pp->ok ? "" : "  WRONG RESULT");
+        printf("| %-18s | %8.2f | %9.2f | %6.2fx | %17.2fx |%s\n", pp->name, pp->ms[1], pp->ms[2],
+               pp->ms[1] / pp->ms[2], pp->ms[2] / weft.ms[2], pp->ok ? "" : "  WRONG RESULT");
         all_ok &= pp->ok;
     }
     printf("(last column: the peer's time / weft's time at 2 threads; > 1 means weft is faster)\n");
@@ -434,13 +431,12 @@ int main(int argc, char **argv)
     printf("| %-50s | %9.2fx |\n", "parallel_for speedup, 2 workers vs 1", p1 / p2);
     snprintf(label, sizeof label, "wake-up latency from parked, median of %d", samples);
     printf("| %-50s | %7.1f us |\n", label, wake);
-    snprintf(label, sizeof label, "group_wait waiter woken for new work, median of %d",
-             wsamples);
+    snprintf(label, sizeof label, "group_wait waiter woken for new work, median of %d", wsamples);
     printf("| %-50s | %7.1f us |\n", label, wwake);
     snprintf(label, sizeof label, "idle pool of %ld workers, CPU in %% of one core",
              sysconf(_SC_NPROCESSORS_ONLN));
     printf("| %-50s | %8.3f %% |\n", label, idle);
-    printf("(samples in which the woken worker parked again afterwards: %u of %d)\n",
-           parked_ok, samples);
+    printf("(samples in which the woken worker parked again afterwards: %u of %d)\n", parked_ok,
+           samples);
     return all_ok ? 0 : 1;
 }

@@ -76,9 +76,9 @@
 
 enum {
     CAPACITY = 1024,
-    MAX_THREADS = 8,    /* per side */
-    BATCH = 32,         /* items per call in the batch scenarios */
-    SEQ_BITS = 40,      /* item = (producer + 1) << SEQ_BITS | sequence */
+    MAX_THREADS = 8, /* per side */
+    BATCH = 32,      /* items per call in the batch scenarios */
+    SEQ_BITS = 40,   /* item = (producer + 1) << SEQ_BITS | sequence */
     PROGRESS_EVERY = 1024,
 };
 
@@ -318,9 +318,17 @@ struct peer {
     void *(*consumer)(void *worker);
 };
 
-#define THREAD_FNS(tag, pfn, cfn, pop_arg, push_arg)                                  \
-    static void *tag##_producer(void *a) { pfn((struct worker *)a, push_arg); return NULL; } \
-    static void *tag##_consumer(void *a) { cfn((struct worker *)a, pop_arg); return NULL; }
+#define THREAD_FNS(tag, pfn, cfn, pop_arg, push_arg) \
+    static void *tag##_producer(void *a)             \
+    {                                                \
+        pfn((struct worker *)a, push_arg);           \
+        return NULL;                                 \
+    }                                                \
+    static void *tag##_consumer(void *a)             \
+    {                                                \
+        cfn((struct worker *)a, pop_arg);            \
+        return NULL;                                 \
+    }
 
 /* weft_mpmc */
 static void *mpmc_create(int producers)
@@ -328,12 +336,30 @@ static void *mpmc_create(int producers)
     (void)producers;
     return weft_mpmc_create(CAPACITY);
 }
-static void mpmc_destroy(void *q) { weft_mpmc_destroy(q); }
-static void mpmc_close(void *q) { weft_mpmc_close(q); }
-static ALWAYS_INLINE bool mpmc_try_push(void *q, void *i) { return weft_mpmc_try_push(q, i); }
-static ALWAYS_INLINE bool mpmc_try_pop(void *q, void **i) { return weft_mpmc_try_pop(q, i); }
-static ALWAYS_INLINE int mpmc_push(void *q, void *i) { return weft_mpmc_push(q, i); }
-static ALWAYS_INLINE int mpmc_pop(void *q, void **i) { return weft_mpmc_pop(q, i); }
+static void mpmc_destroy(void *q)
+{
+    weft_mpmc_destroy(q);
+}
+static void mpmc_close(void *q)
+{
+    weft_mpmc_close(q);
+}
+static ALWAYS_INLINE bool mpmc_try_push(void *q, void *i)
+{
+    return weft_mpmc_try_push(q, i);
+}
+static ALWAYS_INLINE bool mpmc_try_pop(void *q, void **i)
+{
+    return weft_mpmc_try_pop(q, i);
+}
+static ALWAYS_INLINE int mpmc_push(void *q, void *i)
+{
+    return weft_mpmc_push(q, i);
+}
+static ALWAYS_INLINE int mpmc_pop(void *q, void **i)
+{
+    return weft_mpmc_pop(q, i);
+}
 static ALWAYS_INLINE size_t mpmc_push_many(void *q, void *const *i, size_t n)
 {
     return weft_mpmc_try_push_many(q, i, n);
@@ -352,12 +378,30 @@ static void *spsc_create(int producers)
     (void)producers;
     return weft_spsc_create(CAPACITY);
 }
-static void spsc_destroy(void *q) { weft_spsc_destroy(q); }
-static void spsc_close(void *q) { weft_spsc_close(q); }
-static ALWAYS_INLINE bool spsc_try_push(void *q, void *i) { return weft_spsc_try_push(q, i); }
-static ALWAYS_INLINE bool spsc_try_pop(void *q, void **i) { return weft_spsc_try_pop(q, i); }
-static ALWAYS_INLINE int spsc_push(void *q, void *i) { return weft_spsc_push(q, i); }
-static ALWAYS_INLINE int spsc_pop(void *q, void **i) { return weft_spsc_pop(q, i); }
+static void spsc_destroy(void *q)
+{
+    weft_spsc_destroy(q);
+}
+static void spsc_close(void *q)
+{
+    weft_spsc_close(q);
+}
+static ALWAYS_INLINE bool spsc_try_push(void *q, void *i)
+{
+    return weft_spsc_try_push(q, i);
+}
+static ALWAYS_INLINE bool spsc_try_pop(void *q, void **i)
+{
+    return weft_spsc_try_pop(q, i);
+}
+static ALWAYS_INLINE int spsc_push(void *q, void *i)
+{
+    return weft_spsc_push(q, i);
+}
+static ALWAYS_INLINE int spsc_pop(void *q, void **i)
+{
+    return weft_spsc_pop(q, i);
+}
 static ALWAYS_INLINE size_t spsc_push_many(void *q, void *const *i, size_t n)
 {
     return weft_spsc_try_push_many(q, i, n);
@@ -492,8 +536,8 @@ THREAD_FNS(wfcq, produce_try, consume_try, wfcq_pop, wfcq_push)
 #endif
 
 static const struct peer peers[] = {
-    { "weft_mpmc try", false, false, NULL, mpmc_create, mpmc_destroy, NULL,
-      mpmc_try_producer, mpmc_try_consumer },
+    { "weft_mpmc try", false, false, NULL, mpmc_create, mpmc_destroy, NULL, mpmc_try_producer,
+      mpmc_try_consumer },
     { "weft_mpmc blocking", false, false, NULL, mpmc_create, mpmc_destroy, mpmc_close,
       mpmc_block_producer, mpmc_block_consumer },
     { "weft_mpmc batch32", false, false, "32 items per try_push_many/try_pop_many call",
@@ -504,15 +548,15 @@ static const struct peer peers[] = {
 #endif
 #ifdef HAVE_URCU
     { "urcu wfcqueue *", false, false,
-      "unbounded linked queue; nodes recycled from per-producer pools of 1024/P",
-      wfcq_create, wfcq_destroy, NULL, wfcq_producer, wfcq_consumer },
+      "unbounded linked queue; nodes recycled from per-producer pools of 1024/P", wfcq_create,
+      wfcq_destroy, NULL, wfcq_producer, wfcq_consumer },
 #endif
     { "weft_spsc try", true, false, NULL, spsc_create, spsc_destroy, NULL, spsc_try_producer,
       spsc_try_consumer },
     { "weft_spsc blocking", true, false, NULL, spsc_create, spsc_destroy, spsc_close,
       spsc_block_producer, spsc_block_consumer },
-    { "weft_spsc batch32", true, false, "32 items per try_push_many/try_pop_many call",
-      spsc_create, spsc_destroy, NULL, spsc_batch_producer, spsc_batch_consumer },
+    { "weft_spsc batch32", true, false, "32 items per try_push_many/try_pop_many call", spsc_create,
+      spsc_destroy, NULL, spsc_batch_producer, spsc_batch_consumer },
 #ifdef HAVE_CK
     { "ck_ring spsc", true, true, NULL, ck_create, ck_destroy, NULL, ck_spsc_producer,
       ck_spsc_consumer },
@@ -613,8 +657,8 @@ static int opt_runs = 5;
 /* One run in a child; returns its outcome and sets *mips. */
 static enum outcome run_once(const struct peer *pe, const struct scenario *sc, double *mips)
 {
-    struct shared_page *page = mmap(NULL, sizeof *page, PROT_READ | PROT_WRITE,
-                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct shared_page *page =
+        mmap(NULL, sizeof *page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED)
         return FAILED;
     memset(page, 0, sizeof *page);
@@ -837,8 +881,7 @@ static void write_csv(const char *path)
                 hi = res->mips[i] > hi ? res->mips[i] : hi;
             }
             fprintf(f, "%s,%s,%d,%d,%d,%.3f,", peers[p].name, scenarios[s].name,
-                    scenarios[s].producers, scenarios[s].consumers, res->runs_done,
-                    opt_seconds);
+                    scenarios[s].producers, scenarios[s].consumers, res->runs_done, opt_seconds);
             if (res->runs_done)
                 fprintf(f, "%.2f,%.2f,%.2f,", res->median, lo, hi);
             else
@@ -863,15 +906,16 @@ static void write_png(const char *path)
     FILE *g = popen("gnuplot 2>/dev/null", "w");
     if (g == NULL)
         return;
-    fprintf(g, "set terminal pngcairo size 1100,560 noenhanced\n"
-               "set output '%s'\n"
-               "set title 'Ring throughput, capacity %d, median of %d x %.2f s (bars missing: "
-               "stalled or not run)'\n"
-               "set style data histograms\nset style histogram cluster gap 1\n"
-               "set style fill solid 0.8 border -1\nset boxwidth 0.9\n"
-               "set ylabel 'M items/s'\nset logscale y\nset yrange [0.1:*]\n"
-               "set grid ytics\nset key outside right top\n"
-               "set datafile missing '?'\n",
+    fprintf(g,
+            "set terminal pngcairo size 1100,560 noenhanced\n"
+            "set output '%s'\n"
+            "set title 'Ring throughput, capacity %d, median of %d x %.2f s (bars missing: "
+            "stalled or not run)'\n"
+            "set style data histograms\nset style histogram cluster gap 1\n"
+            "set style fill solid 0.8 border -1\nset boxwidth 0.9\n"
+            "set ylabel 'M items/s'\nset logscale y\nset yrange [0.1:*]\n"
+            "set grid ytics\nset key outside right top\n"
+            "set datafile missing '?'\n",
             path, CAPACITY, opt_runs, opt_seconds);
     /* columns: scenario, then one per peer that ran */
     int cols[NPEERS], ncols = 0;
@@ -888,11 +932,10 @@ static void write_png(const char *path)
     fprintf(g, "plot ");
     for (int c = 0; c < ncols; c++) {
         const struct peer *pe = &peers[cols[c]];
-        const char *color = pe->baseline ? (pe->spsc ? "#fb6a4a" : "#a50f15")
+        const char *color = pe->baseline                   ? (pe->spsc ? "#fb6a4a" : "#a50f15")
                             : strncmp(pe->name, "weft", 4) ? "#969696"
                                                            : weft_colors[weft_used++ % 6];
-        fprintf(g, "%s'-' using 2:xtic(1) title '%s' lc rgb '%s'", c ? ", " : "", pe->name,
-                color);
+        fprintf(g, "%s'-' using 2:xtic(1) title '%s' lc rgb '%s'", c ? ", " : "", pe->name, color);
     }
     fprintf(g, "\n");
     for (int c = 0; c < ncols; c++) {
@@ -994,7 +1037,8 @@ int main(int argc, char **argv)
     }
 
     printf("\nM items/s, median of %d x %.2f s (ratio to ck_ring of the same kind: median "
-           "over runs of each run against the ck_ring run just before it):\n\n", opt_runs, opt_seconds);
+           "over runs of each run against the ck_ring run just before it):\n\n",
+           opt_runs, opt_seconds);
     print_table(stdout, true);
     printf("\n");
     for (int p = 0; p < NPEERS; p++)
@@ -1002,7 +1046,8 @@ int main(int argc, char **argv)
             printf("%s: %s\n", peers[p].name, peers[p].note);
     printf("SPSC rows run at 1P1C only and compare with ck_ring spsc; verdicts: ok = every "
            "run delivered each item exactly once in per-producer order; stalled = no item "
-           "moved for %.1f s; LOST / DUP / ORDER = delivery violated.\n", opt_stall);
+           "moved for %.1f s; LOST / DUP / ORDER = delivery violated.\n",
+           opt_stall);
     write_csv(csv);
     write_png(png);
     return 0;

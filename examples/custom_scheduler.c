@@ -26,7 +26,7 @@ struct job {
 static weft_deque *dq[NT];
 static weft_mpmc *inject;
 static weft_eventcount ec;
-static atomic_long pending;  /* jobs not finished; 0: all done */
+static atomic_long pending; /* jobs not finished; 0: all done */
 static atomic_int closing;
 static atomic_uint_least64_t sum;
 static _Thread_local int self = -1;
@@ -93,7 +93,8 @@ static void *worker(void *arg)
         if ((j = find()) != NULL) { /* re-check after announcing */
             weft_eventcount_cancel(&ec);
             run(j);
-        } else if (atomic_load_explicit(&closing, memory_order_acquire)) { /* pairs with main's release */
+        } else if (atomic_load_explicit(&closing,
+                                        memory_order_acquire)) { /* pairs with main's release */
             weft_eventcount_cancel(&ec);
             return NULL;
         } else {
@@ -137,7 +138,7 @@ int main(void)
 
     uint64_t want = n * (n - 1) / 2;
     uint64_t got = atomic_load_explicit(&sum, memory_order_relaxed); /* after join */
-    printf("sum of 0..%llu = %llu (%s)\n", (unsigned long long)n - 1,
-           (unsigned long long)got, got == want ? "right" : "WRONG");
+    printf("sum of 0..%llu = %llu (%s)\n", (unsigned long long)n - 1, (unsigned long long)got,
+           got == want ? "right" : "WRONG");
     return got == want ? 0 : 1;
 }

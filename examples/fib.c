@@ -29,8 +29,8 @@ static void fib(void *arg)
     weft_task t;
     weft_group_init(&g, f->pool);
     weft_spawn(&g, &t, fib, &a); /* fork */
-    fib(&b);                      /* meanwhile, the other half here */
-    weft_group_wait(&g);          /* join */
+    fib(&b);                     /* meanwhile, the other half here */
+    weft_group_wait(&g);         /* join */
     f->result = a.result + b.result;
 }
 

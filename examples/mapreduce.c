@@ -91,12 +91,12 @@ int main(void)
     const struct letters none = { { 0 } };
     struct letters total;
     /* grain 1000: chunks of 1000 lines, like chunksize=1000 */
-    int rc = weft_parallel_reduce(pool, 0, LINES, 1000, &total, &none, sizeof total,
-                                  count_letters, add_letters, NULL);
+    int rc = weft_parallel_reduce(pool, 0, LINES, 1000, &total, &none, sizeof total, count_letters,
+                                  add_letters, NULL);
     const size_t not_found = SIZE_MAX;
     size_t first;
-    int rc2 = weft_parallel_reduce(pool, 0, LINES, 0, &first, &not_found, sizeof first,
-                                   first_weft, keep_left, NULL);
+    int rc2 = weft_parallel_reduce(pool, 0, LINES, 0, &first, &not_found, sizeof first, first_weft,
+                                   keep_left, NULL);
     weft_pool_destroy(pool);
     if (rc || rc2) {
         fprintf(stderr, "weft_parallel_reduce: %s\n", strerror(rc ? rc : rc2));
@@ -108,8 +108,9 @@ int main(void)
     size_t seq_first = SIZE_MAX;
     first_weft(0, LINES, &seq_first, NULL);
     int ok = memcmp(&seq, &total, sizeof seq) == 0 && first == seq_first;
-    printf("letters in %d lines: a=%llu e=%llu z=%llu; first \"weft\" on line %zu: %s\n",
-           LINES, (unsigned long long)total.count[0], (unsigned long long)total.count[4],
-           (unsigned long long)total.count[25], first, ok ? "matches the sequential loop" : "WRONG");
+    printf("letters in %d lines: a=%llu e=%llu z=%llu; first \"weft\" on line %zu: %s\n", LINES,
+           (unsigned long long)total.count[0], (unsigned long long)total.count[4],
+           (unsigned long long)total.count[25], first,
+           ok ? "matches the sequential loop" : "WRONG");
     return ok ? 0 : 1;
 }

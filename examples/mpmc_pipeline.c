@@ -89,8 +89,8 @@ int main(void)
         pthread_join(workers[i], NULL);
 
     uint64_t n = (uint64_t)READERS * PER_READER, expect = n * (n + 1) * (2 * n + 1) / 6;
-    printf("mpmc_pipeline: %" PRIu64 " squares, sum %" PRIu64 " (expected %" PRIu64 ")\n",
-           count, sum, expect);
+    printf("mpmc_pipeline: %" PRIu64 " squares, sum %" PRIu64 " (expected %" PRIu64 ")\n", count,
+           sum, expect);
     weft_mpmc_destroy(jobs);
     weft_mpmc_destroy(results);
     return count == n && sum == expect ? 0 : 1;

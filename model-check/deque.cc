@@ -20,13 +20,15 @@
 
 #include "deque.c"
 
-namespace {
+namespace
+{
 
 const int MAX_ITEMS = 4;
 
 /* The shared state of one iteration: the deque, the payloads, and who took
  * what.  Takers record into their own row, so no recording races. */
-template <class Derived, int Threads> struct deque_scenario : weft_model::scenario<Derived, Threads> {
+template <class Derived, int Threads>
+struct deque_scenario : weft_model::scenario<Derived, Threads> {
     weft_deque *d;
     int pushed; /* items 1..pushed were pushed (set by the owner) */
     rl::var<int> payload[MAX_ITEMS + 1];
@@ -43,7 +45,10 @@ template <class Derived, int Threads> struct deque_scenario : weft_model::scenar
             ntaken[t] = 0;
     }
 
-    static size_t initial_capacity() { return 4; }
+    static size_t initial_capacity()
+    {
+        return 4;
+    }
 
     void push(int item)
     {
@@ -92,7 +97,7 @@ template <class Derived, int Threads> struct deque_scenario : weft_model::scenar
         for (int t = 1; t < Threads; t++)
             for (int k = 1; k < ntaken[t]; k++)
                 RL_ASSERT(taken[t][k] > taken[t][k - 1]);
-        int seen[MAX_ITEMS + 1] = {0};
+        int seen[MAX_ITEMS + 1] = { 0 };
         for (int t = 0; t < Threads; t++)
             for (int k = 0; k < ntaken[t]; k++)
                 seen[taken[t][k]]++;
@@ -211,7 +216,10 @@ struct batch_vs_pop : deque_scenario<batch_vs_pop, 2> {
 /* A grow while a thief steals: capacity 1, so the second push copies the
  * live items into a new array that the thief must load with acquire. */
 struct grow_vs_steal : deque_scenario<grow_vs_steal, 2> {
-    static size_t initial_capacity() { return 1; }
+    static size_t initial_capacity()
+    {
+        return 1;
+    }
     void thread(unsigned i)
     {
         if (i == 0) {

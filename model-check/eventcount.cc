@@ -25,7 +25,8 @@
 
 #include "eventcount.c"
 
-namespace {
+namespace
+{
 
 /* A fresh eventcount in the model's memory (the public storage type is
  * large enough in this build; the C builds assert the real layout). */
@@ -102,12 +103,18 @@ struct ec_scenario : weft_model::scenario<Derived, Threads> {
         }
     }
 
-    void after() { RL_ASSERT(announced(ec) == 0); }
+    void after()
+    {
+        RL_ASSERT(announced(ec) == 0);
+    }
 };
 
 /* One waiter, one notify_one. */
 template <unsigned Flags> struct one_waiter : ec_scenario<one_waiter<Flags>, 2, Flags> {
-    void thread(unsigned i) { this->one_waiter_thread(i); }
+    void thread(unsigned i)
+    {
+        this->one_waiter_thread(i);
+    }
 };
 
 /* Two waiters, one token each, from one notifier's notify_all. */
@@ -158,7 +165,10 @@ struct settled_fallback : ec_scenario<settled_fallback, 2, 0> {
         /* with every notifier fencing, a wake-up must not need the bound */
         weft_model::timeouts_fire() = false;
     }
-    void thread(unsigned i) { one_waiter_thread(i); }
+    void thread(unsigned i)
+    {
+        one_waiter_thread(i);
+    }
 };
 
 /* What the header promises of wait and notify alone: the notifier's
@@ -213,17 +223,15 @@ int main()
     run<notify_all_two<0>>("eventcount private: two waiters, notify_all", bounded(3));
     run<notify_all_two<WEFT_SHARED>>("eventcount shared: two waiters, notify_all", bounded(3));
     run<notify_one_two<0>>("eventcount private: two waiters, two notify_one", bounded(2));
-    run<notify_one_two<WEFT_SHARED>>("eventcount shared: two waiters, two notify_one",
-                                     bounded(2));
+    run<notify_one_two<WEFT_SHARED>>("eventcount shared: two waiters, two notify_one", bounded(2));
     run<timed_out<0>>("eventcount private: timed wait, cancel accounting", full);
     run<timed_out<WEFT_SHARED>>("eventcount shared: timed wait, cancel accounting", full);
     /* membarrier registered at init, refused later (seccomp): the private
      * mode must fall back to fences on both sides without losing a wake */
     run<wake_publishes<0>>("eventcount private: wait acquires what notify released", full);
-    run<wake_publishes<WEFT_SHARED>>("eventcount shared: wait acquires what notify released",
-                                     full);
-    run<one_waiter<0>>("eventcount private, membarrier fails after init: one waiter",
-                       bounded(4), MEMBARRIER_FAILS_LATER);
+    run<wake_publishes<WEFT_SHARED>>("eventcount shared: wait acquires what notify released", full);
+    run<one_waiter<0>>("eventcount private, membarrier fails after init: one waiter", bounded(4),
+                       MEMBARRIER_FAILS_LATER);
     run<settled_fallback>("eventcount private, membarrier failed before: one waiter, "
                           "no lost wake-up",
                           full, MEMBARRIER_FAILS_LATER);

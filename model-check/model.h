@@ -18,7 +18,8 @@
 #include <ostream>
 #include <streambuf>
 
-namespace weft_model {
+namespace weft_model
+{
 
 /* Base of every scenario: destroying the suite (Relacy does it at the end of
  * each iteration, after after()) returns the iteration's atomics and blocks. */
@@ -28,8 +29,14 @@ template <class Derived, int Threads> struct scenario : rl::test_suite<Derived, 
      * in the arena, or the replay finds membarrier_ok_flag "constructed"
      * with the failed run's value and prints a different schedule.  (Every
      * other iteration starts with an empty arena.) */
-    scenario() { arena_forget(); }
-    ~scenario() { arena_reset(); }
+    scenario()
+    {
+        arena_forget();
+    }
+    ~scenario()
+    {
+        arena_reset();
+    }
 };
 
 /* How to search: exhaustively, or with at most `bound` preemptions (context
@@ -40,9 +47,15 @@ struct search {
     unsigned bound;
     unsigned iterations;
 };
-static const search full = {rl::sched_full, 0, 0};
-inline search bounded(unsigned k) { return search{rl::sched_bound, k, 0}; }
-inline search random_runs(unsigned n) { return search{rl::sched_random, 0, n}; }
+static const search full = { rl::sched_full, 0, 0 };
+inline search bounded(unsigned k)
+{
+    return search{ rl::sched_bound, k, 0 };
+}
+inline search random_runs(unsigned n)
+{
+    return search{ rl::sched_random, 0, n };
+}
 
 /* Relacy's report, as TAP comments: "# " before every line.  Unbuffered
  * (no allocation: Relacy replaces operator new while a test runs). */
@@ -94,7 +107,7 @@ template <class T> bool run(const char *name, search s, membarrier_mode mb = MEM
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     tally &t = results();
     t.n++;
-    const char *how = s.type == rl::sched_full ? "full search"
+    const char *how = s.type == rl::sched_full    ? "full search"
                       : s.type == rl::sched_bound ? "context bound"
                                                   : "random schedules";
     if (ok) {

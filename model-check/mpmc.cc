@@ -35,7 +35,8 @@
 #include "eventcount.c"
 #include "mpmc.c"
 
-namespace {
+namespace
+{
 
 const int PER_PRODUCER = 4;
 const int MAX_PRODUCERS = 2;
@@ -96,7 +97,7 @@ void lag_until(unsigned n, struct weft_internal_ec *e)
  * its last retry, or its parking. */
 void lag_any()
 {
-    static const unsigned lags[] = {0, PARK_AFTER - 1, PARK_AFTER};
+    static const unsigned lags[] = { 0, PARK_AFTER - 1, PARK_AFTER };
     lag(lags[rl::rand(3)]);
 }
 
@@ -106,7 +107,10 @@ void lag_any()
  * only the opener's lag before the waiter, nothing of the ring. */
 struct gate {
     rl::atomic<unsigned> open;
-    void init() { open($).store(0, rl::mo_relaxed); }
+    void init()
+    {
+        open($).store(0, rl::mo_relaxed);
+    }
     void wait()
     {
         while (open($).load(rl::mo_acquire) == 0)
@@ -123,7 +127,8 @@ struct gate {
  * pushed (set by the item's producer) and who took what (each thread its
  * own row; row Threads is the drain in after()).  Each pop call is a
  * group: a pop_many's items are consecutive positions. */
-template <class Derived, int Threads> struct mpmc_scenario : weft_model::scenario<Derived, Threads> {
+template <class Derived, int Threads>
+struct mpmc_scenario : weft_model::scenario<Derived, Threads> {
     static const int ROWS = Threads + 1;
     weft_mpmc *q;
     rl::var<int> payload[MAX_ID + 1];
@@ -134,7 +139,10 @@ template <class Derived, int Threads> struct mpmc_scenario : weft_model::scenari
     int group[ROWS][MAX_TAKES];
     int ntaken[ROWS], ngroups[ROWS];
 
-    static size_t capacity() { return 1; }
+    static size_t capacity()
+    {
+        return 1;
+    }
 
     void before()
     {
@@ -286,7 +294,7 @@ template <class Derived, int Threads> struct mpmc_scenario : weft_model::scenari
             record(drain, x);
         ngroups[drain]++;
         RL_ASSERT(weft_mpmc_size(q) == 0);
-        int seen[MAX_ID + 1] = {0};
+        int seen[MAX_ID + 1] = { 0 };
         for (int r = 0; r < ROWS; r++)
             for (int a = 0; a < ntaken[r]; a++)
                 seen[taken[r][a]]++;
@@ -308,7 +316,10 @@ template <class Derived, int Threads> struct mpmc_scenario : weft_model::scenari
  * pop twice, consumer 3 once.  At capacity 1 a second push can only land
  * in the slot a consumer has just handed back (the next lap). */
 template <size_t Cap> struct try_2p2c : mpmc_scenario<try_2p2c<Cap>, 4> {
-    static size_t capacity() { return Cap; }
+    static size_t capacity()
+    {
+        return Cap;
+    }
     void thread(unsigned i)
     {
         if (i == 0) {
@@ -351,7 +362,10 @@ struct slot_reuse : mpmc_scenario<slot_reuse, 2> {
  * two fit), producer 1 one item; consumer 2 pops with pop_many(3),
  * consumer 3 with try_pop. */
 struct batches : mpmc_scenario<batches, 4> {
-    static size_t capacity() { return 2; }
+    static size_t capacity()
+    {
+        return 2;
+    }
     void thread(unsigned i)
     {
         if (i == 0)
@@ -368,7 +382,10 @@ struct batches : mpmc_scenario<batches, 4> {
 /* Two push_many of two items each against two pop_many(4): each batch
  * stays adjacent and in order. */
 struct batches_2 : mpmc_scenario<batches_2, 3> {
-    static size_t capacity() { return 4; }
+    static size_t capacity()
+    {
+        return 4;
+    }
     void thread(unsigned i)
     {
         if (i < 2) {
@@ -434,7 +451,10 @@ struct close_vs_push : mpmc_scenario<close_vs_push, 2> {
  * try_push, a push_many of two or a push_timed with timeout 0 (which tries
  * once, and must wake like the others): the pop returns the first item. */
 struct parked_consumer : mpmc_scenario<parked_consumer, 2> {
-    static size_t capacity() { return 2; }
+    static size_t capacity()
+    {
+        return 2;
+    }
     void thread(unsigned i)
     {
         if (i == 0) {
@@ -526,7 +546,10 @@ struct close_wakes_producer : mpmc_scenario<close_wakes_producer, 2> {
             weft_mpmc_close(q);
         }
     }
-    void check() { RL_ASSERT(ntaken[2] == 1); }
+    void check()
+    {
+        RL_ASSERT(ntaken[2] == 1);
+    }
 };
 
 /* Two consumers parked on an empty ring while a push is half done (its
@@ -566,7 +589,10 @@ struct closed_while_pending : mpmc_scenario<closed_while_pending, 4> {
  * consumer woken for the first must pass the wake-up on. */
 struct parked_consumers : mpmc_scenario<parked_consumers, 4> {
     gate g;
-    static size_t capacity() { return 2; }
+    static size_t capacity()
+    {
+        return 2;
+    }
     void before()
     {
         mpmc_scenario<parked_consumers, 4>::before();
@@ -585,7 +611,10 @@ struct parked_consumers : mpmc_scenario<parked_consumers, 4> {
             RL_ASSERT(pop(i) == 0);
         }
     }
-    void check() { RL_ASSERT(ntaken[4] == 0); }
+    void check()
+    {
+        RL_ASSERT(ntaken[4] == 0);
+    }
 };
 
 /* Two producers parked on a full ring (capacity 2, two items), then two
@@ -593,7 +622,10 @@ struct parked_consumers : mpmc_scenario<parked_consumers, 4> {
  * mirror image: the second slot released first). */
 struct parked_producers : mpmc_scenario<parked_producers, 4> {
     gate g;
-    static size_t capacity() { return 2; }
+    static size_t capacity()
+    {
+        return 2;
+    }
     void before()
     {
         mpmc_scenario<parked_producers, 4>::before();
@@ -614,13 +646,19 @@ struct parked_producers : mpmc_scenario<parked_producers, 4> {
             RL_ASSERT(pop(3) == 0);
         }
     }
-    void check() { RL_ASSERT(ntaken[4] == 2); }
+    void check()
+    {
+        RL_ASSERT(ntaken[4] == 2);
+    }
 };
 
 /* Each producer pushes one item with push, each consumer pops one with pop,
  * no lags: hand-offs while the other side spins. */
 template <size_t Cap> struct blocking_2p2c : mpmc_scenario<blocking_2p2c<Cap>, 4> {
-    static size_t capacity() { return Cap; }
+    static size_t capacity()
+    {
+        return Cap;
+    }
     void thread(unsigned i)
     {
         if (i < 2)
@@ -628,7 +666,10 @@ template <size_t Cap> struct blocking_2p2c : mpmc_scenario<blocking_2p2c<Cap>, 4
         else
             RL_ASSERT(this->pop(i) == 0);
     }
-    void check() { RL_ASSERT(this->ntaken[4] == 0); }
+    void check()
+    {
+        RL_ASSERT(this->ntaken[4] == 0);
+    }
 };
 
 /* A producer pushing (blocking) two items into capacity 1, a consumer
@@ -670,7 +711,10 @@ struct close_race : mpmc_scenario<close_race, 3> {
             RL_ASSERT(weft_mpmc_push(q, (void *)(intptr_t)item(1, 0)) == EPIPE);
         }
     }
-    void check() { RL_ASSERT(ntaken[3] == 0); }
+    void check()
+    {
+        RL_ASSERT(ntaken[3] == 0);
+    }
 };
 
 /* A scenario that src/ does not pass yet, as a TAP TODO: reported, and not
@@ -707,8 +751,7 @@ int main()
     run<try_2p2c<1>>("mpmc: 2P x 2C try_push/try_pop, capacity 1", bounded(K4), COMPILED);
     run<try_2p2c<2>>("mpmc: 2P x 2C try_push/try_pop, capacity 2", bounded(K4), COMPILED);
     run<slot_reuse>("mpmc: pop vs try_push into the same slot, capacity 1", full, COMPILED);
-    run<batches>("mpmc: push_many/pop_many vs try_push/try_pop, capacity 2", bounded(K4),
-                 COMPILED);
+    run<batches>("mpmc: push_many/pop_many vs try_push/try_pop, capacity 2", bounded(K4), COMPILED);
     run<batches_2>("mpmc: two push_many vs pop_many, capacity 4", bounded(K), COMPILED);
     run<close_vs_pop>("mpmc: close vs pop on an empty ring", bounded(K + 2), COMPILED);
     run<closed_flag>("mpmc: close vs closed()", full, COMPILED);

@@ -91,7 +91,8 @@
 
 #include "eventcount.c"
 
-namespace {
+namespace
+{
 
 /* ---- the observer of pool_sync.h's notifies ---------------------------- */
 
@@ -161,9 +162,9 @@ struct idle_world {
     weft_eventcount *pool_ec = nullptr;
     unsigned cap = 0;
     int tasks = 0;
-    rl::atomic<unsigned> ring;  /* bit k: task k pushed and not yet taken */
-    rl::atomic<int> started;    /* tasks whose body has begun */
-    rl::atomic<int> done;       /* tasks run to the end */
+    rl::atomic<unsigned> ring; /* bit k: task k pushed and not yet taken */
+    rl::atomic<int> started;   /* tasks whose body has begun */
+    rl::atomic<int> done;      /* tasks run to the end */
     rl::var<int> payload[2];
 
     void wait_for(rl::atomic<int> &word, int n)
@@ -195,13 +196,19 @@ struct worker {
     idle_world *world;
 };
 
-static void *task_item(unsigned k) { return (void *)(uintptr_t)(k + 1); }
-static unsigned task_index(void *item) { return (unsigned)((uintptr_t)item - 1); }
+static void *task_item(unsigned k)
+{
+    return (void *)(uintptr_t)(k + 1);
+}
+static unsigned task_index(void *item)
+{
+    return (unsigned)((uintptr_t)item - 1);
+}
 
 static struct idle_pool idle_pool_of(struct worker *w)
 {
     idle_world *s = w->world;
-    struct idle_pool ip = {s->ps, s->pool_ec, s->gate, s->cap};
+    struct idle_pool ip = { s->ps, s->pool_ec, s->gate, s->cap };
     return ip;
 }
 
@@ -226,11 +233,15 @@ static bool idle_keep(struct worker *w, void *item)
     return true;
 }
 
-static void idle_run(struct worker *w, void *item) { w->world->run_task((int)task_index(item)); }
+static void idle_run(struct worker *w, void *item)
+{
+    w->world->run_task((int)task_index(item));
+}
 
 static void idle_count_park(struct worker *) {}
 
-namespace {
+namespace
+{
 
 const uint64_t ALL_ONES = ~UINT64_C(0);
 const uint64_t COUNT_MASK = PENDING_WAKING - 1;
@@ -266,21 +277,22 @@ unsigned announced(weft_eventcount *ec)
 /* ---- group scenarios ---------------------------------------------------- */
 
 /* Tasks are numbered 0..MAX_TASKS-1; task k's body writes data[k] = k + 1. */
-template <class Derived, int Threads> struct group_scenario : weft_model::scenario<Derived, Threads> {
+template <class Derived, int Threads>
+struct group_scenario : weft_model::scenario<Derived, Threads> {
     struct group_count *c = nullptr;
     weft_eventcount *own_ec, *pool_ec;
-    uint64_t where;       /* PENDING_ON_POOL or 0: where the waiter parks */
-    bool has_owner;       /* the waiter is the group's owner */
-    unsigned spawned;     /* tasks counted so far (bookkeeping) */
+    uint64_t where;   /* PENDING_ON_POOL or 0: where the waiter parks */
+    bool has_owner;   /* the waiter is the group's owner */
+    unsigned spawned; /* tasks counted so far (bookkeeping) */
     bool counted[MAX_TASKS];
-    bool called[MAX_TASKS];  /* task k's task_done has begun */
-    bool late[MAX_TASKS];    /* task k may have been spawned after the wait */
+    bool called[MAX_TASKS]; /* task k's task_done has begun */
+    bool late[MAX_TASKS];   /* task k may have been spawned after the wait */
     rl::var<int> data[MAX_TASKS];
-    int announces;        /* begin_park returned GROUP_ANNOUNCED */
-    int episodes;         /* times PARKED went from clear to set */
-    bool parked_seen;     /* PARKED in the newest value invariant() saw */
-    bool folded;          /* the owner's wait went through the fold */
-    bool sentinel;        /* the waiter added its sentinel */
+    int announces;    /* begin_park returned GROUP_ANNOUNCED */
+    int episodes;     /* times PARKED went from clear to set */
+    bool parked_seen; /* PARKED in the newest value invariant() saw */
+    bool folded;      /* the owner's wait went through the fold */
+    bool sentinel;    /* the waiter added its sentinel */
 
     void before()
     {
@@ -405,8 +417,14 @@ template <class Derived, int Threads> struct group_scenario : weft_model::scenar
 
     /* Other work a waiting worker may find (waiter_take, worker_take):
      * none unless the scenario says so. */
-    bool take_work() { return static_cast<Derived *>(this)->take_other_work(); }
-    bool take_other_work() { return false; }
+    bool take_work()
+    {
+        return static_cast<Derived *>(this)->take_other_work();
+    }
+    bool take_other_work()
+    {
+        return false;
+    }
 
     /* worker_wait for a group, with group_park_worker and waiter_park:
      * look, spin while WAKING, run other work, else announce on the pool's
@@ -602,7 +620,10 @@ struct owner_fold : group_scenario<owner_fold, 2> {
         slot($).store(0, rl::mo_relaxed);
     }
     /* the deque's pop or steal of the last item: one of them gets it */
-    bool take_slot() { return slot($).exchange(0, rl::mo_acq_rel) == 1; }
+    bool take_slot()
+    {
+        return slot($).exchange(0, rl::mo_acq_rel) == 1;
+    }
 
     void thread(unsigned i)
     {
@@ -645,10 +666,10 @@ enum destroy_phase { RUNNING, CLOSING, CLOSED };
 template <class Derived> struct gate_scenario : weft_model::scenario<Derived, 2 + SUBMITTERS> {
     struct pool_gate *gt = nullptr;
     weft_eventcount *pool_ec;
-    rl::atomic<unsigned> ring;        /* the injection ring: bit s once s pushed */
-    rl::var<int> payload[SUBMITTERS]; /* the submitted task's argument */
+    rl::atomic<unsigned> ring;         /* the injection ring: bit s once s pushed */
+    rl::var<int> payload[SUBMITTERS];  /* the submitted task's argument */
     rl::var<int> pool_mem[SUBMITTERS]; /* the rest of the pool, freed by destroy */
-    rl::atomic<int> exited;           /* the worker's exit, for destroy's join */
+    rl::atomic<int> exited;            /* the worker's exit, for destroy's join */
     enter_phase phase[ENTERERS];
     destroy_phase dphase;
     bool ran[SUBMITTERS];
@@ -769,7 +790,7 @@ template <class Derived> struct gate_scenario : weft_model::scenario<Derived, 2 
     {
         payload[s]($) = 100 + (int)s;
         ring($).fetch_or(1u << s, rl::mo_release); /* the ring's push */
-        weft_eventcount_notify_one(pool_ec);  /* wake_for_new_work */
+        weft_eventcount_notify_one(pool_ec);       /* wake_for_new_work */
         /* ... which reads the pool: modelled as a write, as Relacy 2.4
          * reports no race between a read and a later unordered write
          * (checked: a plain read, a relaxed RMW, an acquire load of its
@@ -922,7 +943,7 @@ struct searchers : weft_model::scenario<searchers<Cap, Tasks>, 3>, idle_world {
     /* worker_main (a worker's own deque is the ring here) */
     void worker()
     {
-        struct worker w = {this};
+        struct worker w = { this };
         void *t;
         while ((t = worker_search(&w)) != nullptr)
             idle_run(&w, t);
@@ -1023,12 +1044,14 @@ weft_model::search pick(weft_model::search s)
 int main()
 {
     using namespace weft_model;
-    run<outside_two_finishers>("pool group: outside waiter on own ec, two finishers", pick(bounded(3)));
+    run<outside_two_finishers>("pool group: outside waiter on own ec, two finishers",
+                               pick(bounded(3)));
     run<worker_on_pool>("pool group: worker waiter on the pool's ec (ON_POOL), two finishers",
                         pick(bounded(4)));
     run<worker_on_pool_other_work>(
         "pool group: worker waiter ON_POOL, one finisher, other work submitted", pick(bounded(3)));
-    run<spawn_during_wake>("pool group: spawn from another thread during the wake, own ec", pick(bounded(3)));
+    run<spawn_during_wake>("pool group: spawn from another thread during the wake, own ec",
+                           pick(bounded(3)));
     run<spawn_during_wake_on_pool>("pool group: spawn from another thread during the wake, ON_POOL",
                                    pick(bounded(3)));
     run<owner_fold>("pool group: owner's local count, pop or steal, fold/unfold", pick(bounded(6)));

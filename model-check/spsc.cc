@@ -37,14 +37,16 @@
 #include "eventcount.c"
 #include "spsc.c"
 
-namespace {
+namespace
+{
 
 const int MAX_ITEMS = 4;
 
 /* The ring and what the two threads did.  The producer is thread 0 and the
  * consumer thread 1 (a third thread, if any, only closes); each writes only
  * its own records. */
-template <class Derived, int Threads> struct spsc_scenario : weft_model::scenario<Derived, Threads> {
+template <class Derived, int Threads>
+struct spsc_scenario : weft_model::scenario<Derived, Threads> {
 
     weft_spsc *q;
     rl::var<int> payload[MAX_ITEMS + 1];
@@ -57,9 +59,18 @@ template <class Derived, int Threads> struct spsc_scenario : weft_model::scenari
     /* Per scenario: the ring's capacity and flags, and how many positions
      * to push and pop before the threads start (so that their items fall
      * where the scenario wants them in the array). */
-    static size_t capacity() { return 2; }
-    static unsigned flags() { return 0; }
-    static int advance() { return 0; }
+    static size_t capacity()
+    {
+        return 2;
+    }
+    static unsigned flags()
+    {
+        return 0;
+    }
+    static int advance()
+    {
+        return 0;
+    }
 
     void before()
     {
@@ -81,7 +92,10 @@ template <class Derived, int Threads> struct spsc_scenario : weft_model::scenari
             pushed[i] = false;
     }
 
-    static void *item(int i) { return (void *)(intptr_t)i; }
+    static void *item(int i)
+    {
+        return (void *)(intptr_t)i;
+    }
 
     /* The producer offers item i (the next one) with op. */
     template <class Op> bool offer(int i, Op op)
@@ -114,7 +128,10 @@ template <class Derived, int Threads> struct spsc_scenario : weft_model::scenari
     }
     /* Whether try_pop checks size first (one scenario does: it multiplies
      * the schedules). */
-    static bool sizes() { return false; }
+    static bool sizes()
+    {
+        return false;
+    }
     /* The consumer's try_pop; with sizes(), after a size, asserting the
      * header's promise that a non-zero size read by the consumer means its
      * next try_pop succeeds. */
@@ -167,8 +184,14 @@ template <class Derived, int Threads> struct spsc_scenario : weft_model::scenari
  * that they fall on both sides of a line's end (a published word per line
  * of seven slots); a third try_push that succeeds only after a pop. */
 template <int Advance> struct across_lines : spsc_scenario<across_lines<Advance>, 2> {
-    static int advance() { return Advance; }
-    static bool sizes() { return Advance == 13; } /* across the array's end */
+    static int advance()
+    {
+        return Advance;
+    }
+    static bool sizes()
+    {
+        return Advance == 13;
+    } /* across the array's end */
     void thread(unsigned i)
     {
         if (i == 0) {
@@ -185,13 +208,22 @@ template <int Advance> struct across_lines : spsc_scenario<across_lines<Advance>
 /* A batch of three that crosses a line's end (two published words) against
  * a batch pop and a single pop. */
 struct batches : spsc_scenario<batches, 2> {
-    static bool sizes() { return true; }
-    static size_t capacity() { return 4; }
-    static int advance() { return 5; }
+    static bool sizes()
+    {
+        return true;
+    }
+    static size_t capacity()
+    {
+        return 4;
+    }
+    static int advance()
+    {
+        return 5;
+    }
     void thread(unsigned i)
     {
         if (i == 0) {
-            void *items[3] = {item(1), item(2), item(3)};
+            void *items[3] = { item(1), item(2), item(3) };
             for (int k = 1; k <= 3; k++)
                 payload[k]($) = k * 10;
             size_t n = weft_spsc_try_push_many(q, items, 3);
@@ -212,7 +244,10 @@ struct batches : spsc_scenario<batches, 2> {
 /* close races a push: the producer offers two items, the consumer closes
  * and then pops until EPIPE. */
 template <unsigned Flags> struct close_vs_push : spsc_scenario<close_vs_push<Flags>, 2> {
-    static unsigned flags() { return Flags; }
+    static unsigned flags()
+    {
+        return Flags;
+    }
     void thread(unsigned i)
     {
         if (i == 0) {
@@ -247,7 +282,10 @@ template <unsigned Flags> struct close_vs_push : spsc_scenario<close_vs_push<Fla
  * membarrier works), so close's heavy fence is what the scenario relies
  * on. */
 template <unsigned Flags> struct third_party_close : spsc_scenario<third_party_close<Flags>, 3> {
-    static unsigned flags() { return Flags; }
+    static unsigned flags()
+    {
+        return Flags;
+    }
     void thread(unsigned i)
     {
         if (i == 0) {
@@ -265,7 +303,10 @@ template <unsigned Flags> struct third_party_close : spsc_scenario<third_party_c
 
 /* A consumer parked on an empty ring is woken by a push. */
 template <unsigned Flags> struct parked_consumer : spsc_scenario<parked_consumer<Flags>, 2> {
-    static unsigned flags() { return Flags; }
+    static unsigned flags()
+    {
+        return Flags;
+    }
     void thread(unsigned i)
     {
         if (i == 0)
@@ -278,8 +319,14 @@ template <unsigned Flags> struct parked_consumer : spsc_scenario<parked_consumer
 /* A producer parked on a full ring (capacity 1, holding item 1) is woken
  * by a pop. */
 template <unsigned Flags> struct parked_producer : spsc_scenario<parked_producer<Flags>, 2> {
-    static size_t capacity() { return 1; }
-    static unsigned flags() { return Flags; }
+    static size_t capacity()
+    {
+        return 1;
+    }
+    static unsigned flags()
+    {
+        return Flags;
+    }
     void before()
     {
         spsc_scenario<parked_producer<Flags>, 2>::before();
@@ -329,8 +376,9 @@ int main()
      * sealed ring waits out close_grace before it reports EPIPE */
     run<close_vs_push<0>>("spsc private, membarrier fails after init: close races a push",
                           bounded(3), MEMBARRIER_FAILS_LATER);
-    run<third_party_close<0>>("spsc private, membarrier fails after init: close from a third thread",
-                           bounded(2), MEMBARRIER_FAILS_LATER);
+    run<third_party_close<0>>(
+        "spsc private, membarrier fails after init: close from a third thread", bounded(2),
+        MEMBARRIER_FAILS_LATER);
     run<parked_consumer<0>>("spsc private, membarrier fails after init: parked consumer",
                             bounded(4), MEMBARRIER_FAILS_LATER);
     run<parked_producer<0>>("spsc private, membarrier fails after init: parked producer",

@@ -61,15 +61,14 @@ void weft_internal_chaos_configure(uint64_t seed, unsigned permille)
 {
     /* relaxed: see chaos_permille; the caller starts its threads after this */
     atomic_store_explicit(&chaos_seed, seed, memory_order_relaxed);
-    atomic_store_explicit(&chaos_permille, permille > 1000 ? 1000 : permille,
-                          memory_order_relaxed);
+    atomic_store_explicit(&chaos_permille, permille > 1000 ? 1000 : permille, memory_order_relaxed);
 }
 
 void weft_internal_chaos_thread(unsigned index)
 {
     /* relaxed: the seed was stored before this thread was created */
-    uint64_t s = mix64(atomic_load_explicit(&chaos_seed, memory_order_relaxed) ^
-                       mix64((uint64_t)index + 1));
+    uint64_t s =
+        mix64(atomic_load_explicit(&chaos_seed, memory_order_relaxed) ^ mix64((uint64_t)index + 1));
     chaos_state = s ? s : 1; /* xorshift must not start at 0 */
 }
 

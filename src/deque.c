@@ -138,13 +138,13 @@ struct weft_deque {
 
     /* Owner-private line (no other thread touches it). */
     alignas(WEFT_CACHELINE) int64_t top_cache; /* a value top had; <= top */
-    int64_t own_bottom;             /* == bottom: the owner's last store of it */
-    struct deque_array *own_array;  /* == array: the owner's last store of it */
-    struct deque_array *retired;    /* replaced arrays, newest first */
+    int64_t own_bottom;                        /* == bottom: the owner's last store of it */
+    struct deque_array *own_array;             /* == array: the owner's last store of it */
+    struct deque_array *retired;               /* replaced arrays, newest first */
 };
 
 _Static_assert(offsetof(struct weft_deque, array) + sizeof(void *) <= WEFT_CACHELINE &&
-                       offsetof(struct weft_deque, top) == 0,
+                   offsetof(struct weft_deque, top) == 0,
                "top, bottom and array must share the first cache line");
 _Static_assert(offsetof(struct weft_deque, top_cache) >= WEFT_CACHELINE,
                "owner-private fields must not share the line thieves read and CAS");
@@ -385,8 +385,7 @@ static COLD struct deque_array *grow(struct weft_deque *d, struct deque_array *a
      * atomic_init: n is not visible to any other thread yet. */
     for (int64_t i = t; i < t + (int64_t)(cap * 2); i++) {
         /* relaxed: the owner wrote these slots itself */
-        void *x = i < b ? atomic_load_explicit(&a->slots[(size_t)i & a->mask],
-                                               memory_order_relaxed)
+        void *x = i < b ? atomic_load_explicit(&a->slots[(size_t)i & a->mask], memory_order_relaxed)
                         : NULL;
         atomic_init(&n->slots[(size_t)i & n->mask], x);
     }

@@ -129,15 +129,15 @@ void weft_eventcount_cancel(weft_eventcount *ec)
 static int park(struct weft_internal_ec *e, uint32_t key, const struct timespec *ts)
 {
     int rc = 0;
-    const struct timespec bound = {0, FALLBACK_PARK_NS};
+    const struct timespec bound = { 0, FALLBACK_PARK_NS };
     bool bounded = e->asym && !weft_internal_membarrier_works() &&
                    (ts == NULL || ts->tv_sec > 0 || ts->tv_nsec > (long)FALLBACK_PARK_NS);
     /* The kernel compares the epoch with key atomically with queueing us,
      * so a bump between our re-check and this call makes it return EAGAIN.
      * A bounded sleep that ends early returns 0: a spurious wake-up, which
      * the contract allows (the caller re-checks). */
-    if (syscall(SYS_futex, &e->epoch, futex_op(e, FUTEX_WAIT), key, bounded ? &bound : ts,
-                NULL, 0) != 0 &&
+    if (syscall(SYS_futex, &e->epoch, futex_op(e, FUTEX_WAIT), key, bounded ? &bound : ts, NULL,
+                0) != 0 &&
         errno == ETIMEDOUT && !bounded)
         rc = ETIMEDOUT;
     /* acquire: pairs with the release bump in weft_internal_ec_wake so that

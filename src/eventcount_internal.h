@@ -33,8 +33,7 @@ _Static_assert(sizeof(struct weft_internal_ec) == sizeof(weft_eventcount),
                "weft_eventcount storage must match its layout");
 _Static_assert(alignof(struct weft_internal_ec) <= alignof(weft_eventcount),
                "weft_eventcount storage must be aligned for its layout");
-_Static_assert(sizeof(atomic_uint_least32_t) == sizeof(uint32_t),
-               "futex words are 32 bits");
+_Static_assert(sizeof(atomic_uint_least32_t) == sizeof(uint32_t), "futex words are 32 bits");
 
 static inline struct weft_internal_ec *weft_internal_ec(weft_eventcount *ec)
 {

@@ -133,8 +133,7 @@ _Static_assert(offsetof(struct weft_mpmc, not_empty) - offsetof(struct weft_mpmc
 _Static_assert(HEADER_BYTES % WEFT_CACHELINE == 0, "slots start on a cache line");
 _Static_assert(alignof(struct weft_mpmc) <= WEFT_MPMC_ALIGN,
                "WEFT_MPMC_ALIGN is enough for the ring");
-_Static_assert(sizeof(struct slot) <= WEFT_CACHELINE &&
-                   WEFT_CACHELINE % sizeof(struct slot) == 0,
+_Static_assert(sizeof(struct slot) <= WEFT_CACHELINE && WEFT_CACHELINE % sizeof(struct slot) == 0,
                "slots never straddle a cache line");
 _Static_assert(sizeof(uintptr_t) <= sizeof(uint64_t), "items fit a slot");
 
@@ -350,8 +349,8 @@ static inline __attribute__((always_inline)) bool claim_one(weft_mpmc *q, bool p
  * that position) or, for a producer, when the ring is closed (*at has
  * CLOSED set).  Inlined with a constant end, so each caller gets its own
  * copy of the loop. */
-static inline __attribute__((always_inline)) size_t claim_run(weft_mpmc *q, bool producer,
-                                                              size_t n, uint64_t *at)
+static inline __attribute__((always_inline)) size_t claim_run(weft_mpmc *q, bool producer, size_t n,
+                                                              uint64_t *at)
 {
     atomic_uint_least64_t *index = producer ? &q->tail : &q->head;
     /* relaxed: only a guess of the position; the slots' seq (acquire below)
@@ -507,7 +506,7 @@ size_t weft_mpmc_try_push_many(weft_mpmc *q, void *const *items, size_t n)
     uint64_t t;
     size_t m = claim_run(q, true, n, &t);
     if (m == 0)
-        return 0; /* full or closed */
+        return 0;       /* full or closed */
     WEFT_CHAOS_POINT(); /* claimed, not yet published */
     for (size_t i = 0; i < m; i++)
         fill_slot(slot_of(q, t + i), t + i, (uintptr_t)items[i]);
@@ -523,7 +522,7 @@ size_t weft_mpmc_try_pop_many(weft_mpmc *q, void **items, size_t n)
     uint64_t h;
     size_t m = claim_run(q, false, n, &h);
     if (m == 0)
-        return 0; /* empty */
+        return 0;       /* empty */
     WEFT_CHAOS_POINT(); /* claimed, not yet released */
     for (size_t i = 0; i < m; i++)
         items[i] = (void *)empty_slot(q, slot_of(q, h + i), h + i);
@@ -598,8 +597,7 @@ static void pass_on_consumers(weft_mpmc *q)
      * re-checks everything itself */
     uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
     uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
-    uint64_t seq = atomic_load_explicit(&slot_of(q, h)->seq,
-                                        memory_order_relaxed);
+    uint64_t seq = atomic_load_explicit(&slot_of(q, h)->seq, memory_order_relaxed);
     if (t & CLOSED)
         notify_consumers(q, INT_MAX);
     else if (seq == full_of(h))
@@ -612,8 +610,7 @@ static void pass_on_producers(weft_mpmc *q)
     uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
     if (t & CLOSED)
         return; /* close woke every producer; none may push any more */
-    uint64_t seq = atomic_load_explicit(&slot_of(q, t)->seq,
-                                        memory_order_relaxed);
+    uint64_t seq = atomic_load_explicit(&slot_of(q, t)->seq, memory_order_relaxed);
     if (seq == free_for(t))
         notify_producers(q, 1);
 }

@@ -82,7 +82,7 @@ enum {
      * rounds before sleep). */
     SPIN_ROUNDS = 64,
     YIELD_ROUNDS = 8,
-    DRAIN_POLL_NS = 100000  /* see pool_idle.h */
+    DRAIN_POLL_NS = 100000 /* see pool_idle.h */
 };
 
 /* The idle worker's search (it needs the constants above; the functions it
@@ -144,7 +144,7 @@ static void run_outside(weft_pool *p, struct task *t)
 static inline struct idle_pool idle_pool_of(struct worker *w)
 {
     weft_pool *p = w->pool;
-    struct idle_pool ip = {&p->search, &p->ec, &p->gate, p->search_cap};
+    struct idle_pool ip = { &p->search, &p->ec, &p->gate, p->search_cap };
     return ip;
 }
 
@@ -515,4 +515,3 @@ void weft_pool_read_stats(const weft_pool *p, weft_pool_stats *out)
     /* relaxed: a statistic */
     out->outside_runs = atomic_load_explicit(&p->outside_runs, memory_order_relaxed);
 }
-

@@ -50,8 +50,7 @@ static void future_wait_outside(struct weft_future *f)
 {
     unsigned round = 0;
     while (!weft_future_done(f)) {
-        if (wait_rung(&round, deadline_none()) == WAIT_PARK &&
-            future_sync_park(&f->sync, &f->ec))
+        if (wait_rung(&round, deadline_none()) == WAIT_PARK && future_sync_park(&f->sync, &f->ec))
             return;
     }
 }
@@ -72,4 +71,3 @@ void weft_future_release(weft_future *f)
     if (f)
         future_unref(f);
 }
-

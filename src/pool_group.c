@@ -116,4 +116,3 @@ void weft_group_wait(weft_group *gp)
     if (group_count_left(&g->count) != 0)
         group_wait_outside(g);
 }
-

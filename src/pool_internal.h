@@ -71,16 +71,22 @@ _Static_assert(alignof(struct group) <= alignof(weft_group), "weft_group alignme
 _Static_assert(offsetof(struct group, ec) == offsetof(weft_group, ec), "weft_group ec offset");
 _Static_assert(sizeof(_Atomic(uint64_t)) == sizeof(uint64_t), "64-bit atomics are plain");
 
-static inline struct group *group_of(weft_group *g) { return (struct group *)(void *)g; }
-static inline struct task *task_of(weft_task *t) { return (struct task *)(void *)t; }
+static inline struct group *group_of(weft_group *g)
+{
+    return (struct group *)(void *)g;
+}
+static inline struct task *task_of(weft_task *t)
+{
+    return (struct task *)(void *)t;
+}
 
 struct weft_future {
     struct task task; /* KIND_FUTURE; arg is fn's argument */
     void *(*fn)(void *);
-    void *value;          /* written by the runner before it is done */
+    void *value;             /* written by the runner before it is done */
     struct future_sync sync; /* done, on_pool (pool_sync.h, "4.") */
-    atomic_int refs;      /* 2 at start: the runner's and the user's */
-    weft_eventcount ec;   /* outside waiters of get park here */
+    atomic_int refs;         /* 2 at start: the runner's and the user's */
+    weft_eventcount ec;      /* outside waiters of get park here */
 };
 
 /* One worker, laid out by who writes what.  The first line is written

@@ -142,8 +142,8 @@ static void reduce_rec(const struct preduce *r, size_t c0, size_t c1)
     r->combine(acc, r->accs + mid * r->stride, r->ctx);
 }
 
-int weft_parallel_reduce(weft_pool *p, size_t begin, size_t end, size_t grain,
-                         void *result, const void *identity, size_t acc_size,
+int weft_parallel_reduce(weft_pool *p, size_t begin, size_t end, size_t grain, void *result,
+                         const void *identity, size_t acc_size,
                          void (*map)(size_t, size_t, void *, void *),
                          void (*combine)(void *, const void *, void *), void *ctx)
 {
@@ -170,8 +170,9 @@ int weft_parallel_reduce(weft_pool *p, size_t begin, size_t end, size_t grain,
     unsigned char *accs = aligned_alloc(align, nchunks * stride);
     if (!accs)
         return ENOMEM;
-    struct preduce r = { p, begin, end, chunk, identity, acc_size, stride, accs,
-                         map, combine, ctx };
+    struct preduce r = {
+        p, begin, end, chunk, identity, acc_size, stride, accs, map, combine, ctx
+    };
     struct preduce_part all = { &r, 0, nchunks };
     if (nchunks == 1)
         reduce_task(&all);
@@ -181,4 +182,3 @@ int weft_parallel_reduce(weft_pool *p, size_t begin, size_t end, size_t grain,
     free(accs);
     return 0;
 }
-

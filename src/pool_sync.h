@@ -257,10 +257,10 @@ struct group_count {
 
 /* What the waiter finds (group_count_look, group_count_begin_park). */
 enum group_state {
-    GROUP_DONE,      /* pending is 0: the wait is over */
-    GROUP_WAKING,    /* a task is waking us: look again, do not sleep */
-    GROUP_PENDING,   /* tasks are left (look) */
-    GROUP_ANNOUNCED  /* tasks are left and PARKED is set: sleep (begin_park) */
+    GROUP_DONE,     /* pending is 0: the wait is over */
+    GROUP_WAKING,   /* a task is waking us: look again, do not sleep */
+    GROUP_PENDING,  /* tasks are left (look) */
+    GROUP_ANNOUNCED /* tasks are left and PARKED is set: sleep (begin_park) */
 };
 
 /* Thread: the one that initialises the group, before it is shared. */
@@ -291,8 +291,8 @@ static inline bool group_count_spawn(struct group_count *c, bool owner)
 
 /* The waker: our CAS replaced old (PARKED | 1, maybe with ON_POOL) by 0
  * (ON_POOL) or WAKING. */
-static inline void group_count_wake(struct group_count *c, uint64_t old,
-                                    weft_eventcount *pool_ec, weft_eventcount *own_ec)
+static inline void group_count_wake(struct group_count *c, uint64_t old, weft_eventcount *pool_ec,
+                                    weft_eventcount *own_ec)
 {
     if (old & PENDING_ON_POOL) {
         /* Our CAS stored 0: the waiter may return and free c at once; we
@@ -344,8 +344,7 @@ static inline void group_count_task_done(struct group_count *c, bool owner,
          * src/pool_sync.h:309:53, cas-success acq_rel -> release, passed
          * every check); every pool model passes with release.  relaxed
          * on failure: we retry with the value read. */
-    } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
-                                                    memory_order_release,
+    } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next, memory_order_release,
                                                     memory_order_relaxed));
     if (UNLIKELY(wake))
         group_count_wake(c, old, pool_ec, own_ec);
@@ -431,8 +430,7 @@ static inline enum group_state group_count_begin_park(struct group_count *c, wef
          * #12's mutation run weakened the finisher's CAS to release, which
          * left this release without a partner. */
         if (atomic_compare_exchange_weak_explicit(&c->pending, &v, v | PENDING_PARKED | where,
-                                                  memory_order_acquire,
-                                                  memory_order_acquire))
+                                                  memory_order_acquire, memory_order_acquire))
             return GROUP_ANNOUNCED;
     }
 }

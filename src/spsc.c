@@ -163,8 +163,7 @@ struct slot_line {
     _Atomic(void *) item[ITEMS_PER_LINE];
 };
 _Static_assert(sizeof(struct slot_line) == WEFT_CACHELINE, "a line is a cache line");
-_Static_assert(sizeof(atomic_size_t) == sizeof(void *) &&
-                   sizeof(_Atomic(void *)) == sizeof(void *),
+_Static_assert(sizeof(atomic_size_t) == sizeof(void *) && sizeof(_Atomic(void *)) == sizeof(void *),
                "the published word and the slots are plain words");
 
 /* Bits of the gate word; a push with gate == 0 takes the fast path. */
@@ -172,17 +171,17 @@ _Static_assert(sizeof(atomic_size_t) == sizeof(void *) &&
 #define GATE_FENCED 2u /* the light fence must be a seq_cst fence */
 
 /* Values of sealed, set by close after its fence. */
-#define SEALED 1u          /* close's fence ordered every push (see close) */
-#define SEALED_UNSURE 2u   /* close's membarrier was refused: see close_grace */
+#define SEALED 1u        /* close's fence ordered every push (see close) */
+#define SEALED_UNSURE 2u /* close's membarrier was refused: see close_grace */
 
 struct weft_spsc {
     /* Read by both sides on every operation, written only at init and once
      * by close: shared read-only in every cache in steady state. */
     alignas(WEFT_CACHELINE) size_t mask; /* capacity - 1 */
     size_t words;                        /* LINE_WORDS * lines in the array */
-    atomic_uint gate;   /* GATE_CLOSED | GATE_FENCED; read by every push */
-    unsigned fenced;    /* light fences are real fences (GATE_FENCED) */
-    atomic_uint sealed; /* SEALED* once close has fenced; read by pops on empty */
+    atomic_uint gate;                    /* GATE_CLOSED | GATE_FENCED; read by every push */
+    unsigned fenced;                     /* light fences are real fences (GATE_FENCED) */
+    atomic_uint sealed;                  /* SEALED* once close has fenced; read by pops on empty */
     alignas(WEFT_CACHELINE) char pad_config[WEFT_CACHELINE];
 
     /* Parked threads announce themselves here (written only when parking);
@@ -216,12 +215,12 @@ struct weft_spsc {
 /* Each group of fields that one side writes sits alone in its own pair of
  * cache lines: every group starts a line, fits in it, and the next group
  * starts LINE_PAIR_BYTES or more later. */
-#define SPSC_OWN_LINE(prev, last, next)                                              \
-    _Static_assert(offsetof(struct weft_spsc, next) % WEFT_CACHELINE == 0 &&          \
-                       offsetof(struct weft_spsc, next) - offsetof(struct weft_spsc, prev) >= \
-                           LINE_PAIR_BYTES &&                                           \
+#define SPSC_OWN_LINE(prev, last, next)                                                            \
+    _Static_assert(offsetof(struct weft_spsc, next) % WEFT_CACHELINE == 0 &&                       \
+                       offsetof(struct weft_spsc, next) - offsetof(struct weft_spsc, prev) >=      \
+                           LINE_PAIR_BYTES &&                                                      \
                        offsetof(struct weft_spsc, last) + sizeof(((struct weft_spsc *)0)->last) <= \
-                           offsetof(struct weft_spsc, prev) + WEFT_CACHELINE,  \
+                           offsetof(struct weft_spsc, prev) + WEFT_CACHELINE,                      \
                    #prev " .. " #last " and " #next " share a cache line pair")
 SPSC_OWN_LINE(mask, sealed, not_empty);
 SPSC_OWN_LINE(not_empty, not_full, prod_head_cache);
@@ -676,8 +675,8 @@ size_t weft_spsc_try_pop_many(weft_spsc *q, void **items, size_t n)
  * or empty: returns after a pause or a yield, or after a park on ec that
  * the caller's condition (checked after announcing, through ready()) did
  * not cancel.  ETIMEDOUT when the deadline passed, else 0. */
-static int wait_step(struct weft_spsc *q, weft_eventcount *ec, unsigned *round,
-                     struct deadline d, bool (*ready)(struct weft_spsc *))
+static int wait_step(struct weft_spsc *q, weft_eventcount *ec, unsigned *round, struct deadline d,
+                     bool (*ready)(struct weft_spsc *))
 {
     enum wait_rung rung = wait_rung(round, d);
     if (rung == WAIT_TIMEOUT)
@@ -720,8 +719,7 @@ static bool consumer_ready(struct weft_spsc *q)
            atomic_load_explicit(&q->sealed, memory_order_relaxed) != 0;
 }
 
-COLD static int push_slow(struct weft_spsc *q, void *item, bool timed,
-                                                     uint64_t timeout_ns)
+COLD static int push_slow(struct weft_spsc *q, void *item, bool timed, uint64_t timeout_ns)
 {
     struct deadline d = timed ? deadline_in(timeout_ns) : deadline_none();
     unsigned round = 0;
@@ -815,8 +813,7 @@ static int close_grace(struct weft_spsc *q, struct deadline d)
     return 0;
 }
 
-COLD static int pop_slow(struct weft_spsc *q, void **item, bool timed,
-                                                    uint64_t timeout_ns)
+COLD static int pop_slow(struct weft_spsc *q, void **item, bool timed, uint64_t timeout_ns)
 {
     struct deadline d = timed ? deadline_in(timeout_ns) : deadline_none();
     unsigned round = 0;

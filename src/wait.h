@@ -76,7 +76,7 @@ struct deadline {
 
 static inline struct deadline deadline_none(void)
 {
-    struct deadline d = {DEADLINE_NONE};
+    struct deadline d = { DEADLINE_NONE };
     return d;
 }
 
@@ -84,7 +84,8 @@ static inline struct deadline deadline_none(void)
 static inline struct deadline deadline_in(uint64_t timeout_ns)
 {
     uint64_t now = now_ns();
-    struct deadline d = {timeout_ns >= DEADLINE_NONE - now ? DEADLINE_NONE - 1 : now + timeout_ns};
+    struct deadline d = { timeout_ns >= DEADLINE_NONE - now ? DEADLINE_NONE - 1
+                                                            : now + timeout_ns };
     return d;
 }
 

@@ -44,12 +44,12 @@ struct dq {
     struct stress_run *r;
     const struct dq_arg *a;
     weft_deque *d;
-    struct seen *seen;           /* one producer: the owner */
+    struct seen *seen; /* one producer: the owner */
     atomic_bool stop;
-    atomic_bool owner_done;      /* release: the owner pushes no more */
+    atomic_bool owner_done;              /* release: the owner pushes no more */
     atomic_uint_least64_t pushed_so_far; /* for the watchdog's report */
     uint64_t pushed;
-    uint64_t taken;              /* sum over workers, after join */
+    uint64_t taken; /* sum over workers, after join */
     double round_s;
 };
 
@@ -134,12 +134,15 @@ static bool dq_push_burst(struct stress_worker *w, struct dq *q, struct mirror *
 static void dq_check_lifo(struct stress_run *r, struct mirror *m, uint64_t s)
 {
     if (m->hi == m->lo)
-        stress_fail(r, "owner: pop returned seq %llu, but every item it pushed since "
-                    "its last empty pop was popped by it", (unsigned long long)s);
+        stress_fail(r,
+                    "owner: pop returned seq %llu, but every item it pushed since "
+                    "its last empty pop was popped by it",
+                    (unsigned long long)s);
     else if (m->v[m->hi - 1] != s)
-        stress_fail(r, "owner: pop returned seq %llu, the newest item it had not popped "
-                    "is seq %llu (LIFO broken)", (unsigned long long)s,
-                    (unsigned long long)m->v[m->hi - 1]);
+        stress_fail(r,
+                    "owner: pop returned seq %llu, the newest item it had not popped "
+                    "is seq %llu (LIFO broken)",
+                    (unsigned long long)s, (unsigned long long)m->v[m->hi - 1]);
     else
         m->hi--;
 }
@@ -380,13 +383,13 @@ static int run_deque(struct stress_run *r)
 struct dqlin {
     struct stress_run *r;
     weft_deque *d;
-    unsigned T;                           /* thieves */
+    unsigned T; /* thieves */
     pthread_barrier_t start, end;
     atomic_bool quit;                     /* read after the start barrier */
     unsigned script[DQL_MAX_THIEVES + 2]; /* per log: ops this window */
     unsigned batch_max;
     struct lin_log log[DQL_MAX_THIEVES + 2]; /* [0] main (the drain), [1] owner, thieves */
-    uint64_t made;                        /* values the owner made (owner or main only) */
+    uint64_t made;                           /* values the owner made (owner or main only) */
     struct lin_op *hops;
     uint64_t *hvals;
     struct lin_ctx *ctx;
@@ -459,8 +462,9 @@ static void dql_thief_op(struct dqlin *L, struct stress_worker *w, unsigned who)
     }
     for (size_t i = 0; i < n; i++)
         v[i] = (uint64_t)(uintptr_t)buf[i];
-    enum lin_result r = res == WEFT_STEAL_OK ? LIN_OK : res == WEFT_STEAL_EMPTY ? LIN_EMPTY
-                                                                                : LIN_RETRY;
+    enum lin_result r = res == WEFT_STEAL_OK      ? LIN_OK
+                        : res == WEFT_STEAL_EMPTY ? LIN_EMPTY
+                                                  : LIN_RETRY;
     dql_record(L, who, LIN_STEAL, r, t0, t1, v, n, max);
 }
 
@@ -524,9 +528,10 @@ static void dql_judge(struct dqlin *L, bool search)
     if (fast >= 0 && full >= 0) {
         bool fast_rejects = fast == 0 && (v.rules & LIN_LINEARIZABILITY_RULES) != 0;
         if (fast_rejects != (full == 0)) {
-            stress_fail(r, "window %llu: the checkers disagree: the fast checker %s, the "
-                        "exhaustive search %s", (unsigned long long)L->windows,
-                        fast_rejects ? "rejects" : "accepts",
+            stress_fail(r,
+                        "window %llu: the checkers disagree: the fast checker %s, the "
+                        "exhaustive search %s",
+                        (unsigned long long)L->windows, fast_rejects ? "rejects" : "accepts",
                         full ? "finds a linearization" : "finds none");
             bad = true;
         }
@@ -647,8 +652,8 @@ static void dql_run(struct dqlin *L, struct team *t)
              L->undecided ? " (some undecided)" : "");
     if (L->undecided)
         printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
-               "configurations)\n", (unsigned long long)L->undecided,
-               (unsigned long long)L->searched, DQL_SEARCH_NODES);
+               "configurations)\n",
+               (unsigned long long)L->undecided, (unsigned long long)L->searched, DQL_SEARCH_NODES);
 }
 
 static int run_deque_lin(struct stress_run *r)
@@ -696,28 +701,50 @@ static const struct dq_arg a_oversub = { .burst_max = 64, .pop_percent = 100, .s
 const struct scenario stress_deque_scenarios[] = {
     { .name = "deque-steal",
       .what = "owner push/pop bursts vs 3 thieves stealing single items: LIFO, FIFO, once",
-      .fn = run_deque, .arg = &a_steal,
-      .def_p = 1, .def_c = 3, .def_cap = 2, .weight = 2 },
+      .fn = run_deque,
+      .arg = &a_steal,
+      .def_p = 1,
+      .def_c = 3,
+      .def_cap = 2,
+      .weight = 2 },
     { .name = "deque-batch",
       .what = "owner push/pop bursts vs 3 thieves using steal_batch (max 1-16)",
-      .fn = run_deque, .arg = &a_batch,
-      .def_p = 1, .def_c = 3, .def_cap = 2, .weight = 2 },
+      .fn = run_deque,
+      .arg = &a_batch,
+      .def_p = 1,
+      .def_c = 3,
+      .def_cap = 2,
+      .weight = 2 },
     { .name = "deque-race",
       .what = "owner pushes 1-2 items and pops them back vs 3 thieves: the last-item race",
-      .fn = run_deque, .arg = &a_race,
-      .def_p = 1, .def_c = 3, .def_cap = 2, .weight = 2 },
+      .fn = run_deque,
+      .arg = &a_race,
+      .def_p = 1,
+      .def_c = 3,
+      .def_cap = 2,
+      .weight = 2 },
     { .name = "deque-grow",
       .what = "rounds from capacity 1, bursts of 16-8192 pushes, growth while thieves steal",
-      .fn = run_deque, .arg = &a_grow,
-      .def_p = 1, .def_c = 3, .def_cap = 1, .weight = 2 },
+      .fn = run_deque,
+      .arg = &a_grow,
+      .def_p = 1,
+      .def_c = 3,
+      .def_cap = 1,
+      .weight = 2 },
     { .name = "deque-oversub",
       .what = "1 owner vs 15 thieves (single and batch) on 2 cores",
-      .fn = run_deque, .arg = &a_oversub,
-      .def_p = 1, .def_c = 15, .def_cap = 2, .weight = 2 },
+      .fn = run_deque,
+      .arg = &a_oversub,
+      .def_p = 1,
+      .def_c = 15,
+      .def_cap = 2,
+      .weight = 2 },
     { .name = "deque-lin",
       .what = "recorded windows, owner push/pop vs 3 thieves: linearizability (fast + exhaustive)",
       .fn = run_deque_lin,
-      .def_p = 1, .def_c = 3, .def_cap = 2, .weight = 1 },
+      .def_p = 1,
+      .def_c = 3,
+      .def_cap = 2,
+      .weight = 1 },
 };
-const size_t stress_deque_count =
-    sizeof stress_deque_scenarios / sizeof stress_deque_scenarios[0];
+const size_t stress_deque_count = sizeof stress_deque_scenarios / sizeof stress_deque_scenarios[0];

@@ -144,9 +144,9 @@ struct stress_progress *stress_progress_claim(const char *role, unsigned id)
  * takes long enough for the first ones to finish otherwise). */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start_cond = PTHREAD_COND_INITIALIZER;
-static unsigned gate_arrived;      /* workers waiting at the gate */
-static unsigned long gate_opened;  /* bumped each time the gate opens */
-static bool gate_abort;            /* the team could not be started */
+static unsigned gate_arrived;     /* workers waiting at the gate */
+static unsigned long gate_opened; /* bumped each time the gate opens */
+static bool gate_abort;           /* the team could not be started */
 
 static void *worker_main(void *arg)
 {
@@ -262,7 +262,7 @@ void team_free(struct team *t)
 
 /* ---- payload items ----------------------------------------------------------- */
 
-#define ITEM_MAGIC 0x57454654a11c0de5u  /* "WEFT" ... */
+#define ITEM_MAGIC 0x57454654a11c0de5u /* "WEFT" ... */
 #define ITEM_MAGIC2 0x600dcafe5eed1e55u
 #define ITEM_FREED 0xdeadbeefdeadbeefu
 
@@ -294,16 +294,16 @@ struct item *item_new(struct rng *rng, unsigned producer, uint64_t seq, uint32_t
 bool item_verify(struct stress_run *r, const struct item *it, const char *who)
 {
     if (it->magic == ITEM_FREED || it->magic2 == ITEM_FREED) {
-        stress_fail(r, "%s received item %p that was already freed (duplicate delivery)",
-                    who, (const void *)it);
+        stress_fail(r, "%s received item %p that was already freed (duplicate delivery)", who,
+                    (const void *)it);
         return false;
     }
     if (it->magic != ITEM_MAGIC || it->magic2 != ITEM_MAGIC2 || it->check != item_sum(it)) {
-        stress_fail(r, "%s received a torn or bogus item %p (magic %#llx/%#llx, "
+        stress_fail(r,
+                    "%s received a torn or bogus item %p (magic %#llx/%#llx, "
                     "producer %u seq %llu, checksum %s)",
                     who, (const void *)it, (unsigned long long)it->magic,
-                    (unsigned long long)it->magic2, it->producer,
-                    (unsigned long long)it->seq,
+                    (unsigned long long)it->magic2, it->producer, (unsigned long long)it->seq,
                     it->check == item_sum(it) ? "ok" : "WRONG");
         return false;
     }
@@ -372,8 +372,8 @@ int seen_mark(struct seen *s, unsigned producer, uint64_t seq)
         return -1;
     uint64_t bit = (uint64_t)1 << (seq & 63);
     /* relaxed: the RMW alone decides who was first; no data hangs on it */
-    uint64_t old = atomic_fetch_or_explicit(&words[(seq & ((1u << SEEN_CHUNK_BITS) - 1)) >> 6],
-                                            bit, memory_order_relaxed);
+    uint64_t old = atomic_fetch_or_explicit(&words[(seq & ((1u << SEEN_CHUNK_BITS) - 1)) >> 6], bit,
+                                            memory_order_relaxed);
     return (old & bit) ? 0 : 1;
 }
 
@@ -435,9 +435,10 @@ uint64_t seen_check(struct stress_run *r, struct seen *s, unsigned producer, uin
                     what, producer, (unsigned long long)missing, (unsigned long long)n,
                     (unsigned long long)first_missing);
     if (extra)
-        stress_fail(r, "%s: producer %u: %llu items delivered that were never accepted, "
-                    "first seq %llu", what, producer, (unsigned long long)extra,
-                    (unsigned long long)first_extra);
+        stress_fail(r,
+                    "%s: producer %u: %llu items delivered that were never accepted, "
+                    "first seq %llu",
+                    what, producer, (unsigned long long)extra, (unsigned long long)first_extra);
     return missing + extra;
 }
 
@@ -452,8 +453,8 @@ bool item_receive(struct stress_run *r, struct seen *s, unsigned nproducers, voi
     if (!item_verify(r, it, who))
         return false;
     if (it->producer >= nproducers) {
-        stress_fail(r, "%s received an item of producer %u (only %u exist)", who,
-                    it->producer, nproducers);
+        stress_fail(r, "%s received an item of producer %u (only %u exist)", who, it->producer,
+                    nproducers);
         return false;
     }
     unsigned pr = it->producer;

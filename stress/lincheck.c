@@ -150,9 +150,9 @@
 #define T_INF UINT64_MAX
 
 const char *const lin_rule_names[LIN_RULE_COUNT] = {
-    [LIN_V1_FRESH] = "V1", [LIN_V2_REPEAT] = "V2", [LIN_V3_ORDER] = "V3",
+    [LIN_V1_FRESH] = "V1", [LIN_V2_REPEAT] = "V2",  [LIN_V3_ORDER] = "V3",
     [LIN_V4_EMPTY] = "V4", [LIN_R_FULL] = "R-FULL", [LIN_R_CLOSE] = "R-CLOSE",
-    [LIN_D3_LIFO] = "D3", [LIN_D4_EMPTY] = "D4", [LIN_D5_FIFO] = "D5",
+    [LIN_D3_LIFO] = "D3",  [LIN_D4_EMPTY] = "D4",   [LIN_D5_FIFO] = "D5",
     [LIN_D6_EMPTY] = "D6", [LIN_D7_RETRY] = "D7",
 };
 
@@ -167,10 +167,10 @@ struct vrec {
     uint32_t failed_push; /* an op that tried to push it and failed, or NONE */
     uint16_t ppos, dpos;  /* its index in the push / in the take */
     uint32_t ntakes;
-    uint32_t rank;        /* deque: its push's place in the owner's order */
-    uint32_t spos;        /* deque: its place on the owner's stack, or NONE */
-    uint64_t cmax;        /* queue: its position is claimed by then (derive_bounds) */
-    uint64_t dmin;        /* queue: its take happens no earlier (derive_bounds) */
+    uint32_t rank; /* deque: its push's place in the owner's order */
+    uint32_t spos; /* deque: its place on the owner's stack, or NONE */
+    uint64_t cmax; /* queue: its position is claimed by then (derive_bounds) */
+    uint64_t dmin; /* queue: its take happens no earlier (derive_bounds) */
 };
 
 /* An entry while grouping values: value, where it occurs, in which role. */
@@ -278,8 +278,8 @@ static const char *kind_name(const struct lin_op *o)
 
 static const char *result_name(unsigned r)
 {
-    static const char *const n[] = { "ok", "empty", "timed out", "full", "refused",
-                                     "closed (EPIPE)", "retry" };
+    static const char *const n[] = { "ok",      "empty",          "timed out", "full",
+                                     "refused", "closed (EPIPE)", "retry" };
     return r < 7 ? n[r] : "?";
 }
 
@@ -293,8 +293,8 @@ static void describe(const struct report *rp, size_t k, char *buf, size_t len)
                  (unsigned)o->thread, kind_name(o), (unsigned)o->n, o->n == 1 ? "" : "s",
                  (unsigned long long)rp->vals[o->first], a, b);
     else
-        snprintf(buf, len, "op #%zu (thread %u, %s -> %s, [%.3f, %.3f] us)", k,
-                 (unsigned)o->thread, kind_name(o), result_name(o->result), a, b);
+        snprintf(buf, len, "op #%zu (thread %u, %s -> %s, [%.3f, %.3f] us)", k, (unsigned)o->thread,
+                 kind_name(o), result_name(o->result), a, b);
 }
 
 /* Record that rule fired; the first one also gets the text. */
@@ -388,8 +388,8 @@ static size_t collect_occurrences(struct lin_ctx *c, const struct lin_op *ops, s
             e->op = (uint32_t)i;
             e->slot = o->first + j;
             e->pos = j;
-            e->role = is_push(o) ? (o->result == LIN_OK ? ROLE_PUSH_OK : ROLE_PUSH_FAILED)
-                                 : ROLE_TAKE;
+            e->role =
+                is_push(o) ? (o->result == LIN_OK ? ROLE_PUSH_OK : ROLE_PUSH_FAILED) : ROLE_TAKE;
         }
     }
     qsort(c->occ, k, sizeof *c->occ, cmp_occ);
@@ -403,7 +403,8 @@ static bool add_occurrence(const struct lin_op *ops, struct vrec *r, const struc
 {
     if (e->role == ROLE_PUSH_OK) {
         if (r->push != NONE) {
-            harness_error(v, "value %#llx pushed twice (ops #%u and #%u): the "
+            harness_error(v,
+                          "value %#llx pushed twice (ops #%u and #%u): the "
                           "history's values must be distinct",
                           (unsigned long long)r->value, r->push, e->op);
             return false;
@@ -475,8 +476,8 @@ static void check_fresh_repeat(const struct report *rp, const struct vrec *vr, l
                  "value %#llx taken by %s, but its push failed: %s", (unsigned long long)r->value,
                  a, b);
         } else if (r->push == NONE) {
-            fire(rp, LIN_V1_FRESH, r->take, NONE, NONE,
-                 "value %#llx taken by %s was never pushed", (unsigned long long)r->value, a);
+            fire(rp, LIN_V1_FRESH, r->take, NONE, NONE, "value %#llx taken by %s was never pushed",
+                 (unsigned long long)r->value, a);
         } else if (ops[r->take].res < ops[r->push].inv) {
             describe(rp, r->push, b, sizeof b);
             fire(rp, LIN_V1_FRESH, r->take, r->push, NONE,
@@ -669,14 +670,16 @@ static void check_fifo_pairs(const struct lin_ctx *c, const struct report *rp, l
         if (o->take == NONE)
             fire(rp, LIN_V3_ORDER, o->push, r->push, r->take,
                  "value %#llx was pushed before %#llx began its push, yet %#llx was taken (%s) "
-                 "and %#llx never", (unsigned long long)o->value, (unsigned long long)r->value,
+                 "and %#llx never",
+                 (unsigned long long)o->value, (unsigned long long)r->value,
                  (unsigned long long)r->value, a, (unsigned long long)o->value);
         else {
             describe(rp, o->take, b, sizeof b);
             fire(rp, LIN_V3_ORDER, o->push, r->push, r->take,
                  "value %#llx was pushed before %#llx began its push, yet %#llx was taken by "
-                 "%s, which ended before %s began", (unsigned long long)o->value,
-                 (unsigned long long)r->value, (unsigned long long)r->value, a, b);
+                 "%s, which ended before %s began",
+                 (unsigned long long)o->value, (unsigned long long)r->value,
+                 (unsigned long long)r->value, a, b);
         }
     }
 }
@@ -697,8 +700,8 @@ static void check_batch_push_order(const struct lin_ctx *c, const struct report 
             describe(rp, (uint32_t)k, a, sizeof a);
             fire(rp, LIN_V3_ORDER, (uint32_t)k, r->take, vr[arg].take,
                  "batch %s: item %#llx was taken before item %#llx, which precedes it "
-                 "in the batch, was (or it never was)", a, (unsigned long long)r->value,
-                 (unsigned long long)vr[arg].value);
+                 "in the batch, was (or it never was)",
+                 a, (unsigned long long)r->value, (unsigned long long)vr[arg].value);
         }
         if (take_inv(ops, r) > run || arg == NONE) {
             run = take_inv(ops, r);
@@ -719,8 +722,8 @@ static void check_batch_pop_order(const struct lin_ctx *c, const struct report *
             if (push_forced(ops, q, p)) {
                 describe(rp, (uint32_t)k, a, sizeof a);
                 fire(rp, LIN_V3_ORDER, (uint32_t)k, q->push, p->push,
-                     "batch %s returned %#llx before %#llx, whose push came first",
-                     a, (unsigned long long)p->value, (unsigned long long)q->value);
+                     "batch %s returned %#llx before %#llx, whose push came first", a,
+                     (unsigned long long)p->value, (unsigned long long)q->value);
             }
         }
 }
@@ -789,11 +792,10 @@ static void check_between(const struct lin_ctx *c, const struct report *rp, size
         describe(rp, (uint32_t)k, a, sizeof a);
         fire(rp, LIN_V3_ORDER, (uint32_t)k, (uint32_t)q, NONE,
              "batch %s: value %#llx is forced between its items %#llx and %#llx "
-             "(by the %s' order), but a batch %s adjacent items", a,
-             (unsigned long long)x->value,
-             (unsigned long long)vr[c->vid[B->first + lo]].value,
-             (unsigned long long)vr[c->vid[B->first + hi]].value,
-             bpush ? "takes" : "pushes", bpush ? "pushes" : "pops");
+             "(by the %s' order), but a batch %s adjacent items",
+             a, (unsigned long long)x->value, (unsigned long long)vr[c->vid[B->first + lo]].value,
+             (unsigned long long)vr[c->vid[B->first + hi]].value, bpush ? "takes" : "pushes",
+             bpush ? "pushes" : "pops");
     }
 }
 
@@ -975,9 +977,8 @@ static bool bounds_batch_pop(struct lin_ctx *c, const struct lin_op *o)
 /* Value x against the batch o, whose items' largest dmin is dmax and
  * smallest cmax is cmin: forced after (before) one item, x is after
  * (before) all of them.  True when a bound moved. */
-static bool bounds_around_batch(struct lin_ctx *c, const struct lin_op *ops,
-                                const struct lin_op *o, struct vrec *x, uint64_t dmax,
-                                uint64_t cmin)
+static bool bounds_around_batch(struct lin_ctx *c, const struct lin_op *ops, const struct lin_op *o,
+                                struct vrec *x, uint64_t dmax, uint64_t cmin)
 {
     bool changed = false, after = false, before = false;
     for (uint16_t j = 0; j < o->n && !(after && before); j++) {
@@ -1143,16 +1144,16 @@ static void check_gate(const struct report *rp, const struct gate *g)
         return;
     describe(rp, g->hi_op, a, sizeof a);
     if (g->close_inv == T_INF)
-        fire(rp, LIN_R_CLOSE, g->hi_op, NONE, NONE,
-             "%s reported EPIPE, yet nobody closed the ring", a);
+        fire(rp, LIN_R_CLOSE, g->hi_op, NONE, NONE, "%s reported EPIPE, yet nobody closed the ring",
+             a);
     else if (g->close_inv > g->hi)
-        fire(rp, LIN_R_CLOSE, g->hi_op, NONE, NONE,
-             "%s reported EPIPE before any close began", a);
+        fire(rp, LIN_R_CLOSE, g->hi_op, NONE, NONE, "%s reported EPIPE before any close began", a);
     else {
         describe(rp, g->lo_op, b, sizeof b);
         fire(rp, LIN_R_CLOSE, g->lo_op, g->hi_op, NONE,
              "%s succeeded although it began after the ring was certainly closed (by the "
-             "end of %s)", b, a);
+             "end of %s)",
+             b, a);
     }
 }
 
@@ -1172,8 +1173,7 @@ static void check_bounds_order(const struct report *rp, const struct vrec *vr, l
             fire(rp, LIN_V3_ORDER, r->push, r->take, NONE,
                  "value %#llx: FIFO order forces its %s %s it %s (%s)",
                  (unsigned long long)r->value, late ? "take" : "claim",
-                 late ? "after the instant" : "before the instant",
-                 late ? "ended" : "began", a);
+                 late ? "after the instant" : "before the instant", late ? "ended" : "began", a);
         }
     }
 }
@@ -1247,7 +1247,8 @@ static void check_empty_pops(struct lin_ctx *c, const struct report *rp, size_t 
         describe(rp, w->push, b, sizeof b);
         fire(rp, LIN_V4_EMPTY, (uint32_t)k, w->push, w->take,
              "%s found the ring empty, yet it provably held an item throughout: value %#llx "
-             "pushed by %s%s, taken %s", a, (unsigned long long)w->value, b,
+             "pushed by %s%s, taken %s",
+             a, (unsigned long long)w->value, b,
              weak ? " (and every push that may be older had published)" : "",
              w->take == NONE ? "never" : "only by an op that began after");
     }
@@ -1264,7 +1265,8 @@ static void check_closed_pushes(const struct report *rp, size_t nops, const stru
             describe(rp, (uint32_t)k, a, sizeof a);
             fire(rp, LIN_R_CLOSE, (uint32_t)k, g->hi_op, NONE,
                  "%s timed out although it began after the ring was certainly closed (EPIPE "
-                 "is due)", a);
+                 "is due)",
+                 a);
         }
     }
 }
@@ -1315,8 +1317,8 @@ static void check_sealed_pops(const struct lin_ctx *c, const struct report *rp,
             excused = c->t2[q] <= e->res && c->t1[c->kv[q].i] >= e->inv;
         /* a push that announced itself (and will fail) holds pops off too */
         for (size_t q = 0; q < nops && (spec->flags & LIN_PUSH_ANNOUNCES) && !excused; q++)
-            excused = ops[q].kind == LIN_PUSH && ops[q].result != LIN_OK &&
-                      ops[q].inv <= e->res && ops[q].res >= e->inv;
+            excused = ops[q].kind == LIN_PUSH && ops[q].result != LIN_OK && ops[q].inv <= e->res &&
+                      ops[q].res >= e->inv;
         if (excused)
             continue;
         describe(rp, (uint32_t)k, a, sizeof a);
@@ -1363,7 +1365,7 @@ static void check_over_capacity(struct lin_ctx *c, const struct report *rp,
             continue;
         c->kv[ne++] = (struct kv){ 2 * lo + 1, (uint32_t)i }; /* odd: a start */
         if (hi < T_INF)
-            c->kv[ne++] = (struct kv){ 2 * hi, (uint32_t)i };   /* even: an end */
+            c->kv[ne++] = (struct kv){ 2 * hi, (uint32_t)i }; /* even: an end */
     }
     qsort(c->kv, ne, sizeof *c->kv, cmp_kv);
     size_t live = 0;
@@ -1377,7 +1379,8 @@ static void check_over_capacity(struct lin_ctx *c, const struct report *rp,
             describe(rp, w->push, a, sizeof a);
             fire(rp, LIN_R_FULL, w->push, w->take, NONE,
                  "after %s, %zu values were certainly in the ring at once, more than its "
-                 "capacity %zu", a, live, spec->capacity);
+                 "capacity %zu",
+                 a, live, spec->capacity);
             break;
         }
     }
@@ -1411,9 +1414,8 @@ static bool pop_holds_slot(const struct lin_ctx *c, const struct lin_op *ops, si
 /* R_FULL, refusals: a push that found the ring full although at most
  * capacity - 1 values can have been there at every instant of it (t1, t2:
  * occupancy_times' np and nd), unless excused. */
-static void check_refusals(struct lin_ctx *c, const struct report *rp,
-                           const struct lin_spec *spec, size_t nops, size_t np, size_t nd,
-                           const struct gate *g)
+static void check_refusals(struct lin_ctx *c, const struct report *rp, const struct lin_spec *spec,
+                           size_t nops, size_t np, size_t nd, const struct gate *g)
 {
     const struct lin_op *ops = rp->ops;
     char a[160];
@@ -1443,8 +1445,8 @@ static void check_refusals(struct lin_ctx *c, const struct report *rp,
         describe(rp, (uint32_t)k, a, sizeof a);
         fire(rp, LIN_R_FULL, (uint32_t)k, NONE, NONE,
              "%s found the ring full, yet at most %zu of its %zu slots can have been taken at "
-             "any instant of its interval%s", a, u, spec->capacity,
-             releases ? ", and no pop was in progress" : "");
+             "any instant of its interval%s",
+             a, u, spec->capacity, releases ? ", and no pop was in progress" : "");
     }
 }
 
@@ -1475,9 +1477,9 @@ static int check_queue(struct lin_ctx *c, const struct report *rp, const struct 
                        size_t nops, long nv)
 {
     size_t n = 2 * (size_t)nv + nops + 1;
-    if (!RESERVE(c, idx, n) || !RESERVE(c, idx2, n) || !RESERVE(c, kv, n) ||
-        !RESERVE(c, t1, n) || !RESERVE(c, t2, n) || !RESERVE(c, t3, n) ||
-        !RESERVE(c, spans, n) || !RESERVE(c, comps, n)) {
+    if (!RESERVE(c, idx, n) || !RESERVE(c, idx2, n) || !RESERVE(c, kv, n) || !RESERVE(c, t1, n) ||
+        !RESERVE(c, t2, n) || !RESERVE(c, t3, n) || !RESERVE(c, spans, n) ||
+        !RESERVE(c, comps, n)) {
         harness_error(rp->v, "out of memory");
         return -1;
     }
@@ -1522,8 +1524,10 @@ static long owner_order(struct lin_ctx *c, const struct report *rp, size_t nops)
     qsort(c->kv, no, sizeof *c->kv, cmp_kv);
     for (size_t i = 1; i < no; i++)
         if (ops[c->kv[i].i].inv < ops[c->kv[i - 1].i].res) {
-            harness_error(rp->v, "owner operations #%u and #%u overlap: the owner must be one "
-                          "thread", c->kv[i - 1].i, c->kv[i].i);
+            harness_error(rp->v,
+                          "owner operations #%u and #%u overlap: the owner must be one "
+                          "thread",
+                          c->kv[i - 1].i, c->kv[i].i);
             return -1;
         }
     return (long)no;
@@ -1576,9 +1580,9 @@ static void stack_push(struct lin_ctx *c, const struct report *rp, const struct 
             describe(rp, r->take, a, sizeof a);
             fire(rp, LIN_D5_FIFO, r->take, u->push, u->take,
                  "%s stole %#llx although the older %#llx, in the deque when %#llx was "
-                 "pushed, was %s", a, (unsigned long long)r->value,
-                 (unsigned long long)u->value, (unsigned long long)r->value,
-                 fate(ops, u));
+                 "pushed, was %s",
+                 a, (unsigned long long)r->value, (unsigned long long)u->value,
+                 (unsigned long long)r->value, fate(ops, u));
         }
         c->idx[*sp] = x;
         stack_max_at(c, *sp, gone_key(ops, r), x);
@@ -1602,8 +1606,8 @@ static void stack_pop(struct lin_ctx *c, const struct report *rp, uint32_t k, si
         describe(rp, w->push, b, sizeof b);
         fire(rp, LIN_D3_LIFO, k, w->push, w->take,
              "%s returned %#llx although %#llx, pushed after it by %s, had not been "
-             "popped by the owner", a, (unsigned long long)r->value,
-             (unsigned long long)w->value, b);
+             "popped by the owner",
+             a, (unsigned long long)r->value, (unsigned long long)w->value, b);
         /* take r out and rebuild the prefix maxima above it */
         for (size_t q = r->spos; q + 1 < *sp; q++) {
             c->idx[q] = c->idx[q + 1];
@@ -1632,8 +1636,8 @@ static void stack_empty(struct lin_ctx *c, const struct report *rp, uint32_t k, 
         describe(rp, u->push, b, sizeof b);
         fire(rp, LIN_D4_EMPTY, k, u->push, u->take,
              "%s found the deque empty although %#llx, pushed by %s and not popped by "
-             "the owner before, was %s", a, (unsigned long long)u->value, b,
-             fate(ops, u));
+             "the owner before, was %s",
+             a, (unsigned long long)u->value, b, fate(ops, u));
     }
     /* everything on the stack is gone now (or D4 fired): a later
      * push's older neighbours are only the ones pushed after this */
@@ -1702,9 +1706,9 @@ static void steal_batch_adjacent(const struct lin_ctx *c, const struct report *r
             describe(rp, (uint32_t)k, a, sizeof a);
             fire(rp, LIN_D5_FIFO, (uint32_t)k, u->push, u->take,
                  "batch %s took %#llx and %#llx but not %#llx, pushed between them and "
-                 "still in the deque when %#llx was pushed", a, (unsigned long long)p->value,
-                 (unsigned long long)q->value, (unsigned long long)u->value,
-                 (unsigned long long)q->value);
+                 "still in the deque when %#llx was pushed",
+                 a, (unsigned long long)p->value, (unsigned long long)q->value,
+                 (unsigned long long)u->value, (unsigned long long)q->value);
             break;
         }
     }
@@ -1733,7 +1737,8 @@ static void check_empty_steals(struct lin_ctx *c, const struct report *rp, size_
         describe(rp, w->push, b, sizeof b);
         fire(rp, LIN_D6_EMPTY, (uint32_t)k, w->push, w->take,
              "%s found the deque empty, yet it provably held an item throughout: %#llx pushed "
-             "by %s, taken %s", a, (unsigned long long)w->value, b,
+             "by %s, taken %s",
+             a, (unsigned long long)w->value, b,
              w->take == NONE ? "never" : "only by an op that began after");
     }
 }
@@ -1754,8 +1759,7 @@ static void check_retries(const struct report *rp, size_t nops)
         if (!raced) {
             describe(rp, (uint32_t)k, a, sizeof a);
             fire(rp, LIN_D7_RETRY, (uint32_t)k, NONE, NONE,
-                 "%s reported RETRY, but no other thread's pop or steal took an item during it",
-                 a);
+                 "%s reported RETRY, but no other thread's pop or steal took an item during it", a);
         }
     }
 }
@@ -1765,9 +1769,8 @@ static int check_deque(struct lin_ctx *c, const struct report *rp, size_t nops, 
     const struct lin_op *ops = rp->ops;
     struct vrec *vr = c->v;
     size_t n = (size_t)nv + nops + 1;
-    if (!RESERVE(c, idx, n) || !RESERVE(c, idx2, n) || !RESERVE(c, idx3, n) ||
-        !RESERVE(c, kv, n) || !RESERVE(c, t1, n) || !RESERVE(c, spans, n) ||
-        !RESERVE(c, comps, n)) {
+    if (!RESERVE(c, idx, n) || !RESERVE(c, idx2, n) || !RESERVE(c, idx3, n) || !RESERVE(c, kv, n) ||
+        !RESERVE(c, t1, n) || !RESERVE(c, spans, n) || !RESERVE(c, comps, n)) {
         harness_error(rp->v, "out of memory");
         return -1;
     }
@@ -1841,9 +1844,10 @@ int lin_fast_check(struct lin_ctx *c, const struct lin_spec *spec, const struct 
     v->op[0] = v->op[1] = v->op[2] = SIZE_MAX;
     for (size_t k = 0; k < nops; k++)
         if (!well_formed(spec, &ops[k])) {
-            harness_error(v, "op #%zu (kind %u, result %u, %u values, [%llu, %llu]) is not "
-                          "an operation of this structure", k, ops[k].kind, ops[k].result,
-                          ops[k].n, (unsigned long long)ops[k].inv,
+            harness_error(v,
+                          "op #%zu (kind %u, result %u, %u values, [%llu, %llu]) is not "
+                          "an operation of this structure",
+                          k, ops[k].kind, ops[k].result, ops[k].n, (unsigned long long)ops[k].inv,
                           (unsigned long long)ops[k].res);
             return -1;
         }
@@ -1888,16 +1892,16 @@ struct xs {
     const struct lin_op *ops;
     size_t n;
     unsigned nsub[LIN_EXHAUSTIVE_MAX_OPS], done[LIN_EXHAUSTIVE_MAX_OPS];
-    unsigned base[LIN_EXHAUSTIVE_MAX_OPS];  /* bit of the op's first step */
-    unsigned voff[LIN_EXHAUSTIVE_MAX_OPS];  /* its values' ids: id[voff ..] */
+    unsigned base[LIN_EXHAUSTIVE_MAX_OPS];   /* bit of the op's first step */
+    unsigned voff[LIN_EXHAUSTIVE_MAX_OPS];   /* its values' ids: id[voff ..] */
     unsigned by_res[LIN_EXHAUSTIVE_MAX_OPS]; /* ops, earliest response first */
     uint8_t id[XS_MAX_SLOTS];
-    unsigned left;          /* steps not yet placed */
-    uint64_t mask[2];       /* steps placed */
+    unsigned left;    /* steps not yet placed */
+    uint64_t mask[2]; /* steps placed */
     /* queue: the claimed positions in order, and per value id its flags */
     uint8_t order[LIN_EXHAUSTIVE_MAX_VALUES];
     unsigned tail, head;
-    unsigned announced;     /* failed pushes between announcing and deciding */
+    unsigned announced; /* failed pushes between announcing and deciding */
     bool gate, sealed;
     bool pub[LIN_EXHAUSTIVE_MAX_VALUES], rel[LIN_EXHAUSTIVE_MAX_VALUES];
     /* deque: dq[top .. bottom) */
@@ -2283,9 +2287,8 @@ static void xs_sort_by_res(struct xs *x)
     }
 }
 
-int lin_exhaustive_check(struct lin_ctx *c, const struct lin_spec *spec,
-                         const struct lin_op *ops, size_t nops, const uint64_t *vals,
-                         size_t max_nodes)
+int lin_exhaustive_check(struct lin_ctx *c, const struct lin_spec *spec, const struct lin_op *ops,
+                         size_t nops, const uint64_t *vals, size_t max_nodes)
 {
     if (nops > LIN_EXHAUSTIVE_MAX_OPS)
         return -1;

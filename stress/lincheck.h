@@ -111,10 +111,10 @@ struct lin_op {
     uint32_t first;    /* its values: vals[first .. first + n) (pushed or taken;
                           for a failed push the value it tried to push) */
     uint16_t n;
-    uint8_t kind;      /* enum lin_kind */
-    uint8_t result;    /* enum lin_result */
-    uint16_t thread;   /* who ran it (for reports; 0 is the main thread) */
-    uint16_t asked;    /* batch calls: the n asked for (for reports) */
+    uint8_t kind;    /* enum lin_kind */
+    uint8_t result;  /* enum lin_result */
+    uint16_t thread; /* who ran it (for reports; 0 is the main thread) */
+    uint16_t asked;  /* batch calls: the n asked for (for reports) */
 };
 
 /* One thread's record of a window: arrays preallocated by the harness. */
@@ -190,19 +190,19 @@ struct lin_spec {
  * sufficient condition for the history to violate the spec; see
  * stress/lincheck.c for the exact statement of each. */
 enum lin_rule {
-    LIN_V1_FRESH,    /* a value taken that no successful push pushed (before) */
-    LIN_V2_REPEAT,   /* a value taken twice */
-    LIN_V3_ORDER,    /* queue: FIFO order (also batches: order, adjacency) */
-    LIN_V4_EMPTY,    /* queue: empty / timed-out pop while provably non-empty */
-    LIN_R_FULL,      /* ring: full / refused push while provably not full */
-    LIN_R_CLOSE,     /* ring: close rules (EPIPE too early, push after close,
+    LIN_V1_FRESH,  /* a value taken that no successful push pushed (before) */
+    LIN_V2_REPEAT, /* a value taken twice */
+    LIN_V3_ORDER,  /* queue: FIFO order (also batches: order, adjacency) */
+    LIN_V4_EMPTY,  /* queue: empty / timed-out pop while provably non-empty */
+    LIN_R_FULL,    /* ring: full / refused push while provably not full */
+    LIN_R_CLOSE,   /* ring: close rules (EPIPE too early, push after close,
                         EPIPE while not drained, timed out on a drained ring) */
-    LIN_D3_LIFO,     /* deque: the owner's pop is not the newest item */
-    LIN_D4_EMPTY,    /* deque: the owner's pop reports empty while an item is
+    LIN_D3_LIFO,   /* deque: the owner's pop is not the newest item */
+    LIN_D4_EMPTY,  /* deque: the owner's pop reports empty while an item is
                         provably there */
-    LIN_D5_FIFO,     /* deque: a steal is not the oldest item (batches too) */
-    LIN_D6_EMPTY,    /* deque: a steal reports empty while provably non-empty */
-    LIN_D7_RETRY,    /* deque: RETRY with no concurrent successful take (a
+    LIN_D5_FIFO,   /* deque: a steal is not the oldest item (batches too) */
+    LIN_D6_EMPTY,  /* deque: a steal reports empty while provably non-empty */
+    LIN_D7_RETRY,  /* deque: RETRY with no concurrent successful take (a
                         promise of the header beyond linearizability) */
     LIN_RULE_COUNT
 };
@@ -210,10 +210,10 @@ enum lin_rule {
 extern const char *const lin_rule_names[LIN_RULE_COUNT];
 
 struct lin_verdict {
-    unsigned rules;    /* bit (1u << rule) for every rule that fired */
-    int first;         /* the rule of text, or -1 */
-    size_t op[3];      /* ops involved in text (SIZE_MAX: none) */
-    char text[384];    /* the first violation found, in words */
+    unsigned rules; /* bit (1u << rule) for every rule that fired */
+    int first;      /* the rule of text, or -1 */
+    size_t op[3];   /* ops involved in text (SIZE_MAX: none) */
+    char text[384]; /* the first violation found, in words */
 };
 
 /* Scratch space reused across checks (grows on demand; the checkers
@@ -241,9 +241,8 @@ int lin_fast_check(struct lin_ctx *c, const struct lin_spec *spec, const struct 
 #define LIN_EXHAUSTIVE_MAX_OPS 24
 #define LIN_EXHAUSTIVE_MAX_STEPS 128
 #define LIN_EXHAUSTIVE_MAX_VALUES 64
-int lin_exhaustive_check(struct lin_ctx *c, const struct lin_spec *spec,
-                         const struct lin_op *ops, size_t nops, const uint64_t *vals,
-                         size_t max_nodes);
+int lin_exhaustive_check(struct lin_ctx *c, const struct lin_spec *spec, const struct lin_op *ops,
+                         size_t nops, const uint64_t *vals, size_t max_nodes);
 
 /* Print the history (one line per operation, times relative to the
  * earliest invocation) to out, at most max lines. */

@@ -42,9 +42,18 @@ static void *ck_create(size_t capacity)
     return b;
 }
 
-static void ck_destroy(void *q) { free(q); }
-static size_t ck_capacity(const void *q) { return ((const struct ck_box *)q)->cap; }
-static size_t ck_size(const void *q) { return ck_ring_size(&((const struct ck_box *)q)->ring); }
+static void ck_destroy(void *q)
+{
+    free(q);
+}
+static size_t ck_capacity(const void *q)
+{
+    return ((const struct ck_box *)q)->cap;
+}
+static size_t ck_size(const void *q)
+{
+    return ck_ring_size(&((const struct ck_box *)q)->ring);
+}
 
 static bool ck_push_mpmc(void *q, void *item)
 {
@@ -71,12 +80,24 @@ static bool ck_pop_spsc(void *q, void **item)
 }
 
 static const struct ring_ops ck_mpmc = {
-    .name = "ck_ring_mpmc", .multi = true, .create = ck_create, .destroy = ck_destroy,
-    .capacity = ck_capacity, .size = ck_size, .try_push = ck_push_mpmc, .try_pop = ck_pop_mpmc,
+    .name = "ck_ring_mpmc",
+    .multi = true,
+    .create = ck_create,
+    .destroy = ck_destroy,
+    .capacity = ck_capacity,
+    .size = ck_size,
+    .try_push = ck_push_mpmc,
+    .try_pop = ck_pop_mpmc,
 };
 static const struct ring_ops ck_spsc = {
-    .name = "ck_ring_spsc", .multi = false, .create = ck_create, .destroy = ck_destroy,
-    .capacity = ck_capacity, .size = ck_size, .try_push = ck_push_spsc, .try_pop = ck_pop_spsc,
+    .name = "ck_ring_spsc",
+    .multi = false,
+    .create = ck_create,
+    .destroy = ck_destroy,
+    .capacity = ck_capacity,
+    .size = ck_size,
+    .try_push = ck_push_spsc,
+    .try_pop = ck_pop_spsc,
 };
 
 const struct ring_ops *stress_ck_ops(bool multi, char *why, size_t whylen)

@@ -231,10 +231,22 @@ static int pop_wait(void *q, void **item, bool timed, uint64_t ns)
     return rc;
 }
 
-static int m_push(void *q, void *item) { return push_wait(q, item, false, 0); }
-static int m_pop(void *q, void **item) { return pop_wait(q, item, false, 0); }
-static int m_push_timed(void *q, void *item, uint64_t ns) { return push_wait(q, item, true, ns); }
-static int m_pop_timed(void *q, void **item, uint64_t ns) { return pop_wait(q, item, true, ns); }
+static int m_push(void *q, void *item)
+{
+    return push_wait(q, item, false, 0);
+}
+static int m_pop(void *q, void **item)
+{
+    return pop_wait(q, item, false, 0);
+}
+static int m_push_timed(void *q, void *item, uint64_t ns)
+{
+    return push_wait(q, item, true, ns);
+}
+static int m_pop_timed(void *q, void **item, uint64_t ns)
+{
+    return pop_wait(q, item, true, ns);
+}
 
 static void m_close(void *q)
 {
@@ -248,14 +260,14 @@ static void m_close(void *q)
 
 /* One ring serves both roles: only the multi flag (which thread counts a
  * scenario may use) differs. */
-#define MUTEX_RING_OPS(is_multi)                                                          \
-    {                                                                                     \
-        .name = "mutex_ring", .multi = (is_multi), .align = alignof(struct mring),       \
-        .create = m_create, .destroy = m_destroy, .footprint = m_footprint, .init = m_init, \
-        .capacity = m_capacity, .size = m_size, .try_push = m_try_push,                   \
-        .try_pop = m_try_pop, .push_many = m_push_many, .pop_many = m_pop_many,           \
-        .push = m_push, .pop = m_pop, .push_timed = m_push_timed, .pop_timed = m_pop_timed, \
-        .close = m_close, .closed = m_closed,                                             \
+#define MUTEX_RING_OPS(is_multi)                                                              \
+    {                                                                                         \
+        .name = "mutex_ring", .multi = (is_multi), .align = alignof(struct mring),            \
+        .create = m_create, .destroy = m_destroy, .footprint = m_footprint, .init = m_init,   \
+        .capacity = m_capacity, .size = m_size, .try_push = m_try_push, .try_pop = m_try_pop, \
+        .push_many = m_push_many, .pop_many = m_pop_many, .push = m_push, .pop = m_pop,       \
+        .push_timed = m_push_timed, .pop_timed = m_pop_timed, .close = m_close,               \
+        .closed = m_closed,                                                                   \
     }
 static const struct ring_ops mutex_mpmc = MUTEX_RING_OPS(true);
 static const struct ring_ops mutex_spsc = MUTEX_RING_OPS(false);

@@ -51,14 +51,14 @@
 struct pctx {
     struct stress_run *r;
     weft_pool *pool;
-    unsigned S;                     /* outside threads */
-    struct seen *ran;               /* producer S: tasks submitted by tasks */
+    unsigned S;       /* outside threads */
+    struct seen *ran; /* producer S: tasks submitted by tasks */
     struct seen *accepted;
     atomic_uint_least64_t inner_seq;
-    atomic_bool destroying;         /* set just before destroy */
+    atomic_bool destroying; /* set just before destroy */
     atomic_bool stop;
     atomic_bool deadlk_tested;
-    struct stress_progress *tasks;         /* shared progress slot of pool tasks */
+    struct stress_progress *tasks; /* shared progress slot of pool tasks */
     pthread_mutex_t refused_lock;
     struct item **refused;
     size_t nrefused, refused_cap;
@@ -157,9 +157,10 @@ static void compare_sets(struct stress_run *r, struct seen *acc, struct seen *ra
             first_b = s;
     }
     if (ran_not_acc)
-        stress_fail(r, "%s: %llu tasks of submitter %u ran although their submission failed "
-                    "(first seq %llu)", what, (unsigned long long)ran_not_acc, producer,
-                    (unsigned long long)first_a);
+        stress_fail(r,
+                    "%s: %llu tasks of submitter %u ran although their submission failed "
+                    "(first seq %llu)",
+                    what, (unsigned long long)ran_not_acc, producer, (unsigned long long)first_a);
     if (acc_not_ran)
         stress_fail(r, "%s: %llu accepted tasks of submitter %u never ran (first seq %llu)", what,
                     (unsigned long long)acc_not_ran, producer, (unsigned long long)first_b);
@@ -333,8 +334,8 @@ struct node {
     uint64_t id;
     uint64_t seed;
     unsigned depth, max_depth;
-    uint64_t result;   /* subtree size, written by the task */
-    unsigned ran;      /* incremented by the task: exactly once */
+    uint64_t result; /* subtree size, written by the task */
+    unsigned ran;    /* incremented by the task: exactly once */
     struct item *payload;
 };
 
@@ -557,11 +558,12 @@ static uint64_t run_loops(struct stress_worker *w)
         stress_fail(w->run, "parallel_reduce returned %d", e);
     else if (res.bad || res.count != len || res.sum != sum ||
              (len && (res.first != begin || res.last != begin + len - 1)))
-        stress_fail(w->run, "parallel_reduce [%zu, %zu) grain %zu: count %llu sum %llu first "
-                    "%llu last %llu, %llu out of order", begin, begin + len, grain,
-                    (unsigned long long)res.count, (unsigned long long)res.sum,
-                    (unsigned long long)res.first, (unsigned long long)res.last,
-                    (unsigned long long)res.bad);
+        stress_fail(w->run,
+                    "parallel_reduce [%zu, %zu) grain %zu: count %llu sum %llu first "
+                    "%llu last %llu, %llu out of order",
+                    begin, begin + len, grain, (unsigned long long)res.count,
+                    (unsigned long long)res.sum, (unsigned long long)res.first,
+                    (unsigned long long)res.last, (unsigned long long)res.bad);
     return len + 1;
 }
 
@@ -801,34 +803,52 @@ out:
 static const struct mix_arg m_nested = { .what = DO_TREES, .min_depth = 16, .spread = 4 };
 static const struct mix_arg m_for = { .what = DO_LOOPS };
 static const struct mix_arg m_futures = { .what = DO_FUTURES | DO_SUBMIT };
-static const struct mix_arg m_oversub = {
-    .what = DO_TREES | DO_LOOPS | DO_FUTURES | DO_SUBMIT, .min_depth = 12, .spread = 6
-};
+static const struct mix_arg m_oversub = { .what = DO_TREES | DO_LOOPS | DO_FUTURES | DO_SUBMIT,
+                                          .min_depth = 12,
+                                          .spread = 6 };
 
 const struct scenario stress_pool_scenarios[] = {
     { .name = "pool-submit",
       .what = "submit from 3 threads and from tasks, destroy drains: each accepted task once",
       .fn = run_submit,
-      .def_p = 3, .def_c = 4, .def_cap = 0, .weight = 2 },
+      .def_p = 3,
+      .def_c = 4,
+      .def_cap = 0,
+      .weight = 2 },
     { .name = "pool-nested",
       .what = "fork-join trees of depth 16-20 from 2 outside threads: each task once",
-      .fn = run_mix, .arg = &m_nested,
-      .def_p = 2, .def_c = 4, .def_cap = 0, .weight = 2 },
+      .fn = run_mix,
+      .arg = &m_nested,
+      .def_p = 2,
+      .def_c = 4,
+      .def_cap = 0,
+      .weight = 2 },
     { .name = "pool-for",
       .what = "parallel_for / parallel_reduce over empty, tiny, large ranges, odd grains",
-      .fn = run_mix, .arg = &m_for,
-      .def_p = 2, .def_c = 4, .def_cap = 0, .weight = 2 },
+      .fn = run_mix,
+      .arg = &m_for,
+      .def_p = 2,
+      .def_c = 4,
+      .def_cap = 0,
+      .weight = 2 },
     { .name = "pool-futures",
       .what = "weft_async + get / done / early release, submissions: each ran once",
-      .fn = run_mix, .arg = &m_futures,
-      .def_p = 2, .def_c = 4, .def_cap = 0, .weight = 1 },
+      .fn = run_mix,
+      .arg = &m_futures,
+      .def_p = 2,
+      .def_c = 4,
+      .def_cap = 0,
+      .weight = 1 },
     { .name = "pool-oversub",
       .what = "16 workers on 2 cores: trees, loops, futures and submissions together",
-      .fn = run_mix, .arg = &m_oversub,
-      .def_p = 3, .def_c = 16, .def_cap = 0, .weight = 2 },
+      .fn = run_mix,
+      .arg = &m_oversub,
+      .def_p = 3,
+      .def_c = 16,
+      .def_cap = 0,
+      .weight = 2 },
 };
-const size_t stress_pool_count =
-    sizeof stress_pool_scenarios / sizeof stress_pool_scenarios[0];
+const size_t stress_pool_count = sizeof stress_pool_scenarios / sizeof stress_pool_scenarios[0];
 
 #else /* no weft/pool.h */
 

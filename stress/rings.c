@@ -39,49 +39,83 @@
 
 /* ---- the rings behind one interface ------------------------------------ */
 
-#define RING_WRAPPERS(P)                                                              \
-    static void *P##_w_create(size_t c) { return weft_##P##_create(c); }               \
-    static void P##_w_destroy(void *q) { weft_##P##_destroy(q); }                      \
-    static size_t P##_w_footprint(size_t c) { return weft_##P##_footprint(c); }        \
-    static void *P##_w_init(void *m, size_t c, unsigned f) { return weft_##P##_init(m, c, f); } \
-    static size_t P##_w_capacity(const void *q) { return weft_##P##_capacity(q); }     \
-    static size_t P##_w_size(const void *q) { return weft_##P##_size(q); }             \
-    static bool P##_w_try_push(void *q, void *i) { return weft_##P##_try_push(q, i); } \
-    static bool P##_w_try_pop(void *q, void **i) { return weft_##P##_try_pop(q, i); }  \
-    static size_t P##_w_push_many(void *q, void *const *i, size_t n)                   \
-    {                                                                                 \
-        return weft_##P##_try_push_many(q, i, n);                                     \
-    }                                                                                 \
-    static size_t P##_w_pop_many(void *q, void **i, size_t n)                          \
-    {                                                                                 \
-        return weft_##P##_try_pop_many(q, i, n);                                      \
-    }                                                                                 \
-    static int P##_w_push(void *q, void *i) { return weft_##P##_push(q, i); }          \
-    static int P##_w_pop(void *q, void **i) { return weft_##P##_pop(q, i); }           \
-    static int P##_w_push_timed(void *q, void *i, uint64_t t)                          \
-    {                                                                                 \
-        return weft_##P##_push_timed(q, i, t);                                        \
-    }                                                                                 \
-    static int P##_w_pop_timed(void *q, void **i, uint64_t t)                          \
-    {                                                                                 \
-        return weft_##P##_pop_timed(q, i, t);                                         \
-    }                                                                                 \
-    static void P##_w_close(void *q) { weft_##P##_close(q); }                          \
-    static bool P##_w_closed(const void *q) { return weft_##P##_closed(q); }
+#define RING_WRAPPERS(P)                                             \
+    static void *P##_w_create(size_t c)                              \
+    {                                                                \
+        return weft_##P##_create(c);                                 \
+    }                                                                \
+    static void P##_w_destroy(void *q)                               \
+    {                                                                \
+        weft_##P##_destroy(q);                                       \
+    }                                                                \
+    static size_t P##_w_footprint(size_t c)                          \
+    {                                                                \
+        return weft_##P##_footprint(c);                              \
+    }                                                                \
+    static void *P##_w_init(void *m, size_t c, unsigned f)           \
+    {                                                                \
+        return weft_##P##_init(m, c, f);                             \
+    }                                                                \
+    static size_t P##_w_capacity(const void *q)                      \
+    {                                                                \
+        return weft_##P##_capacity(q);                               \
+    }                                                                \
+    static size_t P##_w_size(const void *q)                          \
+    {                                                                \
+        return weft_##P##_size(q);                                   \
+    }                                                                \
+    static bool P##_w_try_push(void *q, void *i)                     \
+    {                                                                \
+        return weft_##P##_try_push(q, i);                            \
+    }                                                                \
+    static bool P##_w_try_pop(void *q, void **i)                     \
+    {                                                                \
+        return weft_##P##_try_pop(q, i);                             \
+    }                                                                \
+    static size_t P##_w_push_many(void *q, void *const *i, size_t n) \
+    {                                                                \
+        return weft_##P##_try_push_many(q, i, n);                    \
+    }                                                                \
+    static size_t P##_w_pop_many(void *q, void **i, size_t n)        \
+    {                                                                \
+        return weft_##P##_try_pop_many(q, i, n);                     \
+    }                                                                \
+    static int P##_w_push(void *q, void *i)                          \
+    {                                                                \
+        return weft_##P##_push(q, i);                                \
+    }                                                                \
+    static int P##_w_pop(void *q, void **i)                          \
+    {                                                                \
+        return weft_##P##_pop(q, i);                                 \
+    }                                                                \
+    static int P##_w_push_timed(void *q, void *i, uint64_t t)        \
+    {                                                                \
+        return weft_##P##_push_timed(q, i, t);                       \
+    }                                                                \
+    static int P##_w_pop_timed(void *q, void **i, uint64_t t)        \
+    {                                                                \
+        return weft_##P##_pop_timed(q, i, t);                        \
+    }                                                                \
+    static void P##_w_close(void *q)                                 \
+    {                                                                \
+        weft_##P##_close(q);                                         \
+    }                                                                \
+    static bool P##_w_closed(const void *q)                          \
+    {                                                                \
+        return weft_##P##_closed(q);                                 \
+    }
 
 RING_WRAPPERS(mpmc)
 RING_WRAPPERS(spsc)
 
-#define RING_OPS(P, MULTI, LIN)                                                           \
-    {                                                                                  \
-        .name = "weft_" #P, .multi = MULTI, .create = P##_w_create,                    \
-        .destroy = P##_w_destroy, .footprint = P##_w_footprint, .init = P##_w_init,    \
-        .capacity = P##_w_capacity, .size = P##_w_size, .try_push = P##_w_try_push,    \
-        .try_pop = P##_w_try_pop, .push_many = P##_w_push_many,                        \
-        .pop_many = P##_w_pop_many, .push = P##_w_push, .pop = P##_w_pop,              \
-        .push_timed = P##_w_push_timed, .pop_timed = P##_w_pop_timed,                  \
-        .close = P##_w_close, .closed = P##_w_closed, .align = WEFT_CACHELINE,          \
-        .lin_flags = LIN                                                               \
+#define RING_OPS(P, MULTI, LIN)                                                                 \
+    {                                                                                           \
+        .name = "weft_" #P, .multi = MULTI, .create = P##_w_create, .destroy = P##_w_destroy,   \
+        .footprint = P##_w_footprint, .init = P##_w_init, .capacity = P##_w_capacity,           \
+        .size = P##_w_size, .try_push = P##_w_try_push, .try_pop = P##_w_try_pop,               \
+        .push_many = P##_w_push_many, .pop_many = P##_w_pop_many, .push = P##_w_push,           \
+        .pop = P##_w_pop, .push_timed = P##_w_push_timed, .pop_timed = P##_w_pop_timed,         \
+        .close = P##_w_close, .closed = P##_w_closed, .align = WEFT_CACHELINE, .lin_flags = LIN \
     }
 
 /* The linearizability contracts (include/weft/mpmc.h, spsc.h, "What the
@@ -126,8 +160,7 @@ static const struct ring_ops *choose_ops(struct stress_run *r, const struct ring
 /* Pick the ring under test; NULL (with r->skip set) when it cannot run.
  * A single-producer ring runs one producer and one consumer, or, with
  * lanes, one consumer per producer (each pair on its own ring). */
-const struct ring_ops *ring_pick_ops(struct stress_run *r, const struct ring_arg *a,
-                                     unsigned modes)
+const struct ring_ops *ring_pick_ops(struct stress_run *r, const struct ring_arg *a, unsigned modes)
 {
     const struct ring_ops *ops = choose_ops(r, a, modes);
     if (ops && !ops->multi) {
@@ -176,12 +209,13 @@ void ring_receive(struct ring_receiver *rc, void *p)
         return;
     rc->got++;
     if (prod % rc->nlanes != rc->lane)
-        stress_fail(rc->r, "%s got an item of producer %u from another ring (lane %u)", who,
-                    prod, prod % rc->nlanes);
+        stress_fail(rc->r, "%s got an item of producer %u from another ring (lane %u)", who, prod,
+                    prod % rc->nlanes);
     if (rc->last[prod] != 0 && seq < rc->last[prod])
-        stress_fail(rc->r, "%s got producer %u's seq %llu after its seq %llu: per-producer "
-                    "FIFO broken", who, prod, (unsigned long long)seq,
-                    (unsigned long long)(rc->last[prod] - 1));
+        stress_fail(rc->r,
+                    "%s got producer %u's seq %llu after its seq %llu: per-producer "
+                    "FIFO broken",
+                    who, prod, (unsigned long long)seq, (unsigned long long)(rc->last[prod] - 1));
     rc->last[prod] = seq + 1;
 }
 
@@ -262,8 +296,8 @@ void ring_drain_leftovers(struct stress_run *r, const struct ring_ops *ops, void
         n++;
     }
     if (n)
-        stress_fail(r, "%llu items (%llu good) left in the ring after %s",
-                    (unsigned long long)n, (unsigned long long)(rc->got - before), why);
+        stress_fail(r, "%llu items (%llu good) left in the ring after %s", (unsigned long long)n,
+                    (unsigned long long)(rc->got - before), why);
 }
 
 /* ---- the table --------------------------------------------------------------------- */
@@ -284,76 +318,147 @@ static const struct ring_arg a_spsc_lin = { .multi = false, .modes = M_ALL };
 const struct scenario stress_ring_scenarios[] = {
     { .name = "mpmc-try",
       .what = "try_push/try_pop, 4P4C, capacity 4: exactly-once, per-producer FIFO, payload",
-      .fn = run_flow, .arg = &a_mpmc_try,
-      .def_p = 4, .def_c = 4, .def_cap = 4, .weight = 2 },
+      .fn = run_flow,
+      .arg = &a_mpmc_try,
+      .def_p = 4,
+      .def_c = 4,
+      .def_cap = 4,
+      .weight = 2 },
     { .name = "mpmc-batch",
       .what = "try_push_many/try_pop_many of 1-32 items, 4P4C, capacity 8",
-      .fn = run_flow, .arg = &a_mpmc_batch,
-      .def_p = 4, .def_c = 4, .def_cap = 8, .weight = 2 },
+      .fn = run_flow,
+      .arg = &a_mpmc_batch,
+      .def_p = 4,
+      .def_c = 4,
+      .def_cap = 8,
+      .weight = 2 },
     { .name = "mpmc-block",
       .what = "blocking push/pop, 4P4C, capacity 1; close drains, then EPIPE",
-      .fn = run_flow, .arg = &a_mpmc_block,
-      .def_p = 4, .def_c = 4, .def_cap = 1, .weight = 2 },
+      .fn = run_flow,
+      .arg = &a_mpmc_block,
+      .def_p = 4,
+      .def_c = 4,
+      .def_cap = 1,
+      .weight = 2 },
     { .name = "mpmc-timed",
       .what = "push_timed/pop_timed with 0-2 ms time-outs, 4P4C, capacity 2",
-      .fn = run_flow, .arg = &a_mpmc_timed,
-      .def_p = 4, .def_c = 4, .def_cap = 2, .weight = 1 },
+      .fn = run_flow,
+      .arg = &a_mpmc_timed,
+      .def_p = 4,
+      .def_c = 4,
+      .def_cap = 2,
+      .weight = 1 },
     { .name = "mpmc-close",
       .what = "close with producers parked on full / consumers parked on empty / live",
-      .fn = run_close, .arg = &a_mpmc_block,
-      .def_p = 3, .def_c = 3, .def_cap = 0, .weight = 2 },
+      .fn = run_close,
+      .arg = &a_mpmc_block,
+      .def_p = 3,
+      .def_c = 3,
+      .def_cap = 0,
+      .weight = 2 },
     { .name = "mpmc-close-race",
       .what = "thousands of closes racing pushes and pops in flight, 3P2C, capacity 1,2,4",
-      .fn = run_close_race, .arg = &a_mpmc_block,
-      .def_p = 3, .def_c = 2, .def_cap = 0, .weight = 1 },
+      .fn = run_close_race,
+      .arg = &a_mpmc_block,
+      .def_p = 3,
+      .def_c = 2,
+      .def_cap = 0,
+      .weight = 1 },
     { .name = "mpmc-shared",
       .what = "WEFT_SHARED ring in mmap(MAP_SHARED) between fork()ed processes, 2P2C",
-      .fn = run_shared, .arg = &a_mpmc_block,
-      .def_p = 2, .def_c = 2, .def_cap = 4, .weight = 1 },
+      .fn = run_shared,
+      .arg = &a_mpmc_block,
+      .def_p = 2,
+      .def_c = 2,
+      .def_cap = 4,
+      .weight = 1 },
     { .name = "mpmc-oversub",
       .what = "8P8C on a capacity-2 ring, every operation kind mixed",
-      .fn = run_flow, .arg = &a_mpmc_mixed,
-      .def_p = 8, .def_c = 8, .def_cap = 2, .weight = 2 },
+      .fn = run_flow,
+      .arg = &a_mpmc_mixed,
+      .def_p = 8,
+      .def_c = 8,
+      .def_cap = 2,
+      .weight = 2 },
     { .name = "mpmc-lin",
       .what = "recorded windows of every op kind, 4P4C: linearizability (fast + exhaustive)",
-      .fn = run_lin, .arg = &a_mpmc_lin,
-      .def_p = 4, .def_c = 4, .def_cap = 4, .weight = 2 },
+      .fn = run_lin,
+      .arg = &a_mpmc_lin,
+      .def_p = 4,
+      .def_c = 4,
+      .def_cap = 4,
+      .weight = 2 },
     { .name = "spsc-try",
       .what = "try_push/try_pop, capacity 4: exactly-once, FIFO, payload",
-      .fn = run_flow, .arg = &a_spsc_try,
-      .def_p = 1, .def_c = 1, .def_cap = 4, .weight = 1 },
+      .fn = run_flow,
+      .arg = &a_spsc_try,
+      .def_p = 1,
+      .def_c = 1,
+      .def_cap = 4,
+      .weight = 1 },
     { .name = "spsc-batch",
       .what = "try_push_many/try_pop_many of 1-32 items, capacity 8",
-      .fn = run_flow, .arg = &a_spsc_batch,
-      .def_p = 1, .def_c = 1, .def_cap = 8, .weight = 1 },
+      .fn = run_flow,
+      .arg = &a_spsc_batch,
+      .def_p = 1,
+      .def_c = 1,
+      .def_cap = 8,
+      .weight = 1 },
     { .name = "spsc-block",
       .what = "blocking push/pop, capacity 1; close drains, then EPIPE",
-      .fn = run_flow, .arg = &a_spsc_block,
-      .def_p = 1, .def_c = 1, .def_cap = 1, .weight = 1 },
+      .fn = run_flow,
+      .arg = &a_spsc_block,
+      .def_p = 1,
+      .def_c = 1,
+      .def_cap = 1,
+      .weight = 1 },
     { .name = "spsc-timed",
       .what = "push_timed/pop_timed with 0-2 ms time-outs, capacity 2",
-      .fn = run_flow, .arg = &a_spsc_timed,
-      .def_p = 1, .def_c = 1, .def_cap = 2, .weight = 1 },
+      .fn = run_flow,
+      .arg = &a_spsc_timed,
+      .def_p = 1,
+      .def_c = 1,
+      .def_cap = 2,
+      .weight = 1 },
     { .name = "spsc-close",
       .what = "close with the producer parked on full / consumer parked on empty / live",
-      .fn = run_close, .arg = &a_spsc_block,
-      .def_p = 1, .def_c = 1, .def_cap = 0, .weight = 1 },
+      .fn = run_close,
+      .arg = &a_spsc_block,
+      .def_p = 1,
+      .def_c = 1,
+      .def_cap = 0,
+      .weight = 1 },
     { .name = "spsc-close-race",
       .what = "thousands of closes racing the producer's push in flight",
-      .fn = run_close_race, .arg = &a_spsc_block,
-      .def_p = 1, .def_c = 1, .def_cap = 0, .weight = 1 },
+      .fn = run_close_race,
+      .arg = &a_spsc_block,
+      .def_p = 1,
+      .def_c = 1,
+      .def_cap = 0,
+      .weight = 1 },
     { .name = "spsc-shared",
       .what = "WEFT_SHARED ring between a producer and a consumer process",
-      .fn = run_shared, .arg = &a_spsc_block,
-      .def_p = 1, .def_c = 1, .def_cap = 4, .weight = 1 },
+      .fn = run_shared,
+      .arg = &a_spsc_block,
+      .def_p = 1,
+      .def_c = 1,
+      .def_cap = 4,
+      .weight = 1 },
     { .name = "spsc-oversub",
       .what = "8 rings (capacity 1, 2, 4) with 8 producer/consumer pairs, ops mixed",
-      .fn = run_flow, .arg = &a_spsc_mixed,
-      .def_p = 8, .def_c = 8, .def_cap = 0, .weight = 2 },
+      .fn = run_flow,
+      .arg = &a_spsc_mixed,
+      .def_p = 8,
+      .def_c = 8,
+      .def_cap = 0,
+      .weight = 2 },
     { .name = "spsc-lin",
       .what = "recorded windows of every op kind, 1P1C: linearizability (fast + exhaustive)",
-      .fn = run_lin, .arg = &a_spsc_lin,
-      .def_p = 1, .def_c = 1, .def_cap = 4, .weight = 1 },
+      .fn = run_lin,
+      .arg = &a_spsc_lin,
+      .def_p = 1,
+      .def_c = 1,
+      .def_cap = 4,
+      .weight = 1 },
 };
-const size_t stress_ring_count =
-    sizeof stress_ring_scenarios / sizeof stress_ring_scenarios[0];
+const size_t stress_ring_count = sizeof stress_ring_scenarios / sizeof stress_ring_scenarios[0];

@@ -15,11 +15,11 @@
 
 struct ring_ops {
     const char *name;
-    bool multi;                  /* several producers and consumers allowed */
+    bool multi; /* several producers and consumers allowed */
     size_t align;
     void *(*create)(size_t capacity);
     void (*destroy)(void *q);
-    size_t (*footprint)(size_t capacity);                  /* NULL: no in-place */
+    size_t (*footprint)(size_t capacity); /* NULL: no in-place */
     void *(*init)(void *mem, size_t capacity, unsigned flags);
     size_t (*capacity)(const void *q);
     size_t (*size)(const void *q);
@@ -56,9 +56,9 @@ const struct ring_ops *stress_mutex_ops(bool multi);
 enum { M_TRY = 1, M_BATCH = 2, M_BLOCK = 4, M_TIMED = 8, M_ALL = 15 };
 
 struct ring_arg {
-    bool multi;      /* mpmc (true) or spsc */
-    unsigned modes;  /* flow scenarios: the operations threads pick from */
-    bool lanes;      /* one ring per producer/consumer pair (spsc oversub) */
+    bool multi;     /* mpmc (true) or spsc */
+    unsigned modes; /* flow scenarios: the operations threads pick from */
+    bool lanes;     /* one ring per producer/consumer pair (spsc oversub) */
 };
 
 /* Pick the ring under test; NULL (with r->skip set) when it cannot run.
@@ -94,7 +94,7 @@ struct ring_receiver {
     struct stress_run *r;
     struct seen *seen;
     unsigned nproducers;
-    uint64_t *last;  /* per producer: last seq + 1 this receiver saw (0: none) */
+    uint64_t *last; /* per producer: last seq + 1 this receiver saw (0: none) */
     const char *who;
     unsigned id;
     unsigned nlanes, lane;

@@ -19,15 +19,15 @@ struct closer {
     struct stress_run *r;
     const struct ring_ops *ops;
     void *q;
-    unsigned P, C;               /* the most of each (array sizes) */
-    unsigned np, nc;             /* this round's producers and consumers */
+    unsigned P, C;   /* the most of each (array sizes) */
+    unsigned np, nc; /* this round's producers and consumers */
     struct seen *seen;
-    uint64_t *accepted;          /* per producer: pushes that reported success */
-    struct item **refused;       /* per producer: the item a push refused */
-    atomic_uint producers_out;   /* producers that saw the ring closed */
-    int round;                   /* 0: producers parked, 1: consumers parked, 2: live */
-    unsigned close_after_us;     /* live rounds: run this long, then close */
-    uint64_t got;                /* items popped (main adds after join) */
+    uint64_t *accepted;        /* per producer: pushes that reported success */
+    struct item **refused;     /* per producer: the item a push refused */
+    atomic_uint producers_out; /* producers that saw the ring closed */
+    int round;                 /* 0: producers parked, 1: consumers parked, 2: live */
+    unsigned close_after_us;   /* live rounds: run this long, then close */
+    uint64_t got;              /* items popped (main adds after join) */
 };
 
 static void closer_describe(void *ctx, FILE *out)
@@ -317,8 +317,7 @@ int run_close(struct stress_run *r)
     struct rng g;
     rng_seed(&g, r->seed, r->stream);
     bool fixed = r->capacity != r->sc->def_cap;
-    snprintf(r->setup, sizeof r->setup, "%uP%uC cap %s", c.P, c.C,
-             fixed ? "fixed" : "1,2,4");
+    snprintf(r->setup, sizeof r->setup, "%uP%uC cap %s", c.P, c.C, fixed ? "fixed" : "1,2,4");
     if (fixed)
         snprintf(r->setup, sizeof r->setup, "%uP%uC cap %zu", c.P, c.C, r->capacity);
     double t0 = stress_now(), end = t0 + r->seconds;
@@ -335,8 +334,8 @@ int run_close(struct stress_run *r)
             c.nc = c.C;
         else
             c.nc = rng_below(&g, 2) ? 1 : 1 + (unsigned)rng_below(&g, c.C);
-        c.close_after_us = rng_below(&g, 2) ? (unsigned)rng_below(&g, 300)
-                                            : 300 + (unsigned)rng_below(&g, 20000);
+        c.close_after_us =
+            rng_below(&g, 2) ? (unsigned)rng_below(&g, 300) : 300 + (unsigned)rng_below(&g, 20000);
         size_t cap = fixed ? r->capacity : (size_t)1 << rng_below(&g, 3);
         close_round(r, &c, cap);
         rounds++;
@@ -362,22 +361,22 @@ int run_close(struct stress_run *r)
 struct racer {
     struct stress_run *r;
     const struct ring_ops *ops;
-    void *q;                       /* this round's ring, set before the barrier */
+    void *q; /* this round's ring, set before the barrier */
     unsigned P, C;
     pthread_barrier_t start, end;
-    atomic_bool quit;              /* read after the start barrier */
-    atomic_uint producers_out;     /* this round */
+    atomic_bool quit;          /* read after the start barrier */
+    atomic_uint producers_out; /* this round */
     struct seen *seen, *accepted;
     uint64_t round_first[16], round_next[16]; /* per producer: this round's seqs */
-    unsigned char how[16][4096];   /* per producer: how each seq of the round was pushed */
-    int consumer_end[16];          /* per consumer: the call that ended its round */
-    uint64_t consumer_got[16];     /* per consumer: items popped this round */
-    uint64_t consumer_last[16];    /* per consumer: last seq popped + 1 (0: none) */
-    size_t size_after;             /* size() after the round, before the drain */
+    unsigned char how[16][4096]; /* per producer: how each seq of the round was pushed */
+    int consumer_end[16];        /* per consumer: the call that ended its round */
+    uint64_t consumer_got[16];   /* per consumer: items popped this round */
+    uint64_t consumer_last[16];  /* per consumer: last seq popped + 1 (0: none) */
+    size_t size_after;           /* size() after the round, before the drain */
     size_t cap;
     unsigned delay_us;
     pthread_mutex_t lock;
-    struct item **refused;         /* freed by main between rounds */
+    struct item **refused; /* freed by main between rounds */
     size_t nrefused, cap_refused;
     uint64_t rounds;
 };
@@ -475,8 +474,7 @@ static void race_producer(struct stress_worker *w)
 
 /* A consumer's round: pop until EPIPE (or, by try_pop, until drained once
  * every producer is out). */
-static void race_consume_round(struct racer *c, struct stress_worker *w,
-                               struct ring_receiver *rc)
+static void race_consume_round(struct racer *c, struct stress_worker *w, struct ring_receiver *rc)
 {
     struct stress_run *r = w->run;
     unsigned spins = 0;
@@ -569,7 +567,8 @@ static void race_round_check(struct stress_run *r, struct racer *c)
                          "%s%s after %llu items, the last seq %lld", k ? "; " : "",
                          pop_how[c->consumer_end[k] % 3], (unsigned long long)c->consumer_got[k],
                          (long long)c->consumer_last[k] - 1);
-            stress_fail(r, "round %llu (capacity %zu, close after %u us): producer %u seq %llu "
+            stress_fail(r,
+                        "round %llu (capacity %zu, close after %u us): producer %u seq %llu "
                         "(push %llu of %llu in the round, by %s) %s but was %s; consumers "
                         "ended with: %s; size() before the drain %zu",
                         (unsigned long long)c->rounds, c->cap, c->delay_us, p,
@@ -605,8 +604,10 @@ static uint64_t race_round(struct stress_run *r, struct racer *c, struct rng *g,
     struct ring_receiver left;
     if (ring_receiver_init(&left, r, c->seen, c->P, "main (drain)", 0, 1, 0)) {
         char why[160];
-        snprintf(why, sizeof why, "every consumer saw EPIPE (round %llu, capacity %zu, "
-                 "close after %u us)", (unsigned long long)c->rounds, c->cap, c->delay_us);
+        snprintf(why, sizeof why,
+                 "every consumer saw EPIPE (round %llu, capacity %zu, "
+                 "close after %u us)",
+                 (unsigned long long)c->rounds, c->cap, c->delay_us);
         ring_drain_leftovers(r, c->ops, c->q, &left, why);
         got += left.got;
         free(left.last);
@@ -663,9 +664,10 @@ static uint64_t race_totals(struct stress_run *r, struct racer *c, struct team *
             if (seen_test(c->seen, w->id, q) != seen_test(c->accepted, w->id, q) && bad++ == 0)
                 first = q;
         if (bad)
-            stress_fail(r, "producer %u: %llu items whose push result disagrees with what was "
-                        "popped (first seq %llu: push %s, %spopped)", w->id,
-                        (unsigned long long)bad, (unsigned long long)first,
+            stress_fail(r,
+                        "producer %u: %llu items whose push result disagrees with what was "
+                        "popped (first seq %llu: push %s, %spopped)",
+                        w->id, (unsigned long long)bad, (unsigned long long)first,
                         seen_test(c->accepted, w->id, first) ? "succeeded" : "failed",
                         seen_test(c->seen, w->id, first) ? "" : "never ");
     }

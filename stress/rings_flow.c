@@ -20,14 +20,14 @@ struct flow {
     const struct ring_ops *ops;
     unsigned modes;
     unsigned nlanes;
-    void **q;                    /* per lane */
+    void **q; /* per lane */
     unsigned P, C;
     struct seen *seen;
-    atomic_bool stop;            /* producers: time is up */
-    atomic_uint *lane_done;      /* per lane: producers finished */
-    unsigned *lane_producers;    /* per lane: how many producers it has */
-    uint64_t *pushed;            /* per producer, written before lane_done */
-    bool closes;                 /* main closes the rings after the producers */
+    atomic_bool stop;         /* producers: time is up */
+    atomic_uint *lane_done;   /* per lane: producers finished */
+    unsigned *lane_producers; /* per lane: how many producers it has */
+    uint64_t *pushed;         /* per producer, written before lane_done */
+    bool closes;              /* main closes the rings after the producers */
 };
 
 static void flow_describe(void *ctx, FILE *out)
@@ -40,8 +40,7 @@ static void flow_describe(void *ctx, FILE *out)
             fprintf(out, ", %s", f->ops->closed(f->q[l]) ? "closed" : "open");
         /* relaxed: a snapshot for the report */
         fprintf(out, ", producers done %u/%u\n",
-                atomic_load_explicit(&f->lane_done[l], memory_order_relaxed),
-                f->lane_producers[l]);
+                atomic_load_explicit(&f->lane_done[l], memory_order_relaxed), f->lane_producers[l]);
     }
 }
 
@@ -60,10 +59,10 @@ static struct item *flow_item(struct stress_worker *w, struct flow *f, uint64_t 
 
 /* What a producer's or consumer's step tells its loop. */
 enum flow_next {
-    FLOW_GO,    /* go on (through the loop's tail) */
-    FLOW_NEXT,  /* the next step straight away (consumers: a timed pop timed out) */
-    FLOW_STOP,  /* leave the loop */
-    FLOW_ABORT  /* a check failed: return at once */
+    FLOW_GO,   /* go on (through the loop's tail) */
+    FLOW_NEXT, /* the next step straight away (consumers: a timed pop timed out) */
+    FLOW_STOP, /* leave the loop */
+    FLOW_ABORT /* a check failed: return at once */
 };
 
 /* Push a batch of 1-32 new items (try_push_many until all are in). */
@@ -130,8 +129,8 @@ static bool flow_push_one(struct stress_worker *w, struct flow *f, void *q, stru
         while ((rc = f->ops->push_timed(q, it, ring_pick_timeout(&w->rng))) == ETIMEDOUT) {
         }
         if (rc != 0) {
-            stress_fail(r, "producer %u: push_timed returned %d (%s) on an open ring", w->id,
-                        rc, strerror(rc));
+            stress_fail(r, "producer %u: push_timed returned %d (%s) on an open ring", w->id, rc,
+                        strerror(rc));
             item_free(it);
             return false;
         }
@@ -334,8 +333,7 @@ static bool flow_setup(struct stress_run *r, const struct ring_arg *a, struct fl
     }
     for (unsigned l = 0; l < f->nlanes; l++) {
         /* spsc-oversub: capacities 1, 2, 4 over the lanes */
-        size_t cap = a->lanes && r->capacity == r->sc->def_cap ? (size_t)1 << (l % 3)
-                                                               : r->capacity;
+        size_t cap = a->lanes && r->capacity == r->sc->def_cap ? (size_t)1 << (l % 3) : r->capacity;
         if (!(f->q[l] = f->ops->create(cap))) {
             stress_fail(r, "%s create(%zu): %s", f->ops->name, cap, strerror(errno));
             return false;
@@ -347,8 +345,8 @@ static bool flow_setup(struct stress_run *r, const struct ring_arg *a, struct fl
     for (unsigned l = 0; l < f->nlanes; l++)
         ring_check_edges(r, f->ops, f->q[l]);
     const char *peer = stress_peer_name(r->peer);
-    snprintf(r->setup, sizeof r->setup, "%s%s%uP%uC cap %zu%s", peer ? peer : "",
-             peer ? " " : "", f->P, f->C, f->ops->capacity(f->q[0]), f->nlanes > 1 ? ".." : "");
+    snprintf(r->setup, sizeof r->setup, "%s%s%uP%uC cap %zu%s", peer ? peer : "", peer ? " " : "",
+             f->P, f->C, f->ops->capacity(f->q[0]), f->nlanes > 1 ? ".." : "");
     return true;
 }
 

@@ -31,27 +31,27 @@
  * on the recording path. */
 
 #define LIN_MAX_WORKERS 32
-#define LIN_WORKER_OPS 40     /* recorded operations per worker and window, at most */
-#define LIN_BATCH_MAX 8       /* batch size in long windows (2 in short ones) */
+#define LIN_WORKER_OPS 40 /* recorded operations per worker and window, at most */
+#define LIN_BATCH_MAX 8   /* batch size in long windows (2 in short ones) */
 #define LIN_SEARCH_NODES 200000
-#define LIN_SHORT_OPS 12      /* the workers' operations in a short window, about */
+#define LIN_SHORT_OPS 12 /* the workers' operations in a short window, about */
 
 struct linwin {
     struct stress_run *r;
     const struct ring_ops *ops;
     struct lin_spec spec;
     unsigned modes;
-    void *q;                             /* this window's ring */
-    unsigned P, C, W;                    /* producers, consumers, both */
+    void *q;          /* this window's ring */
+    unsigned P, C, W; /* producers, consumers, both */
     pthread_barrier_t start, end;
-    atomic_bool quit;                    /* read after the start barrier */
+    atomic_bool quit;                     /* read after the start barrier */
     unsigned script[LIN_MAX_WORKERS + 1]; /* per log: ops this window (set before start) */
     unsigned batch_max;
-    atomic_uint finished;                /* workers done with this window's script */
+    atomic_uint finished;                    /* workers done with this window's script */
     atomic_int inblock[LIN_MAX_WORKERS + 1]; /* a worker is inside a blocking call */
     struct lin_log log[LIN_MAX_WORKERS + 1]; /* [0]: main; then producers, consumers */
-    uint64_t made[LIN_MAX_WORKERS + 1];  /* values made by each log's thread */
-    struct lin_op *hops;                 /* the window's history, assembled by main */
+    uint64_t made[LIN_MAX_WORKERS + 1];      /* values made by each log's thread */
+    struct lin_op *hops;                     /* the window's history, assembled by main */
     uint64_t *hvals;
     struct lin_ctx *ctx;
     uint64_t windows, searched, undecided, recorded;
@@ -244,8 +244,11 @@ static bool lin_main_op(struct linwin *L, bool push)
     uint64_t t1 = lin_clock_res();
     if (!push && ok)
         v = (uint64_t)(uintptr_t)it;
-    lin_record(L, 0, push ? LIN_PUSH : LIN_POP, ok ? LIN_OK : push ? LIN_REFUSED : LIN_EMPTY, t0,
-               t1, &v, push || ok, 1);
+    lin_record(L, 0, push ? LIN_PUSH : LIN_POP,
+               ok     ? LIN_OK
+               : push ? LIN_REFUSED
+                      : LIN_EMPTY,
+               t0, t1, &v, push || ok, 1);
     return ok;
 }
 
@@ -284,18 +287,19 @@ static void lin_judge(struct linwin *L, bool search, size_t cap)
     if (fast >= 0 && full >= 0) {
         bool fast_rejects = fast == 0 && (v.rules & LIN_LINEARIZABILITY_RULES) != 0;
         if (fast_rejects != (full == 0)) {
-            stress_fail(r, "window %llu: the checkers disagree: the fast checker %s, the "
-                        "exhaustive search %s", (unsigned long long)L->windows,
-                        fast_rejects ? "rejects" : "accepts", full ? "finds a linearization" :
-                        "finds none");
+            stress_fail(r,
+                        "window %llu: the checkers disagree: the fast checker %s, the "
+                        "exhaustive search %s",
+                        (unsigned long long)L->windows, fast_rejects ? "rejects" : "accepts",
+                        full ? "finds a linearization" : "finds none");
             bad = true;
         }
     }
     if (bad && !L->printed) {
         L->printed = true;
         printf("    window %llu, %s, capacity %zu, flags %#x: its history (times in us from the "
-               "first invocation; thread 0 is main):\n", (unsigned long long)L->windows,
-               L->ops->name, cap, L->spec.flags);
+               "first invocation; thread 0 is main):\n",
+               (unsigned long long)L->windows, L->ops->name, cap, L->spec.flags);
         lin_print_history(stdout, L->hops, n, L->hvals, 80);
         fflush(stdout);
     }
@@ -311,9 +315,9 @@ static bool lin_new_ring(struct linwin *L, struct rng *g, bool short_window)
      * while pops find items: the planted bug of tests/lincheck_planted.sh
      * shows in 2 of 8 runs of 2 s with 4 only, in 8 of 8 with 64) */
     bool fixed = r->capacity != r->sc->def_cap;
-    size_t want = fixed ? r->capacity
-                        : short_window ? (size_t)1 << rng_below(g, 3)
-                                       : (size_t)4 << (2 * rng_below(g, 3));
+    size_t want = fixed          ? r->capacity
+                  : short_window ? (size_t)1 << rng_below(g, 3)
+                                 : (size_t)4 << (2 * rng_below(g, 3));
     if (!(L->q = L->ops->create(want))) {
         stress_fail(r, "%s create(%zu): %s", L->ops->name, want, strerror(errno));
         return false;
@@ -495,8 +499,8 @@ static void lin_run(struct linwin *L, struct team *t)
              (unsigned long long)L->searched, L->undecided ? " (some undecided)" : "");
     if (L->undecided)
         printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
-               "configurations)\n", (unsigned long long)L->undecided,
-               (unsigned long long)L->searched, LIN_SEARCH_NODES);
+               "configurations)\n",
+               (unsigned long long)L->undecided, (unsigned long long)L->searched, LIN_SEARCH_NODES);
 }
 
 int run_lin(struct stress_run *r)

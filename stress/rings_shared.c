@@ -55,7 +55,7 @@ struct shared_run {
     /* the parent's */
     const struct ring_ops *ops;
     unsigned P, C;
-    unsigned n;                  /* children forked */
+    unsigned n; /* children forked */
     pid_t pids[2 * SH_MAX_PROCS];
     struct stress_progress *progs[2 * SH_MAX_PROCS];
 };
@@ -69,8 +69,7 @@ static uint64_t sh_sum(const struct sh_slot *s)
     return h;
 }
 
-static void sh_error(struct sh_hdr *h, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void sh_error(struct sh_hdr *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sh_error(struct sh_hdr *h, const char *fmt, ...)
 {
     /* relaxed: a counter read by the parent after waitpid */
@@ -137,8 +136,8 @@ static void sh_producer(struct stress_run *r, const struct ring_ops *ops, struct
     atomic_fetch_add_explicit(&s->hdr->producers_done, 1, memory_order_release);
 }
 
-static void sh_consumer(const struct ring_ops *ops, struct shared_run *s, unsigned id,
-                        unsigned P, struct stress_progress *prog)
+static void sh_consumer(const struct ring_ops *ops, struct shared_run *s, unsigned id, unsigned P,
+                        struct stress_progress *prog)
 {
     uint64_t last[SH_MAX_PROCS] = { 0 }, got = 0;
     for (;;) {

@@ -37,10 +37,29 @@ enum {
 
 /* What a thread is doing, for the watchdog's report. */
 enum stress_op {
-    OP_IDLE, OP_PUSH, OP_POP, OP_TRY_PUSH, OP_TRY_POP, OP_PUSH_MANY,
-    OP_POP_MANY, OP_PUSH_TIMED, OP_POP_TIMED, OP_STEAL, OP_STEAL_BATCH,
-    OP_SUBMIT, OP_SPAWN, OP_WAIT, OP_FOR, OP_CLOSE, OP_JOIN, OP_DRAIN,
-    OP_CHECK, OP_DESTROY, OP_BACKOFF, OP_EXITED, OP_COUNT
+    OP_IDLE,
+    OP_PUSH,
+    OP_POP,
+    OP_TRY_PUSH,
+    OP_TRY_POP,
+    OP_PUSH_MANY,
+    OP_POP_MANY,
+    OP_PUSH_TIMED,
+    OP_POP_TIMED,
+    OP_STEAL,
+    OP_STEAL_BATCH,
+    OP_SUBMIT,
+    OP_SPAWN,
+    OP_WAIT,
+    OP_FOR,
+    OP_CLOSE,
+    OP_JOIN,
+    OP_DRAIN,
+    OP_CHECK,
+    OP_DESTROY,
+    OP_BACKOFF,
+    OP_EXITED,
+    OP_COUNT
 };
 
 /* ---- random numbers: xorshift64*, one per thread ------------------------ */
@@ -81,32 +100,32 @@ static inline const char *stress_peer_name(enum stress_peer p)
 
 struct stress_run {
     const struct scenario *sc;
-    double seconds;      /* time budget of the main phase */
-    unsigned p, c;       /* producers (or owners) and consumers (or thieves) */
+    double seconds; /* time budget of the main phase */
+    unsigned p, c;  /* producers (or owners) and consumers (or thieves) */
     size_t capacity;
-    uint64_t seed;       /* the run's seed, as given by --seed */
-    uint64_t stream;     /* hash of the scenario's name: seeds differ per scenario */
-    unsigned permille;   /* chaos probability per point, when chaos */
-    bool chaos;          /* chaos points active */
+    uint64_t seed;         /* the run's seed, as given by --seed */
+    uint64_t stream;       /* hash of the scenario's name: seeds differ per scenario */
+    unsigned permille;     /* chaos probability per point, when chaos */
+    bool chaos;            /* chaos points active */
     enum stress_peer peer; /* the ring the ring scenarios test (--peer) */
     bool quick;
     unsigned ncpu;
     /* results */
-    uint64_t ops;        /* items delivered (throughput = ops / elapsed) */
+    uint64_t ops; /* items delivered (throughput = ops / elapsed) */
     double elapsed;
     atomic_uint errors;
-    char setup[64];      /* e.g. "4P4C cap 2", printed on the verdict line */
-    char skip[96];       /* reason, when the scenario skipped itself */
+    char setup[64]; /* e.g. "4P4C cap 2", printed on the verdict line */
+    char skip[96];  /* reason, when the scenario skipped itself */
 };
 
 struct scenario {
     const char *name;
-    const char *what;            /* one line for --list */
-    int (*fn)(struct stress_run *r);    /* 0 ran (verdict from r->errors), 77 skip */
-    const void *arg;             /* scenario-specific (e.g. ring ops) */
+    const char *what;                /* one line for --list */
+    int (*fn)(struct stress_run *r); /* 0 ran (verdict from r->errors), 77 skip */
+    const void *arg;                 /* scenario-specific (e.g. ring ops) */
     unsigned def_p, def_c;
     size_t def_cap;
-    unsigned weight;             /* share of the --quick / --all budget */
+    unsigned weight; /* share of the --quick / --all budget */
 };
 
 extern const struct scenario stress_ring_scenarios[];
@@ -117,8 +136,7 @@ extern const struct scenario stress_pool_scenarios[];
 extern const size_t stress_pool_count;
 
 /* Record a failed check: counts it, prints the first few.  Thread-safe. */
-void stress_fail(struct stress_run *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void stress_fail(struct stress_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Has this run failed anything yet? */
 static inline bool stress_failed(struct stress_run *r)
 {
@@ -132,7 +150,7 @@ static inline bool stress_failed(struct stress_run *r)
  * before destroying what ctx points to. */
 void stress_set_describe(void (*fn)(void *ctx, FILE *out), void *ctx);
 
-double stress_now(void);              /* monotonic seconds */
+double stress_now(void); /* monotonic seconds */
 void stress_sleep_us(unsigned us);
 
 /* ---- progress slots and workers ----------------------------------------- */
@@ -168,8 +186,8 @@ struct stress_worker {
     struct stress_run *run;
     struct stress_progress *prog;
     struct rng rng;
-    unsigned id;       /* index within its role */
-    unsigned index;    /* index among all threads of the run (chaos seed) */
+    unsigned id;    /* index within its role */
+    unsigned index; /* index among all threads of the run (chaos seed) */
     const char *role;
     void (*fn)(struct stress_worker *w);
     void *ctx;
@@ -216,15 +234,14 @@ void stress_backoff(unsigned *spins);
 struct item {
     uint64_t magic;
     uint32_t producer;
-    uint32_t tag;      /* scenario-specific (lane, round) */
+    uint32_t tag; /* scenario-specific (lane, round) */
     uint64_t seq;
     uint64_t body[4];
     uint64_t check;
     uint64_t magic2;
 };
 
-struct item *item_new(struct rng *rng, unsigned producer, uint64_t seq,
-                      uint32_t tag);
+struct item *item_new(struct rng *rng, unsigned producer, uint64_t seq, uint32_t tag);
 /* Verify an item; on success store producer/seq/tag.  false (reported) when
  * corrupt, or already freed (a duplicate delivery). */
 bool item_verify(struct stress_run *r, const struct item *it, const char *who);
@@ -250,13 +267,12 @@ int seen_mark(struct seen *s, unsigned producer, uint64_t seq);
 bool seen_test(struct seen *s, unsigned producer, uint64_t seq);
 /* After the run: check that exactly seqs [0, n) of producer are marked and
  * nothing beyond; reports at most a few misses.  Returns the missing count. */
-uint64_t seen_check(struct stress_run *r, struct seen *s, unsigned producer,
-                    uint64_t n, const char *what);
+uint64_t seen_check(struct stress_run *r, struct seen *s, unsigned producer, uint64_t n,
+                    const char *what);
 
 /* Receive an item: verify, mark seen (duplicate -> failure), free.  Returns
  * true when the item was good and new; producer/seq/tag are returned. */
 bool item_receive(struct stress_run *r, struct seen *s, unsigned nproducers, void *p,
-                  const char *who, unsigned *producer, uint64_t *seq,
-                  uint32_t *tag);
+                  const char *who, unsigned *producer, uint64_t *seq, uint32_t *tag);
 
 #endif /* WEFT_STRESS_H */

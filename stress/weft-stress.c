@@ -38,20 +38,35 @@ extern struct stress_progress *stress_progress_table;
 #define DEFAULT_PERMILLE 20
 
 static const char *op_names[OP_COUNT] = {
-    [OP_IDLE] = "idle", [OP_PUSH] = "push (blocking)", [OP_POP] = "pop (blocking)",
-    [OP_TRY_PUSH] = "try_push", [OP_TRY_POP] = "try_pop", [OP_PUSH_MANY] = "try_push_many",
-    [OP_POP_MANY] = "try_pop_many", [OP_PUSH_TIMED] = "push_timed",
-    [OP_POP_TIMED] = "pop_timed", [OP_STEAL] = "steal", [OP_STEAL_BATCH] = "steal_batch",
-    [OP_SUBMIT] = "submit", [OP_SPAWN] = "spawn", [OP_WAIT] = "wait", [OP_FOR] = "parallel_for",
-    [OP_CLOSE] = "close", [OP_JOIN] = "join", [OP_DRAIN] = "drain", [OP_CHECK] = "check",
-    [OP_DESTROY] = "destroy", [OP_BACKOFF] = "backoff (retry)", [OP_EXITED] = "exited",
+    [OP_IDLE] = "idle",
+    [OP_PUSH] = "push (blocking)",
+    [OP_POP] = "pop (blocking)",
+    [OP_TRY_PUSH] = "try_push",
+    [OP_TRY_POP] = "try_pop",
+    [OP_PUSH_MANY] = "try_push_many",
+    [OP_POP_MANY] = "try_pop_many",
+    [OP_PUSH_TIMED] = "push_timed",
+    [OP_POP_TIMED] = "pop_timed",
+    [OP_STEAL] = "steal",
+    [OP_STEAL_BATCH] = "steal_batch",
+    [OP_SUBMIT] = "submit",
+    [OP_SPAWN] = "spawn",
+    [OP_WAIT] = "wait",
+    [OP_FOR] = "parallel_for",
+    [OP_CLOSE] = "close",
+    [OP_JOIN] = "join",
+    [OP_DRAIN] = "drain",
+    [OP_CHECK] = "check",
+    [OP_DESTROY] = "destroy",
+    [OP_BACKOFF] = "backoff (retry)",
+    [OP_EXITED] = "exited",
 };
 
 /* ---- options ------------------------------------------------------------------ */
 struct options {
-    double seconds;      /* 0: from the budget */
-    unsigned p, c;       /* 0: scenario default */
-    size_t capacity;     /* 0: scenario default */
+    double seconds;  /* 0: from the budget */
+    unsigned p, c;   /* 0: scenario default */
+    size_t capacity; /* 0: scenario default */
     uint64_t seed;
     bool seed_given;
     bool chaos;
@@ -89,7 +104,7 @@ static void on_fatal_signal(int sig)
 static pthread_mutex_t describe_lock = PTHREAD_MUTEX_INITIALIZER;
 static void (*describe_fn)(void *ctx, FILE *out);
 static void *describe_ctx;
-static atomic_int watch_active;             /* a scenario is running */
+static atomic_int watch_active; /* a scenario is running */
 static _Atomic(const struct stress_run *) watch_run;
 
 void stress_set_describe(void (*fn)(void *ctx, FILE *out), void *ctx)
@@ -120,8 +135,9 @@ static void print_replay(FILE *out, const struct stress_run *r)
     char cap[40] = "";
     if (r->capacity)
         snprintf(cap, sizeof cap, " --capacity %zu", r->capacity);
-    fprintf(out, "    seed %#llx; replay: weft-stress %s --seconds %g --threads %u:%u%s "
-                 "--seed %#llx%s\n",
+    fprintf(out,
+            "    seed %#llx; replay: weft-stress %s --seconds %g --threads %u:%u%s "
+            "--seed %#llx%s\n",
             (unsigned long long)r->seed, r->sc->name, r->seconds, r->p, r->c, cap,
             (unsigned long long)r->seed, replay_args);
 }
@@ -132,8 +148,10 @@ static _Noreturn void watchdog_fire(double stalled)
     const struct stress_run *r = atomic_load_explicit(&watch_run, memory_order_acquire);
     FILE *out = stdout;
     flockfile(out);
-    fprintf(out, "\nWATCHDOG: no progress for %.1f s in scenario %s: deadlock, livelock or a "
-                 "lost wake-up\n", stalled, r ? r->sc->name : "?");
+    fprintf(out,
+            "\nWATCHDOG: no progress for %.1f s in scenario %s: deadlock, livelock or a "
+            "lost wake-up\n",
+            stalled, r ? r->sc->name : "?");
     fprintf(out, "  threads (role id: ops done, operation in progress):\n");
     for (unsigned i = 0; i < 512; i++) {
         struct stress_progress *p = &stress_progress_table[i];
@@ -574,8 +592,7 @@ static void set_seed_and_replay_args(void)
                                 opt.permille);
     const char *peer = stress_peer_name(opt.peer);
     if (peer)
-        len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --peer %s",
-                                peer);
+        len += (size_t)snprintf(replay_args + len, sizeof replay_args - len, " --peer %s", peer);
     if (opt.watchdog_s != 10.0)
         snprintf(replay_args + len, sizeof replay_args - len, " --watchdog %g", opt.watchdog_s);
 }
@@ -627,9 +644,15 @@ static int run_selected(void)
             continue;
         const struct scenario *sc = table[k].sc;
         switch (run_one(sc, scenario_seconds(sc, weight))) {
-        case V_PASS: passed++; break;
-        case V_FAIL: failed++; break;
-        default: skipped++; break;
+        case V_PASS:
+            passed++;
+            break;
+        case V_FAIL:
+            failed++;
+            break;
+        default:
+            skipped++;
+            break;
         }
     }
     if (skipped)
@@ -665,8 +688,7 @@ int main(int argc, char **argv)
     if (!start_guards())
         return STRESS_EXIT_HARD;
     const char *peer = stress_peer_name(opt.peer);
-    printf("weft-stress: seed %#llx, chaos %s, watchdog %g s%s%s\n",
-           (unsigned long long)opt.seed, opt.chaos ? "on" : "off", opt.watchdog_s,
-           peer ? ", peer " : "", peer ? peer : "");
+    printf("weft-stress: seed %#llx, chaos %s, watchdog %g s%s%s\n", (unsigned long long)opt.seed,
+           opt.chaos ? "on" : "off", opt.watchdog_s, peer ? ", peer " : "", peer ? peer : "");
     return run_selected();
 }

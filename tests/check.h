@@ -47,7 +47,7 @@ struct check_case {
 };
 
 struct check_state {
-    unsigned long asserts; /* checks evaluated in the current test */
+    unsigned long asserts;  /* checks evaluated in the current test */
     unsigned long failures; /* checks failed in the current test */
     const char *current;
     jmp_buf stop; /* where REQUIRE returns to */
@@ -65,20 +65,21 @@ static void check_fail_header(const char *file, int line, const char *expr)
            check_state.current ? check_state.current : "?", expr);
 }
 
-#define CHECK_RECORD_(ok, expr, ...)                                          \
-    (check_state.asserts++,                                                   \
-     (ok) ? 1 : (check_fail_header(__FILE__, __LINE__, expr),                 \
-                 printf("#     " __VA_ARGS__), printf("\n"), fflush(stdout), 0))
+#define CHECK_RECORD_(ok, expr, ...)                                            \
+    (check_state.asserts++, (ok)                                                \
+                                ? 1                                             \
+                                : (check_fail_header(__FILE__, __LINE__, expr), \
+                                   printf("#     " __VA_ARGS__), printf("\n"), fflush(stdout), 0))
 
 /* CHECK(cond): a boolean condition. */
 #define CHECK(cond) ((void)CHECK_RECORD_((cond), #cond, "condition was false"))
 
 /* CHECK_EQ / CHECK_NE / CHECK_LE ... on unsigned integers (printed as such). */
-#define CHECK_CMP_U_(a, op, b)                                                \
-    do {                                                                      \
-        uintmax_t check_a_ = (uintmax_t)(a), check_b_ = (uintmax_t)(b);       \
-        CHECK_RECORD_(check_a_ op check_b_, #a " " #op " " #b,                \
-                      "left = %ju, right = %ju", check_a_, check_b_);         \
+#define CHECK_CMP_U_(a, op, b)                                                            \
+    do {                                                                                  \
+        uintmax_t check_a_ = (uintmax_t)(a), check_b_ = (uintmax_t)(b);                   \
+        CHECK_RECORD_(check_a_ op check_b_, #a " " #op " " #b, "left = %ju, right = %ju", \
+                      check_a_, check_b_);                                                \
     } while (0)
 #define CHECK_EQ(a, b) CHECK_CMP_U_(a, ==, b)
 #define CHECK_NE(a, b) CHECK_CMP_U_(a, !=, b)
@@ -88,40 +89,42 @@ static void check_fail_header(const char *file, int line, const char *expr)
 #define CHECK_GE(a, b) CHECK_CMP_U_(a, >=, b)
 
 /* Signed integers. */
-#define CHECK_EQ_I(a, b)                                                      \
-    do {                                                                      \
-        intmax_t check_a_ = (intmax_t)(a), check_b_ = (intmax_t)(b);          \
-        CHECK_RECORD_(check_a_ == check_b_, #a " == " #b,                     \
-                      "left = %jd, right = %jd", check_a_, check_b_);         \
+#define CHECK_EQ_I(a, b)                                                                       \
+    do {                                                                                       \
+        intmax_t check_a_ = (intmax_t)(a), check_b_ = (intmax_t)(b);                           \
+        CHECK_RECORD_(check_a_ == check_b_, #a " == " #b, "left = %jd, right = %jd", check_a_, \
+                      check_b_);                                                               \
     } while (0)
 
 /* Pointers (void * items are compared by value). */
-#define CHECK_PTR_EQ(a, b)                                                    \
-    do {                                                                      \
-        const void *check_a_ = (const void *)(a);                             \
-        const void *check_b_ = (const void *)(b);                             \
-        CHECK_RECORD_(check_a_ == check_b_, #a " == " #b,                     \
-                      "left = %p, right = %p", check_a_, check_b_);           \
+#define CHECK_PTR_EQ(a, b)                                                                   \
+    do {                                                                                     \
+        const void *check_a_ = (const void *)(a);                                            \
+        const void *check_b_ = (const void *)(b);                                            \
+        CHECK_RECORD_(check_a_ == check_b_, #a " == " #b, "left = %p, right = %p", check_a_, \
+                      check_b_);                                                             \
     } while (0)
 
 /* errno-style results: prints both codes by name. */
-#define CHECK_ERRNO(a, b)                                                     \
-    do {                                                                      \
-        int check_a_ = (a), check_b_ = (b);                                   \
-        CHECK_RECORD_(check_a_ == check_b_, #a " == " #b,                     \
-                      "left = %d (%s), right = %d (%s)", check_a_,            \
-                      strerror(check_a_), check_b_, strerror(check_b_));      \
+#define CHECK_ERRNO(a, b)                                                                    \
+    do {                                                                                     \
+        int check_a_ = (a), check_b_ = (b);                                                  \
+        CHECK_RECORD_(check_a_ == check_b_, #a " == " #b, "left = %d (%s), right = %d (%s)", \
+                      check_a_, strerror(check_a_), check_b_, strerror(check_b_));           \
     } while (0)
 
 /* REQUIRE(cond): like CHECK, and ends the current test function when false
  * (use it where continuing would crash, e.g. after a failed create). */
-#define REQUIRE(cond)                                                         \
-    do {                                                                      \
-        if (!CHECK_RECORD_((cond), #cond, "required condition was false"))    \
-            longjmp(check_state.stop, 1);                                     \
+#define REQUIRE(cond)                                                      \
+    do {                                                                   \
+        if (!CHECK_RECORD_((cond), #cond, "required condition was false")) \
+            longjmp(check_state.stop, 1);                                  \
     } while (0)
 
-#define CASE(fn) { #fn, fn }
+#define CASE(fn) \
+    {            \
+#fn, fn  \
+    }
 
 /* ---- helpers shared by the test files ------------------------------------ */
 
@@ -214,17 +217,16 @@ static int check_run(const struct check_case *cases, size_t n)
         }
         if (check_state.failures)
             failed++;
-        printf("%s %zu - %s\n", check_state.failures ? "not ok" : "ok", i + 1,
-               cases[i].name);
+        printf("%s %zu - %s\n", check_state.failures ? "not ok" : "ok", i + 1, cases[i].name);
     }
     return failed ? 1 : 0;
 }
 
-#define CHECK_MAIN(...)                                                       \
-    int main(void)                                                            \
-    {                                                                         \
-        static const struct check_case cases[] = { __VA_ARGS__ };             \
-        return check_run(cases, sizeof cases / sizeof cases[0]);              \
+#define CHECK_MAIN(...)                                           \
+    int main(void)                                                \
+    {                                                             \
+        static const struct check_case cases[] = { __VA_ARGS__ }; \
+        return check_run(cases, sizeof cases / sizeof cases[0]);  \
     }
 
 #endif /* WEFT_TESTS_CHECK_H */

@@ -18,8 +18,14 @@
  * are unused in builds without the sanitizer. */
 const char *__asan_default_options(void);
 const char *__tsan_default_options(void);
-const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
-const char *__tsan_default_options(void) { return "allocator_may_return_null=1"; }
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+const char *__tsan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
 
 #ifdef WEFT_TSAN
 #define SCALE 4 /* TSan runs about 10x slower: do a quarter of the work */
@@ -345,7 +351,7 @@ enum { RACE_THIEVES = 3 };
 
 struct race {
     weft_deque *d;
-    atomic_uchar *seen;  /* takes per item id */
+    atomic_uchar *seen; /* takes per item id */
     atomic_uint stop;
     atomic_ulong by_thieves;
     atomic_ulong retries;
@@ -446,8 +452,8 @@ struct eo {
     weft_deque *d;
     size_t n;
     atomic_uchar *seen;
-    atomic_uint finished;   /* the owner pushed everything and drained */
-    atomic_ulong bad;       /* payloads that failed their check */
+    atomic_uint finished; /* the owner pushed everything and drained */
+    atomic_ulong bad;     /* payloads that failed their check */
     atomic_ulong by_thieves;
     atomic_ulong batches;   /* steal_batch calls that returned > 1 item */
     atomic_ulong unordered; /* batches not in FIFO order */
@@ -462,8 +468,8 @@ static uint64_t payload_check(uint64_t id)
  * here under TSan: the thief reads what the owner wrote before the push). */
 static void eo_take(struct eo *e, struct payload *p)
 {
-    bool ok = p->id < e->n && p->check == payload_check(p->id) &&
-              p->bytes[0] == (char)p->id && p->bytes[47] == (char)~p->id;
+    bool ok = p->id < e->n && p->check == payload_check(p->id) && p->bytes[0] == (char)p->id &&
+              p->bytes[47] == (char)~p->id;
     if (ok)
         atomic_fetch_add_explicit(&e->seen[p->id], 1, memory_order_relaxed);
     else
@@ -597,20 +603,15 @@ static void every_item_is_taken_exactly_once_by_owner_or_thieves(void)
     weft_deque_destroy(e.d);
 }
 
-CHECK_MAIN(CASE(pop_returns_items_newest_first),
-           CASE(steal_returns_items_oldest_first),
-           CASE(empty_deque_reports_empty_to_every_call),
-           CASE(null_is_an_item),
+CHECK_MAIN(CASE(pop_returns_items_newest_first), CASE(steal_returns_items_oldest_first),
+           CASE(empty_deque_reports_empty_to_every_call), CASE(null_is_an_item),
            CASE(growth_from_capacity_one_keeps_every_item_in_order),
            CASE(interleaved_operations_match_a_model_deque),
            CASE(steal_batch_takes_the_oldest_half_in_fifo_order),
-           CASE(steal_batch_takes_no_more_than_max),
-           CASE(steal_batch_takes_a_lone_item),
-           CASE(steal_batch_with_max_zero_takes_nothing),
-           CASE(size_counts_pushed_minus_taken),
+           CASE(steal_batch_takes_no_more_than_max), CASE(steal_batch_takes_a_lone_item),
+           CASE(steal_batch_with_max_zero_takes_nothing), CASE(size_counts_pushed_minus_taken),
            CASE(create_rejects_a_capacity_too_large_to_address),
            CASE(create_reports_enomem_when_memory_is_short),
-           RLIMIT_CASES
-           CASE(one_item_race_between_pop_and_steals_has_one_winner),
+           RLIMIT_CASES CASE(one_item_race_between_pop_and_steals_has_one_winner),
            CASE(last_few_items_race_hands_each_item_out_once),
            CASE(every_item_is_taken_exactly_once_by_owner_or_thieves))

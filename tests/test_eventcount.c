@@ -164,8 +164,8 @@ static void ping_pong_loses_no_wake_up(void)
 
 static void shared_eventcount_wakes_another_process(void)
 {
-    struct flag_wait *fw = mmap(NULL, sizeof *fw, PROT_READ | PROT_WRITE,
-                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct flag_wait *fw =
+        mmap(NULL, sizeof *fw, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     REQUIRE(fw != MAP_FAILED);
     weft_eventcount_init(&fw->ec, WEFT_SHARED);
     atomic_init(&fw->flag, 0);
@@ -203,7 +203,7 @@ static int membarrier_refused_child(void)
     bool asym_possible = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED);
     if (refuse_membarrier() != 0)
         return 1;
-    alarm(60); /* a wait that nobody ends kills the child */
+    alarm(60);    /* a wait that nobody ends kills the child */
 #ifndef WEFT_TSAN /* the TSan build has no asymmetric fences */
     if (asym_possible) {
         /* prepare's membarrier is refused now: the eventcount falls back to
@@ -237,14 +237,12 @@ static void membarrier_refused_after_init_falls_back_without_hanging(void)
     CHECK(status == 0 || status == 1);
     if (status != 0 && status != 1)
         printf("# child status %d (-1: killed, e.g. by the 60 s alarm of a wait that "
-               "never returned)\n", status);
+               "never returned)\n",
+               status);
 }
 
 CHECK_MAIN(CASE(notify_without_waiters_leaves_the_epoch_alone),
-           CASE(zeroed_storage_is_a_valid_eventcount),
-           CASE(wait_after_notify_returns_at_once),
-           CASE(wait_timed_times_out_without_notify),
-           CASE(notify_all_wakes_every_parked_thread),
-           CASE(ping_pong_loses_no_wake_up),
-           CASE(shared_eventcount_wakes_another_process),
+           CASE(zeroed_storage_is_a_valid_eventcount), CASE(wait_after_notify_returns_at_once),
+           CASE(wait_timed_times_out_without_notify), CASE(notify_all_wakes_every_parked_thread),
+           CASE(ping_pong_loses_no_wake_up), CASE(shared_eventcount_wakes_another_process),
            CASE(membarrier_refused_after_init_falls_back_without_hanging))

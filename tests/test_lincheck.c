@@ -31,8 +31,8 @@ struct hist {
 };
 
 /* Add an op of thread t; n values follow. */
-static void op(struct hist *h, unsigned t, enum lin_kind kind, enum lin_result result,
-               uint64_t inv, uint64_t res, unsigned n, ...)
+static void op(struct hist *h, unsigned t, enum lin_kind kind, enum lin_result result, uint64_t inv,
+               uint64_t res, unsigned n, ...)
 {
     struct lin_op *o = &h->ops[h->n++];
     o->inv = inv;
@@ -68,7 +68,8 @@ static struct lin_ctx *the_ctx(void)
 #define ctx the_ctx()
 
 static const struct lin_spec queue_strict = { LIN_QUEUE, 0, 0 };
-static const struct lin_spec queue_vyukov = { LIN_QUEUE, LIN_PUSH_TWO_PHASE | LIN_POP_TWO_PHASE, 0 };
+static const struct lin_spec queue_vyukov = { LIN_QUEUE, LIN_PUSH_TWO_PHASE | LIN_POP_TWO_PHASE,
+                                              0 };
 static const struct lin_spec deque_spec = { LIN_DEQUE, 0, 0 };
 
 static struct lin_spec bounded(struct lin_spec s, size_t cap)
@@ -143,7 +144,7 @@ static void deque_owner_and_thieves_are_accepted(void)
     PUSH(&h, 0, 0, 10, 1);
     PUSH(&h, 0, 20, 30, 2);
     PUSH(&h, 0, 40, 50, 3);
-    STEAL(&h, 1, 35, 60, 1);  /* the oldest */
+    STEAL(&h, 1, 35, 60, 1);                            /* the oldest */
     op(&h, 0, LIN_POP, LIN_OK, 70, 80, 1, (uint64_t)3); /* the newest */
     STEAL(&h, 2, 75, 95, 2);
     op(&h, 0, LIN_POP, LIN_EMPTY, 90, 100, 0); /* overlaps the last steal */
@@ -525,9 +526,9 @@ static unsigned below(unsigned n)
 /* What a generator may produce. */
 struct gen {
     struct lin_spec spec;
-    unsigned threads, ops;   /* per thread, at most */
+    unsigned threads, ops; /* per thread, at most */
     bool batches, timed, close;
-    bool one_producer;       /* thread 1 pushes, thread 2 pops (spsc) */
+    bool one_producer; /* thread 1 pushes, thread 2 pops (spsc) */
 };
 
 /* The model of a ring, as the exhaustive search has it, simulated step by
@@ -547,13 +548,13 @@ static bool sim_free(const struct sim *s, size_t cap, unsigned p)
 
 /* A thread's op in flight. */
 struct flight {
-    int kind;      /* -1: idle */
-    int form;      /* 0 try, 1 timed */
-    unsigned want; /* batch size asked */
-    unsigned step; /* 0: not started; 1: decided; then publishes/releases */
+    int kind;       /* -1: idle */
+    int form;       /* 0 try, 1 timed */
+    unsigned want;  /* batch size asked */
+    unsigned step;  /* 0: not started; 1: decided; then publishes/releases */
     unsigned at, k; /* positions claimed: at .. at + k */
-    size_t op;     /* its index in the history */
-    unsigned left; /* ops still to run */
+    size_t op;      /* its index in the history */
+    unsigned left;  /* ops still to run */
 };
 
 /* Generate a complete history of the model in h. */
@@ -918,8 +919,12 @@ static void random_single_item_queue_histories_agree_exactly(void)
 
 static void random_bounded_ring_histories_never_false_alarm_and_rarely_miss(void)
 {
-    struct gen g = { .spec = bounded(queue_strict, 2), .threads = 3, .ops = 4, .batches = true,
-                     .timed = true, .close = true };
+    struct gen g = { .spec = bounded(queue_strict, 2),
+                     .threads = 3,
+                     .ops = 4,
+                     .batches = true,
+                     .timed = true,
+                     .close = true };
     struct tally t;
     compare(&g, false, RANDOM_HISTORIES, &t);
     CHECK_GT(t.rejected, 0);
@@ -931,8 +936,12 @@ static void random_bounded_ring_histories_never_false_alarm_and_rarely_miss(void
 
 static void random_vyukov_ring_histories_never_false_alarm_and_rarely_miss(void)
 {
-    struct gen g = { .spec = bounded(queue_vyukov, 2), .threads = 3, .ops = 4, .batches = true,
-                     .timed = true, .close = true };
+    struct gen g = { .spec = bounded(queue_vyukov, 2),
+                     .threads = 3,
+                     .ops = 4,
+                     .batches = true,
+                     .timed = true,
+                     .close = true };
     struct tally t;
     compare(&g, false, RANDOM_HISTORIES, &t);
     CHECK_GT(t.rejected, 0);
@@ -944,7 +953,11 @@ static void random_spsc_ring_histories_never_false_alarm_and_rarely_miss(void)
 {
     struct gen g = { .spec = { LIN_QUEUE,
                                LIN_PUSH_TWO_PHASE | LIN_CLOSE_TWO_PHASE | LIN_PUSH_ANNOUNCES, 2 },
-                     .threads = 3, .ops = 5, .batches = true, .timed = true, .close = true,
+                     .threads = 3,
+                     .ops = 5,
+                     .batches = true,
+                     .timed = true,
+                     .close = true,
                      .one_producer = true };
     struct tally t;
     compare(&g, false, RANDOM_HISTORIES, &t);
@@ -963,36 +976,34 @@ static void random_deque_histories_agree_exactly(void)
     CHECK_EQ(t.search_only, 0);
 }
 
-CHECK_MAIN(CASE(sequential_fifo_is_accepted),
-           CASE(overlapping_pushes_may_go_either_way),
-           CASE(empty_pop_overlapping_the_last_pop_is_accepted),
-           CASE(deque_owner_and_thieves_are_accepted), CASE(v1_value_never_pushed_is_rejected),
-           CASE(v1_value_taken_before_its_push_began_is_rejected),
-           CASE(v2_value_popped_twice_is_rejected),
-           CASE(v3_values_popped_in_reverse_order_are_rejected),
-           CASE(v3_later_value_popped_while_earlier_never_is_rejected),
-           CASE(v4_empty_pop_between_push_and_pop_is_rejected),
-           CASE(v4_empty_pop_covered_only_by_two_values_is_rejected),
-           CASE(timed_out_pop_on_a_non_empty_ring_is_rejected),
-           CASE(vyukov_empty_behind_an_unpublished_push_is_accepted),
-           CASE(the_same_history_is_rejected_by_a_strict_ring),
-           CASE(vyukov_empty_after_every_older_push_published_is_rejected),
-           CASE(full_push_on_an_empty_ring_is_rejected), CASE(full_push_on_a_full_ring_is_accepted),
-           CASE(vyukov_full_behind_a_pop_in_progress_is_accepted),
-           CASE(push_after_close_returned_is_rejected), CASE(epipe_before_any_close_is_rejected),
-           CASE(epipe_pop_while_an_item_is_left_is_rejected),
-           CASE(timed_out_pop_on_a_closed_drained_ring_is_rejected),
-           CASE(spsc_push_publishing_after_close_is_accepted),
-           CASE(spsc_timed_out_pop_behind_a_failing_push_is_accepted),
-           CASE(batch_pop_out_of_order_is_rejected),
-           CASE(batch_push_split_by_another_value_is_rejected),
-           CASE(batch_pop_skipping_a_value_is_rejected),
-           CASE(d3_owner_pop_not_the_newest_is_rejected),
-           CASE(d4_owner_empty_with_an_item_left_is_rejected),
-           CASE(d5_steal_not_the_oldest_is_rejected), CASE(d5_batch_skipping_an_item_is_rejected),
-           CASE(d6_steal_empty_with_an_item_left_is_rejected),
-           CASE(d7_retry_without_a_race_is_rejected), CASE(deque_v1_v2_are_rejected),
-           CASE(a_value_pushed_twice_is_a_harness_error),
-           CASE(random_single_item_queue_histories_agree_exactly),
-           CASE(random_bounded_ring_histories_never_false_alarm_and_rarely_miss), CASE(random_vyukov_ring_histories_never_false_alarm_and_rarely_miss),
-           CASE(random_spsc_ring_histories_never_false_alarm_and_rarely_miss), CASE(random_deque_histories_agree_exactly))
+CHECK_MAIN(
+    CASE(sequential_fifo_is_accepted), CASE(overlapping_pushes_may_go_either_way),
+    CASE(empty_pop_overlapping_the_last_pop_is_accepted),
+    CASE(deque_owner_and_thieves_are_accepted), CASE(v1_value_never_pushed_is_rejected),
+    CASE(v1_value_taken_before_its_push_began_is_rejected), CASE(v2_value_popped_twice_is_rejected),
+    CASE(v3_values_popped_in_reverse_order_are_rejected),
+    CASE(v3_later_value_popped_while_earlier_never_is_rejected),
+    CASE(v4_empty_pop_between_push_and_pop_is_rejected),
+    CASE(v4_empty_pop_covered_only_by_two_values_is_rejected),
+    CASE(timed_out_pop_on_a_non_empty_ring_is_rejected),
+    CASE(vyukov_empty_behind_an_unpublished_push_is_accepted),
+    CASE(the_same_history_is_rejected_by_a_strict_ring),
+    CASE(vyukov_empty_after_every_older_push_published_is_rejected),
+    CASE(full_push_on_an_empty_ring_is_rejected), CASE(full_push_on_a_full_ring_is_accepted),
+    CASE(vyukov_full_behind_a_pop_in_progress_is_accepted),
+    CASE(push_after_close_returned_is_rejected), CASE(epipe_before_any_close_is_rejected),
+    CASE(epipe_pop_while_an_item_is_left_is_rejected),
+    CASE(timed_out_pop_on_a_closed_drained_ring_is_rejected),
+    CASE(spsc_push_publishing_after_close_is_accepted),
+    CASE(spsc_timed_out_pop_behind_a_failing_push_is_accepted),
+    CASE(batch_pop_out_of_order_is_rejected), CASE(batch_push_split_by_another_value_is_rejected),
+    CASE(batch_pop_skipping_a_value_is_rejected), CASE(d3_owner_pop_not_the_newest_is_rejected),
+    CASE(d4_owner_empty_with_an_item_left_is_rejected), CASE(d5_steal_not_the_oldest_is_rejected),
+    CASE(d5_batch_skipping_an_item_is_rejected), CASE(d6_steal_empty_with_an_item_left_is_rejected),
+    CASE(d7_retry_without_a_race_is_rejected), CASE(deque_v1_v2_are_rejected),
+    CASE(a_value_pushed_twice_is_a_harness_error),
+    CASE(random_single_item_queue_histories_agree_exactly),
+    CASE(random_bounded_ring_histories_never_false_alarm_and_rarely_miss),
+    CASE(random_vyukov_ring_histories_never_false_alarm_and_rarely_miss),
+    CASE(random_spsc_ring_histories_never_false_alarm_and_rarely_miss),
+    CASE(random_deque_histories_agree_exactly))

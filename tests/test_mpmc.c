@@ -297,8 +297,8 @@ static void init_rejects_bad_arguments(void)
 static void init_builds_a_working_ring_in_given_memory(void)
 {
     size_t bytes = weft_mpmc_footprint(5);
-    void *mem = aligned_alloc(WEFT_MPMC_ALIGN, (bytes + WEFT_MPMC_ALIGN - 1) /
-                                                   WEFT_MPMC_ALIGN * WEFT_MPMC_ALIGN);
+    void *mem = aligned_alloc(WEFT_MPMC_ALIGN,
+                              (bytes + WEFT_MPMC_ALIGN - 1) / WEFT_MPMC_ALIGN * WEFT_MPMC_ALIGN);
     REQUIRE(mem != NULL);
     weft_mpmc *q = weft_mpmc_init(mem, 5, 0);
     REQUIRE(q != NULL);
@@ -724,8 +724,7 @@ static void mt_take(struct mt *mt, void *item, unsigned long *last)
     if (idx <= last[p]) /* one producer's items must come in push order */
         atomic_fetch_add_explicit(&mt->order_errors, 1, memory_order_relaxed);
     last[p] = idx;
-    atomic_fetch_add_explicit(&mt->seen[p * mt->per_producer + idx - 1], 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&mt->seen[p * mt->per_producer + idx - 1], 1, memory_order_relaxed);
 }
 
 static void *mt_consumer(void *arg)
@@ -789,8 +788,8 @@ done:
     return NULL;
 }
 
-static void run_mt(unsigned producers, unsigned consumers, size_t capacity,
-                   enum mode mode, unsigned long per_producer)
+static void run_mt(unsigned producers, unsigned consumers, size_t capacity, enum mode mode,
+                   unsigned long per_producer)
 {
     struct mt mt;
     pthread_t tp[MAX_THREADS], tc[MAX_THREADS];
@@ -1046,32 +1045,21 @@ static void shared_ring_wakes_a_consumer_parked_in_another_process(void)
     munmap(mem, bytes);
 }
 
-CHECK_MAIN(CASE(new_ring_is_empty_and_open),
-           CASE(capacity_is_rounded_up_to_a_power_of_two),
-           CASE(capacity_one_holds_exactly_one_item),
-           CASE(full_ring_refuses_try_push),
-           CASE(items_come_out_in_push_order),
-           CASE(null_is_an_ordinary_item),
+CHECK_MAIN(CASE(new_ring_is_empty_and_open), CASE(capacity_is_rounded_up_to_a_power_of_two),
+           CASE(capacity_one_holds_exactly_one_item), CASE(full_ring_refuses_try_push),
+           CASE(items_come_out_in_push_order), CASE(null_is_an_ordinary_item),
            CASE(wrap_around_over_many_laps_keeps_order),
            CASE(size_counts_pushed_items_not_yet_popped),
-           CASE(push_many_pushes_only_the_prefix_that_fits),
-           CASE(pop_many_takes_what_is_there),
-           CASE(batches_of_zero_do_nothing),
-           CASE(batches_crossing_the_end_of_the_array_keep_order),
-           CASE(batches_and_single_operations_mix),
-           CASE(create_rejects_zero_and_huge_capacities),
-           CASE(footprint_is_zero_when_invalid),
-           CASE(init_rejects_bad_arguments),
-           CASE(init_builds_a_working_ring_in_given_memory),
-           CASE(destroy_of_null_does_nothing),
-           CASE(push_after_close_fails),
-           CASE(pop_drains_a_closed_ring_then_fails_with_epipe),
-           CASE(pop_timed_times_out_on_an_empty_ring),
-           CASE(push_timed_times_out_on_a_full_ring),
+           CASE(push_many_pushes_only_the_prefix_that_fits), CASE(pop_many_takes_what_is_there),
+           CASE(batches_of_zero_do_nothing), CASE(batches_crossing_the_end_of_the_array_keep_order),
+           CASE(batches_and_single_operations_mix), CASE(create_rejects_zero_and_huge_capacities),
+           CASE(footprint_is_zero_when_invalid), CASE(init_rejects_bad_arguments),
+           CASE(init_builds_a_working_ring_in_given_memory), CASE(destroy_of_null_does_nothing),
+           CASE(push_after_close_fails), CASE(pop_drains_a_closed_ring_then_fails_with_epipe),
+           CASE(pop_timed_times_out_on_an_empty_ring), CASE(push_timed_times_out_on_a_full_ring),
            CASE(pop_timed_returns_an_item_pushed_while_waiting),
            CASE(push_timed_succeeds_when_a_slot_is_freed_while_waiting),
-           CASE(blocking_pop_waits_for_a_push),
-           CASE(blocking_push_waits_for_a_pop),
+           CASE(blocking_pop_waits_for_a_push), CASE(blocking_push_waits_for_a_pop),
            CASE(close_wakes_consumers_parked_on_an_empty_ring),
            CASE(close_wakes_producers_parked_on_a_full_ring),
            CASE(every_push_that_succeeded_before_close_is_popped),
@@ -1082,7 +1070,6 @@ CHECK_MAIN(CASE(new_ring_is_empty_and_open),
            CASE(batches_8p8c_deliver_each_item_once_in_producer_order),
            CASE(mixed_ops_8p8c_deliver_each_item_once_in_producer_order),
            CASE(uneven_1p8c_and_8p1c_deliver_each_item_once),
-           CASE(each_parked_consumer_gets_its_item),
-           CASE(each_parked_producer_gets_its_slot),
+           CASE(each_parked_consumer_gets_its_item), CASE(each_parked_producer_gets_its_slot),
            CASE(shared_ring_carries_items_between_forked_processes),
            CASE(shared_ring_wakes_a_consumer_parked_in_another_process))

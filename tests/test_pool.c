@@ -42,9 +42,7 @@ static void chaos_on(uint64_t seed)
 {
     (void)seed;
 }
-static void chaos_off(void)
-{
-}
+static void chaos_off(void) {}
 #endif
 
 /* ---- submit ------------------------------------------------------------- */
@@ -198,7 +196,7 @@ struct racing_submit {
     atomic_int in_submit; /* the submitter is inside its second submit */
     atomic_int ran;
     atomic_int destroyed;
-    atomic_int held;      /* rounds in which the handler held the submitter */
+    atomic_int held; /* rounds in which the handler held the submitter */
     int rc;
 };
 
@@ -274,8 +272,7 @@ static void destroy_waits_for_an_outside_submit_still_inside_the_pool(void)
     /* the task ran, so its submit was accepted */
     CHECK_EQ(refused, 0);
     CHECK_EQ(not_run, 0);
-    printf("# the submitter was held inside its submit in %u of %u rounds\n", held,
-           RACING_ROUNDS);
+    printf("# the submitter was held inside its submit in %u of %u rounds\n", held, RACING_ROUNDS);
 }
 
 struct self_destroy {
@@ -611,8 +608,8 @@ struct refinish {
     atomic_int c_announced;
     atomic_int spawned;
     atomic_int freed;
-    atomic_int hold_a;    /* C woke: hold A's thread when the signal lands */
-    atomic_int held;      /* rounds in which the handler held A's thread */
+    atomic_int hold_a; /* C woke: hold A's thread when the signal lands */
+    atomic_int held;   /* rounds in which the handler held A's thread */
 };
 
 static struct refinish *refinish; /* for the signal handler */
@@ -1007,8 +1004,8 @@ static void parallel_reduce_sums_squares(void)
     size_t grains[] = { 0, 1, 1000, 5000000 };
     for (size_t i = 0; i < sizeof grains / sizeof grains[0]; i++) {
         uint64_t sum = 1;
-        CHECK_ERRNO(weft_parallel_reduce(p, 0, n, grains[i], &sum, &zero, sizeof sum,
-                                         add_squares, add_u64, NULL),
+        CHECK_ERRNO(weft_parallel_reduce(p, 0, n, grains[i], &sum, &zero, sizeof sum, add_squares,
+                                         add_u64, NULL),
                     0);
         CHECK_EQ(sum, (n - 1) * n * (2 * n - 1) / 6);
     }
@@ -1262,8 +1259,8 @@ static void worker_names_stay_unique_past_worker_999(void)
     unsigned documented = 0;
     for (unsigned i = 0; i < n; i++) {
         char *end;
-        if (strncmp(names[i], "weft-worker-", 12) == 0 &&
-            strtoul(names[i] + 12, &end, 10) < 1000 && *end == '\0')
+        if (strncmp(names[i], "weft-worker-", 12) == 0 && strtoul(names[i] + 12, &end, 10) < 1000 &&
+            *end == '\0')
             documented++;
     }
     CHECK_EQ(documented, 1000);
@@ -1326,8 +1323,7 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(submit_after_destroy_started_returns_eshutdown),
            CASE(destroy_from_a_task_of_the_pool_is_refused_with_edeadlk),
            CASE(destroy_waits_for_an_outside_submit_still_inside_the_pool),
-           CASE(nested_groups_of_depth_64_complete),
-           CASE(fib_with_a_spawn_per_call_is_correct),
+           CASE(nested_groups_of_depth_64_complete), CASE(fib_with_a_spawn_per_call_is_correct),
            CASE(fib_on_a_single_worker_is_correct),
            CASE(tasks_spawning_into_their_own_group_are_all_waited_for),
            CASE(waiting_for_a_stolen_task_parks_and_is_woken),
@@ -1344,11 +1340,9 @@ CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
            CASE(future_gives_the_value_and_reports_done),
            CASE(future_released_before_completion_still_runs),
            CASE(future_get_on_the_only_worker_runs_the_task_itself),
-           CASE(parallel_reduce_sums_squares),
-           CASE(parallel_reduce_combines_in_index_order),
+           CASE(parallel_reduce_sums_squares), CASE(parallel_reduce_combines_in_index_order),
            CASE(parallel_reduce_of_an_empty_range_gives_the_identity),
-           ENOMEM_CASES
-           CASE(pool_create_zero_starts_one_worker_per_online_cpu),
+           ENOMEM_CASES CASE(pool_create_zero_starts_one_worker_per_online_cpu),
            CASE(pool_create_with_too_many_threads_is_einval),
            CASE(worker_threads_are_named_weft_worker_n),
            CASE(worker_names_stay_unique_past_worker_999),

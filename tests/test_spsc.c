@@ -878,8 +878,8 @@ static void ring_in_shared_memory_works_between_processes(void)
 {
     enum { N = 100000 };
     size_t ring_bytes = (weft_spsc_footprint(8) + 4095) & ~(size_t)4095;
-    unsigned char *mem = mmap(NULL, ring_bytes + 4096, PROT_READ | PROT_WRITE,
-                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    unsigned char *mem =
+        mmap(NULL, ring_bytes + 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     REQUIRE(mem != MAP_FAILED);
     weft_spsc *q = weft_spsc_init(mem, 8, WEFT_SHARED);
     REQUIRE(q != NULL);
@@ -918,28 +918,22 @@ static void ring_in_shared_memory_works_between_processes(void)
 
 CHECK_MAIN(CASE(create_rounds_capacity_up_to_a_power_of_two),
            CASE(create_rejects_zero_and_oversized_capacity),
-           CASE(footprint_grows_with_the_rounded_capacity),
-           CASE(init_rejects_bad_arguments),
+           CASE(footprint_grows_with_the_rounded_capacity), CASE(init_rejects_bad_arguments),
            CASE(init_builds_a_working_ring_in_caller_memory),
            CASE(pop_on_empty_ring_returns_false_and_leaves_item_alone),
-           CASE(push_on_full_ring_returns_false),
-           CASE(capacity_one_ring_holds_exactly_one_item),
-           CASE(items_keep_fifo_order_over_many_laps),
-           CASE(null_is_an_item_like_any_other),
+           CASE(push_on_full_ring_returns_false), CASE(capacity_one_ring_holds_exactly_one_item),
+           CASE(items_keep_fifo_order_over_many_laps), CASE(null_is_an_item_like_any_other),
            CASE(push_many_fills_up_to_capacity_across_the_end),
            CASE(pop_many_takes_what_is_there_across_the_end),
-           CASE(batches_of_zero_items_do_nothing),
-           CASE(pop_timed_times_out_on_an_empty_ring),
+           CASE(batches_of_zero_items_do_nothing), CASE(pop_timed_times_out_on_an_empty_ring),
            CASE(push_timed_times_out_on_a_full_ring),
            CASE(push_timed_with_timeout_zero_tries_exactly_once),
            CASE(pop_timed_with_timeout_zero_tries_exactly_once),
-           CASE(huge_timeout_waits_like_no_timeout),
-           CASE(push_after_close_fails_with_epipe),
+           CASE(huge_timeout_waits_like_no_timeout), CASE(push_after_close_fails_with_epipe),
            CASE(push_on_a_full_closed_ring_fails_with_epipe),
            CASE(pops_drain_a_closed_ring_then_return_epipe),
            CASE(close_wakes_a_consumer_parked_on_empty),
-           CASE(close_wakes_a_producer_parked_on_full),
-           CASE(parked_consumer_wakes_for_a_push),
+           CASE(close_wakes_a_producer_parked_on_full), CASE(parked_consumer_wakes_for_a_push),
            CASE(parked_producer_wakes_for_a_pop),
            CASE(close_after_membarrier_is_refused_delivers_every_pushed_item),
            CASE(epipe_comes_10_ms_after_close_when_membarrier_was_refused),

@@ -217,8 +217,8 @@ WEFT_API weft_steal_result weft_deque_steal(weft_deque *d, void **item);
  *   WEFT_STEAL_RETRY with *stolen == 0 when it lost the race for the first
  *   item.  items[] beyond *stolen are not written.  items may be NULL only
  *   when max is 0; stolen must not be NULL. */
-WEFT_API weft_steal_result weft_deque_steal_batch(weft_deque *d, void **items,
-                                                  size_t max, size_t *stolen);
+WEFT_API weft_steal_result weft_deque_steal_batch(weft_deque *d, void **items, size_t max,
+                                                  size_t *stolen);
 
 /* The number of items in the deque, as seen at some moment during the call
  * (approximate while other threads push, pop or steal; exact when none do).

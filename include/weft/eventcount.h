@@ -109,7 +109,12 @@ typedef struct weft_eventcount {
 #endif
 } weft_eventcount;
 
-#define WEFT_EVENTCOUNT_INITIALIZER { { 0, 0, 0, 0 } }
+#define WEFT_EVENTCOUNT_INITIALIZER \
+    {                               \
+        {                           \
+            0, 0, 0, 0              \
+        }                           \
+    }
 
 /* Initialise ec; flags is 0 or WEFT_SHARED (waiters in other processes).
  * Thread: one, before any other use.  Progress: wait-free.  Returns nothing. */
@@ -140,8 +145,7 @@ WEFT_API void weft_eventcount_wait(weft_eventcount *ec, uint32_t key);
 /* As weft_eventcount_wait, for at most timeout_ns nanoseconds (relative,
  * CLOCK_MONOTONIC).  Returns 0 when woken, a stale key or spuriously,
  * ETIMEDOUT when the time ran out. */
-WEFT_API int weft_eventcount_wait_timed(weft_eventcount *ec, uint32_t key,
-                                        uint64_t timeout_ns);
+WEFT_API int weft_eventcount_wait_timed(weft_eventcount *ec, uint32_t key, uint64_t timeout_ns);
 
 /* Wake one announced waiter (all waiters that have not yet gone to sleep
  * return from their wait too, as their key is now stale).  Call after making

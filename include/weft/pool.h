@@ -263,8 +263,7 @@ WEFT_API void weft_group_wait(weft_group *g);
  * Ordering: the caller's writes happen-before each body call; each body's
  *   writes happen-before the return. */
 WEFT_API void weft_parallel_for(weft_pool *p, size_t begin, size_t end, size_t grain,
-                                void (*body)(size_t begin, size_t end, void *ctx),
-                                void *ctx);
+                                void (*body)(size_t begin, size_t end, void *ctx), void *ctx);
 
 /* map/reduce over an index range: "split the input into chunks, map the
  * worker over the chunks in parallel, combine the partial results".

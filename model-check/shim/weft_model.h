@@ -88,7 +88,8 @@
 
 #define WEFT_MODEL 1
 
-namespace weft_model {
+namespace weft_model
+{
 
 /* ---- the arena: what an iteration constructed and allocated ----------- */
 
@@ -215,8 +216,8 @@ T fetch_and(rl::atomic<T> *p, U v, rl::memory_order mo, rl::debug_info_param inf
 }
 
 template <class T, class U>
-bool cas_strong(rl::atomic<T> *p, T *expected, U desired, rl::memory_order s,
-                rl::memory_order f, rl::debug_info_param info)
+bool cas_strong(rl::atomic<T> *p, T *expected, U desired, rl::memory_order s, rl::memory_order f,
+                rl::debug_info_param info)
 {
     return (*p)(info).compare_exchange_strong(*expected, (T)desired, s, f);
 }
@@ -231,9 +232,9 @@ bool cas_weak(rl::atomic<T> *p, T *expected, U desired, rl::memory_order s, rl::
 /* ---- membarrier and the asymmetric fence pair ------------------------- */
 
 enum membarrier_mode {
-    MEMBARRIER_WORKS,        /* registration and every barrier succeed */
-    MEMBARRIER_NEVER,        /* the kernel has none: registration fails */
-    MEMBARRIER_FAILS_LATER,  /* registration succeeds, barriers fail (a
+    MEMBARRIER_WORKS,       /* registration and every barrier succeed */
+    MEMBARRIER_NEVER,       /* the kernel has none: registration fails */
+    MEMBARRIER_FAILS_LATER, /* registration succeeds, barriers fail (a
                                 seccomp filter installed after init) */
 };
 
@@ -368,8 +369,7 @@ long syscall(long nr, rl::atomic<W> *word, int op, unsigned val, const struct ti
     return -1;
 }
 
-template <class A, class B>
-long syscall(long nr, long cmd, A, B, rl::debug_info_param info)
+template <class A, class B> long syscall(long nr, long cmd, A, B, rl::debug_info_param info)
 {
     if (nr == SYS_membarrier)
         return membarrier_call(cmd, info);
