@@ -769,10 +769,8 @@ mutant eventcount-wake-without-bump src/eventcount.c \
 # the waiter's acquire of pending no longer sees the task's writes.  TSan:
 # race on the child's result in pool-nested (read after weft_group_wait).
 mutant pool-group-done-relaxed src/pool_sync.h \
-'    } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
-                                                    memory_order_release,' \
-'    } while (!atomic_compare_exchange_weak_explicit(&c->pending, &old, next,
-                                                    memory_order_relaxed,'
+'atomic_compare_exchange_weak_explicit(&c->pending, &old, next, memory_order_release,' \
+'atomic_compare_exchange_weak_explicit(&c->pending, &old, next, memory_order_relaxed,'
 
 # pool: a future is marked done with a relaxed store.  TSan: race on the
 # future's value / the task's writes (pool-futures).
