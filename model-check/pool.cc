@@ -606,9 +606,10 @@ struct spawn_during_wake_on_pool : group_scenario<spawn_during_wake_on_pool, 3> 
 /* (d) The owner's local count: a worker spawns two tasks in local mode
  * (no RMW), runs one, and the other is popped back by it or stolen by a
  * thief, which spawns a third (counted in pending) and ends both in
- * pending (which goes "negative" while the owner is in local mode).  When the owner finds its deque empty while tasks are
- * left it folds local into pending, waits as a worker (ON_POOL) and
- * unfolds: weft_group_wait's fast path and group_wait_worker. */
+ * pending (which goes "negative" while the owner is in local mode).  When
+ * the owner finds its deque empty while tasks are left it folds local into
+ * pending, waits as a worker (ON_POOL) and unfolds: weft_group_wait's fast
+ * path and group_wait_worker. */
 struct owner_fold : group_scenario<owner_fold, 2> {
     rl::atomic<int> slot; /* task 1 on the owner's deque: 1 until taken */
 

@@ -161,13 +161,14 @@ _Static_assert(sizeof(int64_t) == 8, "indices are 64-bit");
  * owner does not take item b without a CAS while that thief may take it).
  *
  * Fence form (Le et al.): the accesses around a seq_cst fence on each side
- * (the thief's load of top relaxed, its load of bottom acquire).  The two fences are ordered in the single
- * total order S: if the owner's fence comes first, the thief's later load of
- * bottom must see the owner's store (C11, N1570 7.17.3p11);
- * if the thief's fence comes first, the CAS the thief's load of top read
- * from happens-before the thief's fence (a seq_cst CAS is a release, and
- * the fence after the load is an acquire fence), so precedes it in S, and the owner's load after its own
- * fence sees that CAS or a later one (7.17.3p9).
+ * (the thief's load of top relaxed, its load of bottom acquire).  The two
+ * fences are ordered in the single total order S: if the owner's fence
+ * comes first, the thief's later load of bottom must see the owner's store
+ * (C11, N1570 7.17.3p11); if the thief's fence comes first, the CAS the
+ * thief's load of top read from happens-before the thief's fence (a seq_cst
+ * CAS is a release, and the fence after the load is an acquire fence), so
+ * precedes it in S, and the owner's load after its own fence sees that CAS
+ * or a later one (7.17.3p9).
  *
  * Access form (Chase and Lev's SC model): the owner's store is a seq_cst
  * exchange and its load of top seq_cst; the thief's two loads are seq_cst.

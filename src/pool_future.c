@@ -1,6 +1,6 @@
 /*
- * pool_future.c - futures: weft_async and the rest of the future API; the contract is in include/weft/pool.h, the
- * pool's layout in pool_internal.h.
+ * pool_future.c - futures: weft_async and the rest of the future API; the
+ * contract is in include/weft/pool.h, the pool's layout in pool_internal.h.
  */
 #include "config.h"
 

@@ -1,7 +1,7 @@
 /*
  * pool_parallel.c - weft_parallel_for and weft_parallel_reduce, built on
- * the group API (pool_group.c) and the pool's worker count alone; the contract is in include/weft/pool.h, the
- * pool's layout in pool_internal.h.
+ * the group API (pool_group.c) and the pool's worker count alone; the
+ * contract is in include/weft/pool.h, the pool's layout in pool_internal.h.
  */
 #include "config.h"
 
