@@ -308,7 +308,8 @@ static inline __attribute__((always_inline)) bool claim_one(weft_mpmc *q, bool p
     uint64_t p = atomic_load_explicit(index, memory_order_relaxed);
     for (;;) {
         if (producer && UNLIKELY((p & CLOSED) != 0)) {
-            /* acquire fence, on this path only: as in claim_run */
+            /* acquire fence, on this path only: pairs with the release
+             * half of the fetch_or in weft_mpmc_close (as in claim_run) */
             atomic_thread_fence(memory_order_acquire);
             *at = p;
             return false;
@@ -330,7 +331,8 @@ static inline __attribute__((always_inline)) bool claim_one(weft_mpmc *q, bool p
             continue;
         }
         WEFT_CHAOS_POINT();
-        /* relaxed: as in claim_run, the CAS only decides who owns p */
+        /* relaxed: the CAS only decides who owns p (a total order on the
+         * index); the hand-off is ordered by seq, as in claim_run */
         if (atomic_compare_exchange_weak_explicit(index, &p, p + 1, memory_order_relaxed,
                                                   memory_order_relaxed)) {
             *at = p;

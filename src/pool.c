@@ -468,8 +468,7 @@ void weft_internal_pool_worker_wait(struct worker *w, struct group *g, struct we
             if (s == GROUP_DONE)
                 return;
             if (s == GROUP_WAKING) { /* a finishing task is waking us */
-                if (wait_rung(&round, deadline_none()) == WAIT_PARK)
-                    sched_yield(); /* never sleep while it is inside */
+                wait_rung_no_park(&round);
                 continue;
             }
         } else if (weft_future_done(f)) {
@@ -482,12 +481,12 @@ void weft_internal_pool_worker_wait(struct worker *w, struct group *g, struct we
             round = 0;
             continue;
         }
-        if (wait_rung(&round, deadline_none()) != WAIT_PARK)
-            continue;
         if (contended) { /* a steal lost a race: there may be work */
-            sched_yield();
+            wait_rung_no_park(&round);
             continue;
         }
+        if (wait_rung(&round, deadline_none()) != WAIT_PARK)
+            continue;
         bool done = false;
         t = g ? group_park_worker(w, g, &done) : future_park_worker(w, f);
         if (done)

@@ -70,12 +70,9 @@ static void group_wait_outside(struct group *g)
         enum group_state s = group_count_look(&g->count);
         if (s == GROUP_DONE)
             return;
-        enum wait_rung rung = wait_rung(&round, deadline_none());
-        if (rung != WAIT_PARK)
-            continue;
-        if (s == GROUP_WAKING) /* a finishing task is waking us: never */
-            sched_yield();     /* sleep while it is inside */
-        else if (group_park(g))
+        if (s == GROUP_WAKING) /* a finishing task is waking us */
+            wait_rung_no_park(&round);
+        else if (wait_rung(&round, deadline_none()) == WAIT_PARK && group_park(g))
             return;
     }
 }

@@ -139,6 +139,15 @@ static inline enum wait_rung wait_rung(unsigned *round, struct deadline d)
     return WAIT_PARK;
 }
 
+/* A rung of a wait that must not sleep now (the thread it waits for is
+ * inside its wake-up, or a lost race says there may be work): the ladder's
+ * pause or yield, and a yield where the ladder would park. */
+static inline void wait_rung_no_park(unsigned *round)
+{
+    if (wait_rung(round, deadline_none()) == WAIT_PARK)
+        sched_yield();
+}
+
 /* Sleep on ec, where the caller announced itself (key, from
  * weft_eventcount_prepare) and then found nothing, until a notify or the
  * deadline: 0, or ETIMEDOUT (the announcement withdrawn either way). */

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "stress.h"
+#include "wait.h"
 
 /* ---- random numbers ----------------------------------------------------- */
 
@@ -36,9 +37,7 @@ void rng_seed(struct rng *r, uint64_t seed, uint64_t stream)
 
 double stress_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return (double)now_ns() * 1e-9; /* src/wait.h */
 }
 
 void stress_sleep_us(unsigned us)

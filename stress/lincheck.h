@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "wait.h"
+
 /* ---- the clock ----------------------------------------------------------- */
 
 /* A fence that orders the clock read against the operation's own memory
@@ -65,9 +67,7 @@ static inline void lin_clock_fence(void)
 
 static inline uint64_t lin_clock_read(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return now_ns(); /* src/wait.h: CLOCK_MONOTONIC in ns */
 }
 
 /* The invocation time: read the clock, then fence. */
