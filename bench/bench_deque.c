@@ -233,6 +233,7 @@ struct thief_arg {
             pthread_create(&th[i], NULL, P##_thief, &args[i]);                \
         }                                                                     \
         unsigned spins = 0;                                                   \
+        /* acquire: pairs with each thief's acq_rel increment of ready */     \
         while (atomic_load_explicit(&ready, memory_order_acquire) != thieves) \
             backoff(&spins);                                                  \
         uint64_t t0 = now_ns();                                               \

@@ -109,7 +109,7 @@ struct gate {
     rl::atomic<unsigned> open;
     void init()
     {
-        open($).store(0, rl::mo_relaxed);
+        open($).store(0, rl::mo_relaxed); /* relaxed: before the threads run */
     }
     void wait()
     {

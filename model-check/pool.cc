@@ -170,6 +170,8 @@ struct idle_world {
     void wait_for(rl::atomic<int> &word, int n)
     {
         for (;;) {
+            /* acquire: pairs with bump's acq_rel increment (the tasks'
+             * writes before it are read after the wait) */
             int v = word($).load(rl::mo_acquire);
             if (v >= n)
                 return;
@@ -179,6 +181,8 @@ struct idle_world {
 
     void bump(rl::atomic<int> &word, int n)
     {
+        /* acq_rel: the release half pairs with wait_for's acquire; the
+         * acquire half orders the other tasks' increments before the wake */
         if (word($).fetch_add(1, rl::mo_acq_rel) + 1 == n)
             syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     }

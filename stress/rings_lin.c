@@ -374,6 +374,7 @@ static void lin_wait_workers(struct linwin *L, bool closed)
             continue;
         }
         stress_sleep_us(100);
+        /* relaxed: see lin_worker */
         unsigned fin = atomic_load_explicit(&L->finished, memory_order_relaxed), blocked = 0;
         for (unsigned who = 1; who <= L->W; who++)
             /* relaxed: a hint (see lin_blocking) */

@@ -75,6 +75,7 @@
  *     pthread_t t;
  *     if (pthread_create(&t, NULL, notifier, NULL) != 0)
  *         return 1;
+ *     // acquire: pairs with the notifier's release store of ready
  *     while (!atomic_load_explicit(&ready, memory_order_acquire)) {
  *         uint32_t key = weft_eventcount_prepare(&ec);
  *         if (atomic_load_explicit(&ready, memory_order_acquire)) {
