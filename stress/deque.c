@@ -29,6 +29,7 @@
 
 #include <weft/deque.h>
 
+#include "lin_windows.h"
 #include "lincheck.h"
 #include "stress.h"
 
@@ -381,28 +382,14 @@ static int run_deque(struct stress_run *r)
 #define DQL_SEARCH_NODES 200000
 
 struct dqlin {
-    struct stress_run *r;
+    struct lin_windows w; /* the frame; its logs are log[0..T+1] */
     weft_deque *d;
-    unsigned T; /* thieves */
-    pthread_barrier_t start, end;
-    atomic_bool quit;                     /* read after the start barrier */
+    unsigned T;                           /* thieves */
     unsigned script[DQL_MAX_THIEVES + 2]; /* per log: ops this window */
     unsigned batch_max;
     struct lin_log log[DQL_MAX_THIEVES + 2]; /* [0] main (the drain), [1] owner, thieves */
     uint64_t made;                           /* values the owner made (owner or main only) */
-    struct lin_op *hops;
-    uint64_t *hvals;
-    struct lin_ctx *ctx;
-    uint64_t windows, searched, undecided, recorded;
-    bool printed;
 };
-
-static void dql_record(struct dqlin *L, unsigned who, enum lin_kind kind, enum lin_result res,
-                       uint64_t t0, uint64_t t1, const uint64_t *v, size_t n, size_t asked)
-{
-    if (!lin_log_add(&L->log[who], kind, res, t0, t1, v, n, asked))
-        stress_fail(L->r, "linearizability log of thread %u full (harness bug)", who);
-}
 
 /* The owner's (or, draining, main's) pop, recorded; false when empty. */
 static bool dql_pop(struct dqlin *L, unsigned who)
@@ -412,7 +399,7 @@ static bool dql_pop(struct dqlin *L, unsigned who)
     bool ok = weft_deque_pop(L->d, &p);
     uint64_t t1 = lin_clock_res();
     uint64_t v = (uint64_t)(uintptr_t)p;
-    dql_record(L, who, LIN_POP, ok ? LIN_OK : LIN_EMPTY, t0, t1, &v, ok, 1);
+    linw_record(&L->w, who, LIN_POP, ok ? LIN_OK : LIN_EMPTY, t0, t1, &v, ok, 1);
     return ok;
 }
 
@@ -425,10 +412,10 @@ static void dql_owner_op(struct dqlin *L, struct stress_worker *w)
         int e = weft_deque_push(L->d, (void *)(uintptr_t)v);
         uint64_t t1 = lin_clock_res();
         if (e != 0) {
-            stress_fail(L->r, "owner: push returned %d (%s)", e, strerror(e));
+            stress_fail(L->w.r, "owner: push returned %d (%s)", e, strerror(e));
             return;
         }
-        dql_record(L, 1, LIN_PUSH, LIN_OK, t0, t1, &v, 1, 1);
+        linw_record(&L->w, 1, LIN_PUSH, LIN_OK, t0, t1, &v, 1, 1);
     } else {
         prog_op(w->prog, OP_POP);
         dql_pop(L, 1);
@@ -449,7 +436,7 @@ static void dql_thief_op(struct dqlin *L, struct stress_worker *w, unsigned who)
         res = weft_deque_steal_batch(L->d, buf, max, &n);
         t1 = lin_clock_res();
         if ((res == WEFT_STEAL_OK && (n < 1 || n > max)) || (res != WEFT_STEAL_OK && n != 0)) {
-            stress_fail(L->r, "thief %u: steal_batch(max %zu) returned %d with %zu items", w->id,
+            stress_fail(L->w.r, "thief %u: steal_batch(max %zu) returned %d with %zu items", w->id,
                         max, (int)res, n);
             return;
         }
@@ -465,7 +452,7 @@ static void dql_thief_op(struct dqlin *L, struct stress_worker *w, unsigned who)
     enum lin_result r = res == WEFT_STEAL_OK      ? LIN_OK
                         : res == WEFT_STEAL_EMPTY ? LIN_EMPTY
                                                   : LIN_RETRY;
-    dql_record(L, who, LIN_STEAL, r, t0, t1, v, n, max);
+    linw_record(&L->w, who, LIN_STEAL, r, t0, t1, v, n, max);
 }
 
 static void dql_worker(struct stress_worker *w)
@@ -476,9 +463,9 @@ static void dql_worker(struct stress_worker *w)
     L->log[who].thread = (uint16_t)who;
     for (;;) {
         prog_op(w->prog, OP_IDLE);
-        pthread_barrier_wait(&L->start);
+        pthread_barrier_wait(&L->w.start);
         /* relaxed: ordered by the barrier */
-        if (atomic_load_explicit(&L->quit, memory_order_relaxed))
+        if (atomic_load_explicit(&L->w.quit, memory_order_relaxed))
             break;
         L->log[who].nops = L->log[who].nvals = 0;
         for (unsigned i = 0; i < L->script[who]; i++) {
@@ -490,65 +477,15 @@ static void dql_worker(struct stress_worker *w)
             stress_chaos();
         }
         prog_op(w->prog, OP_IDLE);
-        pthread_barrier_wait(&L->end);
+        pthread_barrier_wait(&L->w.end);
     }
 }
 
-static void dql_judge(struct dqlin *L, bool search)
-{
-    struct stress_run *r = L->r;
-    size_t n = 0, nv = 0;
-    for (unsigned who = 0; who < L->T + 2; who++) {
-        const struct lin_log *lg = &L->log[who];
-        for (size_t i = 0; i < lg->nops; i++) {
-            L->hops[n] = lg->ops[i];
-            L->hops[n++].first += (uint32_t)nv;
-        }
-        memcpy(L->hvals + nv, lg->vals, lg->nvals * sizeof *L->hvals);
-        nv += lg->nvals;
-    }
-    L->recorded += n;
-    static const struct lin_spec spec = { .structure = LIN_DEQUE };
-    struct lin_verdict v;
-    int fast = lin_fast_check(L->ctx, &spec, L->hops, n, L->hvals, &v);
-    int full = -2;
-    if (search && n <= LIN_EXHAUSTIVE_MAX_OPS) {
-        full = lin_exhaustive_check(L->ctx, &spec, L->hops, n, L->hvals, DQL_SEARCH_NODES);
-        L->searched++;
-        L->undecided += full < 0;
-    }
-    bool bad = false;
-    if (fast < 0) {
-        stress_fail(r, "window %llu: harness error: %s", (unsigned long long)L->windows, v.text);
-        bad = true;
-    } else if (fast == 0) {
-        stress_fail(r, "window %llu (%zu ops): %s", (unsigned long long)L->windows, n, v.text);
-        bad = true;
-    }
-    if (fast >= 0 && full >= 0) {
-        bool fast_rejects = fast == 0 && (v.rules & LIN_LINEARIZABILITY_RULES) != 0;
-        if (fast_rejects != (full == 0)) {
-            stress_fail(r,
-                        "window %llu: the checkers disagree: the fast checker %s, the "
-                        "exhaustive search %s",
-                        (unsigned long long)L->windows, fast_rejects ? "rejects" : "accepts",
-                        full ? "finds a linearization" : "finds none");
-            bad = true;
-        }
-    }
-    if (bad && !L->printed) {
-        L->printed = true;
-        printf("    window %llu: its history (times in us from the first invocation; thread 0 "
-               "is main draining as the owner, 1 the owner, 2.. the thieves):\n",
-               (unsigned long long)L->windows);
-        lin_print_history(stdout, L->hops, n, L->hvals, 80);
-        fflush(stdout);
-    }
-}
 
-static bool dql_window(struct dqlin *L, struct rng *g, bool short_window)
+static bool dql_window(void *arg, struct rng *g, bool short_window)
 {
-    struct stress_run *r = L->r;
+    struct dqlin *L = arg;
+    struct stress_run *r = L->w.r;
     if (!(L->d = weft_deque_create(r->capacity))) {
         stress_fail(r, "weft_deque_create(%zu): %s", r->capacity, strerror(errno));
         return false;
@@ -570,18 +507,20 @@ static bool dql_window(struct dqlin *L, struct rng *g, bool short_window)
     }
     L->log[0].nops = L->log[0].nvals = 0;
     prog_done(stress_main_progress, 1);
-    pthread_barrier_wait(&L->start);
+    pthread_barrier_wait(&L->w.start);
     prog_op(stress_main_progress, OP_JOIN);
-    pthread_barrier_wait(&L->end);
+    pthread_barrier_wait(&L->w.end);
     /* the barrier made main the owner: drain, recorded, up to the empty pop */
     prog_op(stress_main_progress, OP_DRAIN);
     while (L->log[0].nops < L->log[0].max_ops && dql_pop(L, 0)) {
     }
     prog_op(stress_main_progress, OP_CHECK);
-    dql_judge(L, short_window);
+    static const struct lin_spec spec = { .structure = LIN_DEQUE };
+    linw_judge(&L->w, &spec, short_window, DQL_SEARCH_NODES, "", "",
+               "thread 0 is main draining as the owner, 1 the owner, 2.. the thieves");
     weft_deque_destroy(L->d);
     L->d = NULL;
-    L->windows++;
+    L->w.windows++;
     return true;
 }
 
@@ -589,11 +528,11 @@ static bool dql_window(struct dqlin *L, struct rng *g, bool short_window)
  * something is missing (run_deque_lin frees what there is). */
 static bool dql_alloc(struct dqlin *L)
 {
-    L->ctx = lin_ctx_new();
+    L->w.ctx = lin_ctx_new();
     /* main drains at most what the owner pushed */
     L->log[0].max_ops = L->log[0].max_vals = DQL_OWNER_OPS + 1;
     L->log[1].max_ops = L->log[1].max_vals = DQL_OWNER_OPS;
-    bool ok = L->ctx != NULL;
+    bool ok = L->w.ctx != NULL;
     for (unsigned who = 0; who < L->T + 2 && ok; who++) {
         struct lin_log *lg = &L->log[who];
         if (who >= 2) {
@@ -605,21 +544,15 @@ static bool dql_alloc(struct dqlin *L)
         ok = lg->ops && lg->vals;
     }
     size_t hops = 2 * DQL_OWNER_OPS + 1 + (size_t)L->T * DQL_THIEF_OPS;
-    L->hops = calloc(hops, sizeof *L->hops);
-    L->hvals = calloc(hops * DQL_BATCH_MAX, sizeof *L->hvals);
-    return ok && L->hops && L->hvals;
+    L->w.hops = calloc(hops, sizeof *L->w.hops);
+    L->w.hvals = calloc(hops * DQL_BATCH_MAX, sizeof *L->w.hvals);
+    return ok && L->w.hops && L->w.hvals;
 }
 
 /* Free what dql_alloc allocated, and L itself. */
 static void dql_free(struct dqlin *L)
 {
-    for (unsigned who = 0; who < L->T + 2; who++) {
-        free(L->log[who].ops);
-        free(L->log[who].vals);
-    }
-    free(L->hops);
-    free(L->hvals);
-    lin_ctx_free(L->ctx);
+    linw_free(&L->w);
     free(L);
 }
 
@@ -627,33 +560,18 @@ static void dql_free(struct dqlin *L)
  * least 8), stop the team and report; the barriers are initialised. */
 static void dql_run(struct dqlin *L, struct team *t)
 {
-    struct stress_run *r = L->r;
+    struct stress_run *r = L->w.r;
     if (!team_add(t, "owner", 0, dql_worker, L))
         return;
     for (unsigned i = 0; i < L->T; i++)
         if (!team_add(t, "thief", i, dql_worker, L))
             return;
-    struct rng g;
-    rng_seed(&g, r->seed, r->stream);
-    double t0 = stress_now(), end = t0 + r->seconds;
-    if (!team_start(t))
-        return; /* (a partial team would hang the barriers) */
-    while ((stress_now() < end || L->windows < 8) && !stress_failed(r))
-        if (!dql_window(L, &g, L->windows % 4 != 3))
-            break;
-    /* relaxed: published to the workers by the barrier */
-    atomic_store_explicit(&L->quit, true, memory_order_relaxed);
-    pthread_barrier_wait(&L->start);
-    team_join(t, NULL);
-    r->elapsed = stress_now() - t0;
-    r->ops = L->recorded;
+    if (!linw_run(&L->w, t, dql_window, L))
+        return;
     snprintf(r->setup, sizeof r->setup, "1 owner %u thieves, %llu win, %llu srch%s", L->T,
-             (unsigned long long)L->windows, (unsigned long long)L->searched,
-             L->undecided ? " (some undecided)" : "");
-    if (L->undecided)
-        printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
-               "configurations)\n",
-               (unsigned long long)L->undecided, (unsigned long long)L->searched, DQL_SEARCH_NODES);
+             (unsigned long long)L->w.windows, (unsigned long long)L->w.searched,
+             L->w.undecided ? " (some undecided)" : "");
+    linw_report_undecided(&L->w, DQL_SEARCH_NODES);
 }
 
 static int run_deque_lin(struct stress_run *r)
@@ -667,21 +585,19 @@ static int run_deque_lin(struct stress_run *r)
         stress_fail(r, "out of memory");
         return 0;
     }
-    L->r = r;
+    L->w.r = r;
     r->p = 1;
     if (r->c > DQL_MAX_THIEVES)
         r->c = DQL_MAX_THIEVES;
     L->T = r->c;
+    L->w.log = L->log;
+    L->w.nlogs = L->T + 2;
     struct team t;
     memset(&t, 0, sizeof t);
     if (!dql_alloc(L) || !team_init(&t, r, 1 + L->T)) {
         stress_fail(r, "out of memory");
     } else {
-        pthread_barrier_init(&L->start, NULL, L->T + 2);
-        pthread_barrier_init(&L->end, NULL, L->T + 2);
         dql_run(L, &t);
-        pthread_barrier_destroy(&L->start);
-        pthread_barrier_destroy(&L->end);
     }
     team_free(&t);
     dql_free(L);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lin_windows.h"
 #include "lincheck.h"
 #include "rings.h"
 #include "stress.h"
@@ -37,25 +38,18 @@
 #define LIN_SHORT_OPS 12 /* the workers' operations in a short window, about */
 
 struct linwin {
-    struct stress_run *r;
+    struct lin_windows w; /* the frame; its logs are log[0..W] */
     const struct ring_ops *ops;
     struct lin_spec spec;
     unsigned modes;
-    void *q;          /* this window's ring */
-    unsigned P, C, W; /* producers, consumers, both */
-    pthread_barrier_t start, end;
-    atomic_bool quit;                     /* read after the start barrier */
+    void *q;                              /* this window's ring */
+    unsigned P, C, W;                     /* producers, consumers, both */
     unsigned script[LIN_MAX_WORKERS + 1]; /* per log: ops this window (set before start) */
     unsigned batch_max;
     atomic_uint finished;                    /* workers done with this window's script */
     atomic_int inblock[LIN_MAX_WORKERS + 1]; /* a worker is inside a blocking call */
     struct lin_log log[LIN_MAX_WORKERS + 1]; /* [0]: main; then producers, consumers */
     uint64_t made[LIN_MAX_WORKERS + 1];      /* values made by each log's thread */
-    struct lin_op *hops;                     /* the window's history, assembled by main */
-    uint64_t *hvals;
-    struct lin_ctx *ctx;
-    uint64_t windows, searched, undecided, recorded;
-    bool printed;
 };
 
 /* A value no other push of the run uses: the thread's log index and a
@@ -63,13 +57,6 @@ struct linwin {
 static uint64_t lin_value(struct linwin *L, unsigned who)
 {
     return ((uint64_t)(who + 1) << 40) | ++L->made[who];
-}
-
-static void lin_record(struct linwin *L, unsigned who, enum lin_kind kind, enum lin_result res,
-                       uint64_t t0, uint64_t t1, const uint64_t *v, size_t n, size_t asked)
-{
-    if (!lin_log_add(&L->log[who], kind, res, t0, t1, v, n, asked))
-        stress_fail(L->r, "linearizability log of thread %u full (harness bug)", who);
 }
 
 /* The ring's items are the values themselves (never dereferenced). */
@@ -105,7 +92,7 @@ static void lin_push_op(struct linwin *L, unsigned who, struct rng *g, struct st
         size_t m = L->ops->push_many(L->q, (void *const *)items, k);
         t1 = lin_clock_res();
         if (m > k) {
-            stress_fail(L->r, "try_push_many(%zu) returned %zu", k, m);
+            stress_fail(L->w.r, "try_push_many(%zu) returned %zu", k, m);
             return;
         }
         res = m ? LIN_OK : LIN_REFUSED;
@@ -133,10 +120,10 @@ static void lin_push_op(struct linwin *L, unsigned who, struct rng *g, struct st
         res = e == 0 ? LIN_OK : e == ETIMEDOUT ? LIN_FULL : LIN_CLOSED;
     }
     if (e != 0 && e != EPIPE && e != ETIMEDOUT) {
-        stress_fail(L->r, "push returned %d (%s)", e, strerror(e));
+        stress_fail(L->w.r, "push returned %d (%s)", e, strerror(e));
         return;
     }
-    lin_record(L, who, LIN_PUSH, res, t0, t1, v, n, k);
+    linw_record(&L->w, who, LIN_PUSH, res, t0, t1, v, n, k);
 }
 
 static void lin_pop_op(struct linwin *L, unsigned who, struct rng *g, struct stress_progress *prog)
@@ -154,7 +141,7 @@ static void lin_pop_op(struct linwin *L, unsigned who, struct rng *g, struct str
         n = L->ops->pop_many(L->q, items, k);
         t1 = lin_clock_res();
         if (n > k) {
-            stress_fail(L->r, "try_pop_many(%zu) returned %zu", k, n);
+            stress_fail(L->w.r, "try_pop_many(%zu) returned %zu", k, n);
             return;
         }
         res = n ? LIN_OK : LIN_EMPTY;
@@ -184,12 +171,12 @@ static void lin_pop_op(struct linwin *L, unsigned who, struct rng *g, struct str
         res = e == 0 ? LIN_OK : e == ETIMEDOUT ? LIN_TIMEDOUT : LIN_CLOSED;
     }
     if (e != 0 && e != EPIPE && e != ETIMEDOUT) {
-        stress_fail(L->r, "pop returned %d (%s)", e, strerror(e));
+        stress_fail(L->w.r, "pop returned %d (%s)", e, strerror(e));
         return;
     }
     for (size_t i = 0; i < n; i++)
         v[i] = (uint64_t)(uintptr_t)items[i];
-    lin_record(L, who, LIN_POP, res, t0, t1, v, n, k);
+    linw_record(&L->w, who, LIN_POP, res, t0, t1, v, n, k);
 }
 
 static void lin_worker(struct stress_worker *w)
@@ -200,9 +187,9 @@ static void lin_worker(struct stress_worker *w)
     L->log[who].thread = (uint16_t)who;
     for (;;) {
         prog_op(w->prog, OP_IDLE);
-        pthread_barrier_wait(&L->start);
+        pthread_barrier_wait(&L->w.start);
         /* relaxed: ordered by the barrier */
-        if (atomic_load_explicit(&L->quit, memory_order_relaxed))
+        if (atomic_load_explicit(&L->w.quit, memory_order_relaxed))
             break;
         L->log[who].nops = L->log[who].nvals = 0;
         for (unsigned i = 0; i < L->script[who]; i++) {
@@ -217,7 +204,7 @@ static void lin_worker(struct stress_worker *w)
          * are handed over by the end barrier */
         atomic_fetch_add_explicit(&L->finished, 1, memory_order_relaxed);
         prog_op(w->prog, OP_IDLE);
-        pthread_barrier_wait(&L->end);
+        pthread_barrier_wait(&L->w.end);
     }
 }
 
@@ -227,7 +214,7 @@ static void lin_close(struct linwin *L)
     uint64_t t0 = lin_clock_inv();
     L->ops->close(L->q);
     uint64_t t1 = lin_clock_res();
-    lin_record(L, 0, LIN_CLOSE, LIN_OK, t0, t1, NULL, 0, 0);
+    linw_record(&L->w, 0, LIN_CLOSE, LIN_OK, t0, t1, NULL, 0, 0);
 }
 
 /* Main's push or pop, recorded (prefill before the window, drain after). */
@@ -244,72 +231,20 @@ static bool lin_main_op(struct linwin *L, bool push)
     uint64_t t1 = lin_clock_res();
     if (!push && ok)
         v = (uint64_t)(uintptr_t)it;
-    lin_record(L, 0, push ? LIN_PUSH : LIN_POP,
-               ok     ? LIN_OK
-               : push ? LIN_REFUSED
-                      : LIN_EMPTY,
-               t0, t1, &v, push || ok, 1);
+    linw_record(&L->w, 0, push ? LIN_PUSH : LIN_POP,
+                ok     ? LIN_OK
+                : push ? LIN_REFUSED
+                       : LIN_EMPTY,
+                t0, t1, &v, push || ok, 1);
     return ok;
 }
 
-/* Check the window's history; report a violation or a disagreement. */
-static void lin_judge(struct linwin *L, bool search, size_t cap)
-{
-    struct stress_run *r = L->r;
-    size_t n = 0, nv = 0;
-    for (unsigned who = 0; who <= L->W; who++) {
-        const struct lin_log *lg = &L->log[who];
-        for (size_t i = 0; i < lg->nops; i++) {
-            L->hops[n] = lg->ops[i];
-            L->hops[n++].first += (uint32_t)nv;
-        }
-        memcpy(L->hvals + nv, lg->vals, lg->nvals * sizeof *L->hvals);
-        nv += lg->nvals;
-    }
-    L->recorded += n;
-    struct lin_verdict v;
-    int fast = lin_fast_check(L->ctx, &L->spec, L->hops, n, L->hvals, &v);
-    int full = -2;
-    if (search && n <= LIN_EXHAUSTIVE_MAX_OPS) {
-        full = lin_exhaustive_check(L->ctx, &L->spec, L->hops, n, L->hvals, LIN_SEARCH_NODES);
-        L->searched++;
-        L->undecided += full < 0;
-    }
-    bool bad = false;
-    if (fast < 0) {
-        stress_fail(r, "window %llu: harness error: %s", (unsigned long long)L->windows, v.text);
-        bad = true;
-    } else if (fast == 0) {
-        stress_fail(r, "window %llu (capacity %zu, %zu ops): %s", (unsigned long long)L->windows,
-                    cap, n, v.text);
-        bad = true;
-    }
-    if (fast >= 0 && full >= 0) {
-        bool fast_rejects = fast == 0 && (v.rules & LIN_LINEARIZABILITY_RULES) != 0;
-        if (fast_rejects != (full == 0)) {
-            stress_fail(r,
-                        "window %llu: the checkers disagree: the fast checker %s, the "
-                        "exhaustive search %s",
-                        (unsigned long long)L->windows, fast_rejects ? "rejects" : "accepts",
-                        full ? "finds a linearization" : "finds none");
-            bad = true;
-        }
-    }
-    if (bad && !L->printed) {
-        L->printed = true;
-        printf("    window %llu, %s, capacity %zu, flags %#x: its history (times in us from the "
-               "first invocation; thread 0 is main):\n",
-               (unsigned long long)L->windows, L->ops->name, cap, L->spec.flags);
-        lin_print_history(stdout, L->hops, n, L->hvals, 80);
-        fflush(stdout);
-    }
-}
 
 /* A new ring for the window, moved on a random number of positions, in
  * L->q (its capacity in L->spec); false when that failed (reported). */
 static bool lin_new_ring(struct linwin *L, struct rng *g, bool short_window)
 {
-    struct stress_run *r = L->r;
+    struct stress_run *r = L->w.r;
     /* short windows: capacity 1, 2 or 4 (what the search can decide);
      * long ones: 4, 16 or 64 (a roomy ring keeps more pushes in flight
      * while pops find items: the planted bug of tests/lincheck_planted.sh
@@ -392,8 +327,9 @@ static void lin_wait_workers(struct linwin *L, bool closed)
 }
 
 /* One window; false when it could not run (reported). */
-static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
+static bool lin_window(void *arg, struct rng *g, bool short_window)
 {
+    struct linwin *L = arg;
     if (!lin_new_ring(L, g, short_window))
         return false;
     size_t cap = L->spec.capacity;
@@ -406,7 +342,7 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
     /* relaxed: no worker runs until the barrier below */
     atomic_store_explicit(&L->finished, 0, memory_order_relaxed);
     prog_done(stress_main_progress, 1);
-    pthread_barrier_wait(&L->start);
+    pthread_barrier_wait(&L->w.start);
     bool closed = false;
     if (plan_close) {
         if (rng_below(g, 2))
@@ -419,15 +355,19 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
     }
     prog_op(stress_main_progress, OP_JOIN);
     lin_wait_workers(L, closed);
-    pthread_barrier_wait(&L->end);
+    pthread_barrier_wait(&L->w.end);
     prog_op(stress_main_progress, OP_DRAIN);
     for (size_t i = 0; i <= cap && lin_main_op(L, false); i++) {
     }
     prog_op(stress_main_progress, OP_CHECK);
-    lin_judge(L, short_window, cap);
+    char what[48], label[96];
+    snprintf(what, sizeof what, "capacity %zu, ", cap);
+    snprintf(label, sizeof label, ", %s, capacity %zu, flags %#x", L->ops->name, cap,
+             L->spec.flags);
+    linw_judge(&L->w, &L->spec, short_window, LIN_SEARCH_NODES, what, label, "thread 0 is main");
     L->ops->destroy(L->q);
     L->q = NULL;
-    L->windows++;
+    L->w.windows++;
     return true;
 }
 
@@ -435,14 +375,14 @@ static bool lin_window(struct linwin *L, struct rng *g, bool short_window)
  * when something is missing (run_lin frees what there is). */
 static bool lin_alloc(struct linwin *L)
 {
-    struct stress_run *r = L->r;
-    L->ctx = lin_ctx_new();
+    struct stress_run *r = L->w.r;
+    L->w.ctx = lin_ctx_new();
     size_t cap_max = 2 * (r->capacity > 64 ? r->capacity : 64); /* create rounds up */
     size_t main_ops = 2 * cap_max + 8, hops = main_ops + (size_t)L->W * LIN_WORKER_OPS;
     L->log[0].max_ops = L->log[0].max_vals = main_ops;
     L->log[0].ops = calloc(main_ops, sizeof(struct lin_op));
     L->log[0].vals = calloc(main_ops, sizeof(uint64_t));
-    bool ok = L->ctx && L->log[0].ops && L->log[0].vals;
+    bool ok = L->w.ctx && L->log[0].ops && L->log[0].vals;
     for (unsigned who = 1; who <= L->W && ok; who++) {
         struct lin_log *lg = &L->log[who];
         lg->max_ops = LIN_WORKER_OPS;
@@ -451,21 +391,16 @@ static bool lin_alloc(struct linwin *L)
         lg->vals = calloc(lg->max_vals, sizeof *lg->vals);
         ok = lg->ops && lg->vals;
     }
-    L->hops = calloc(hops, sizeof *L->hops);
-    L->hvals = calloc(main_ops + (size_t)L->W * LIN_WORKER_OPS * LIN_BATCH_MAX, sizeof *L->hvals);
-    return ok && L->hops && L->hvals;
+    L->w.hops = calloc(hops, sizeof *L->w.hops);
+    L->w.hvals =
+        calloc(main_ops + (size_t)L->W * LIN_WORKER_OPS * LIN_BATCH_MAX, sizeof *L->w.hvals);
+    return ok && L->w.hops && L->w.hvals;
 }
 
 /* Free what lin_alloc allocated, and L itself. */
 static void lin_free(struct linwin *L)
 {
-    for (unsigned who = 0; who <= L->W; who++) {
-        free(L->log[who].ops);
-        free(L->log[who].vals);
-    }
-    free(L->hops);
-    free(L->hvals);
-    lin_ctx_free(L->ctx);
+    linw_free(&L->w);
     free(L);
 }
 
@@ -473,35 +408,20 @@ static void lin_free(struct linwin *L)
  * least 8), stop the team and report; the barriers are initialised. */
 static void lin_run(struct linwin *L, struct team *t)
 {
-    struct stress_run *r = L->r;
+    struct stress_run *r = L->w.r;
     for (unsigned i = 0; i < L->P; i++)
         if (!team_add(t, "producer", i, lin_worker, L))
             return;
     for (unsigned i = 0; i < L->C; i++)
         if (!team_add(t, "consumer", i, lin_worker, L))
             return;
-    struct rng g;
-    rng_seed(&g, r->seed, r->stream);
-    double t0 = stress_now(), end = t0 + r->seconds;
-    if (!team_start(t))
-        return; /* (a partial team would hang the barriers) */
-    while ((stress_now() < end || L->windows < 8) && !stress_failed(r))
-        if (!lin_window(L, &g, L->windows % 4 != 3))
-            break;
-    /* relaxed: published to the workers by the barrier */
-    atomic_store_explicit(&L->quit, true, memory_order_relaxed);
-    pthread_barrier_wait(&L->start);
-    team_join(t, NULL);
-    r->elapsed = stress_now() - t0;
-    r->ops = L->recorded;
+    if (!linw_run(&L->w, t, lin_window, L))
+        return;
     const char *peer = stress_peer_name(r->peer);
     snprintf(r->setup, sizeof r->setup, "%s%s%uP%uC, %llu win, %llu srch%s", peer ? peer : "",
-             peer ? " " : "", L->P, L->C, (unsigned long long)L->windows,
-             (unsigned long long)L->searched, L->undecided ? " (some undecided)" : "");
-    if (L->undecided)
-        printf("    (%llu of %llu searched windows undecided: the search gave up after %d "
-               "configurations)\n",
-               (unsigned long long)L->undecided, (unsigned long long)L->searched, LIN_SEARCH_NODES);
+             peer ? " " : "", L->P, L->C, (unsigned long long)L->w.windows,
+             (unsigned long long)L->w.searched, L->w.undecided ? " (some undecided)" : "");
+    linw_report_undecided(&L->w, LIN_SEARCH_NODES);
 }
 
 int run_lin(struct stress_run *r)
@@ -512,7 +432,8 @@ int run_lin(struct stress_run *r)
         stress_fail(r, "out of memory");
         return 0;
     }
-    L->r = r;
+    L->w.r = r;
+    L->w.log = L->log;
     L->modes = a->modes;
     if (!(L->ops = ring_pick_ops(r, a, a->modes))) {
         free(L);
@@ -525,6 +446,7 @@ int run_lin(struct stress_run *r)
     L->P = r->p;
     L->C = r->c;
     L->W = L->P + L->C;
+    L->w.nlogs = L->W + 1;
     L->spec.structure = LIN_QUEUE;
     L->spec.flags = L->ops->lin_flags;
     struct team t;
@@ -532,11 +454,7 @@ int run_lin(struct stress_run *r)
     if (!lin_alloc(L) || !team_init(&t, r, L->W)) {
         stress_fail(r, "out of memory");
     } else {
-        pthread_barrier_init(&L->start, NULL, L->W + 1);
-        pthread_barrier_init(&L->end, NULL, L->W + 1);
         lin_run(L, &t);
-        pthread_barrier_destroy(&L->start);
-        pthread_barrier_destroy(&L->end);
     }
     team_free(&t);
     lin_free(L);
