@@ -96,8 +96,8 @@ void linw_judge(struct lin_windows *w, const struct lin_spec *spec, bool search,
     }
     if (bad && !w->printed) {
         w->printed = true;
-        printf("    window %llu%s: its history (times in us from the first invocation; %s):\n",
-               win, label, threads);
+        printf("    window %llu%s: its history (times in us from the first invocation; %s):\n", win,
+               label, threads);
         lin_print_history(stdout, w->hops, n, w->hvals, 80);
         fflush(stdout);
     }

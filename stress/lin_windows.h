@@ -20,10 +20,10 @@
 struct lin_windows {
     struct stress_run *r;
     pthread_barrier_t start, end;
-    atomic_bool quit;      /* read after the start barrier */
-    struct lin_log *log;   /* nlogs of them, the scenario's: [0] is main's */
+    atomic_bool quit;    /* read after the start barrier */
+    struct lin_log *log; /* nlogs of them, the scenario's: [0] is main's */
     unsigned nlogs;
-    struct lin_op *hops;   /* the window's history, assembled by main */
+    struct lin_op *hops; /* the window's history, assembled by main */
     uint64_t *hvals;
     struct lin_ctx *ctx;
     uint64_t windows, searched, undecided, recorded;
