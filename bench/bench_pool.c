@@ -1,13 +1,21 @@
 /*
  * bench_pool - weft_pool against its peers, in one run.
  *
- *   bench_pool [--quick] [--fib N] [--tbb PATH] [--rayon PATH]
+ *   bench_pool [--quick] [--fib N] [--peer NAME PATH]...
  *
- * 1. fib(N) (default 30) with a spawn at every call, at 1 and 2 threads,
- *    median of several runs, in ms: weft (weft_group + weft_spawn), OpenMP
- *    tasks (when built with OpenMP), and the peers TBB task_group
- *    (bench_pool_tbb) and rayon::join (bench/rayon_fib), run as separate
- *    programs right after weft's runs; each prints "NAME THREADS MS RESULT".
+ * 1. Three fine-grained kernels, at 1 and 2 threads, median of several
+ *    runs, in ms, each checked against its sequential result:
+ *      fib     fib(N) (default 30) with a spawn at every call (weft_group +
+ *              weft_spawn; OpenMP tasks when built with OpenMP);
+ *      pfor    out[i] = bench_mix(i) (4 xorshift rounds) for 10^6 indices,
+ *              weft_parallel_for with grain 1;
+ *      reduce  the sum of 10^7 u32 values (bench_datum), weft_parallel_reduce
+ *              in chunks of 1000.
+ *    A peer is a program run as "PATH FIB_N PFOR_N REDUCE_N RUNS 1 2" right
+ *    after weft's runs that prints "KIND THREADS MS CHECK" lines
+ *    (bench/rayon_peer: rayon::join, par_iter; bench_pool_tbb: task_group,
+ *    parallel_for / parallel_reduce with simple_partitioner); NAME says
+ *    which build it is.
  * 2. weft_parallel_for speedup on a compute-bound loop: 2 workers vs 1.
  * 3. Wake-up latency from parked: an idle pool (its workers parked, checked
  *    with the park counter) gets one task; time from submit to the task's
@@ -19,7 +27,7 @@
  *    median, in microseconds.
  * 5. Idle CPU: CPU time used by an idle pool of one worker per CPU over
  *    the wall time, in % of one core.
- * Then a table with ratios against rayon and TBB.
+ * Then tables with ratios against each peer.
  */
 #include "config.h"
 
@@ -70,7 +78,40 @@ static uint64_t fib_seq(unsigned n)
     return n < 2 ? n : fib_seq(n - 1) + fib_seq(n - 2);
 }
 
-/* ---- fib on weft -------------------------------------------------------- */
+/* ---- the kernels on weft ----------------------------------------------- */
+
+enum kind { FIB, PFOR, REDUCE, NKINDS };
+static const char *const kind_names[NKINDS] = { "fib", "pfor", "reduce" };
+
+enum { PFOR_N = 1000000, REDUCE_N = 10000000, REDUCE_GRAIN = 1000 };
+
+/* The kernels' own loops (bench_mix, pfor_mix, reduce_map) are compiled at
+ * -O3, as the peers' are (bench_pool_tbb -O3, rayon_peer opt-level 3): gcc
+ * vectorises reduce_map's widening sum only there (clang does at -O2), and
+ * this compares schedulers, not compilers.  The library itself is built
+ * with the configured CFLAGS. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("O3")
+#endif
+
+/* The pfor body and the reduce data, bit for bit the same in the peers
+ * (bench/rayon_peer/src/main.rs, bench/bench_pool_tbb.cc). */
+static inline uint64_t bench_mix(uint64_t i)
+{
+    uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+    for (int k = 0; k < 4; k++) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+    }
+    return x;
+}
+
+static inline uint32_t bench_datum(uint64_t i)
+{
+    return (uint32_t)((i * 2654435761ull) % 1000);
+}
 
 struct fib {
     weft_pool *p;
@@ -95,7 +136,78 @@ static void fib_task(void *arg)
     f->r = a.r + b.r;
 }
 
-static double weft_fib_ms(unsigned threads, unsigned n, int runs, uint64_t *result)
+static uint64_t run_fib(weft_pool *p, unsigned n)
+{
+    struct fib f = { p, n, 0 };
+    weft_group g;
+    weft_task task;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &task, fib_task, &f);
+    weft_group_wait(&g);
+    return f.r;
+}
+
+static void pfor_mix(size_t b, size_t e, void *ctx)
+{
+    uint64_t *out = ctx;
+    for (size_t i = b; i < e; i++)
+        out[i] = bench_mix(i);
+}
+
+static void reduce_map(size_t b, size_t e, void *acc, void *ctx)
+{
+    const uint32_t *data = ctx;
+    uint64_t s = *(uint64_t *)acc;
+    for (size_t i = b; i < e; i++)
+        s += data[i];
+    *(uint64_t *)acc = s;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+static void reduce_combine(void *left, const void *right, void *ctx)
+{
+    (void)ctx;
+    *(uint64_t *)left += *(const uint64_t *)right;
+}
+
+struct kernels {
+    unsigned fib_n;
+    uint64_t *out;
+    uint32_t *data;
+    uint64_t want[NKINDS];
+};
+
+static uint64_t pfor_checksum(const struct kernels *kn)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < PFOR_N; i++)
+        sum += kn->out[i];
+    return sum;
+}
+
+/* One run of kernel k; returns its result (fib's value, the sum), or 0 for
+ * pfor, whose checksum is taken outside the timed part. */
+static uint64_t run_kernel(weft_pool *p, enum kind k, struct kernels *kn)
+{
+    if (k == FIB)
+        return run_fib(p, kn->fib_n);
+    if (k == PFOR) {
+        weft_parallel_for(p, 0, PFOR_N, 1, pfor_mix, kn->out);
+        return 0;
+    }
+    uint64_t sum = 0, zero = 0;
+    if (weft_parallel_reduce(p, 0, REDUCE_N, REDUCE_GRAIN, &sum, &zero, sizeof sum, reduce_map,
+                             reduce_combine, kn->data) != 0)
+        exit(99);
+    return sum;
+}
+
+/* The median time of kernel k on a pool of `threads` workers, in ms; *ok
+ * cleared on a wrong result. */
+static double weft_kernel_ms(unsigned threads, enum kind k, struct kernels *kn, int runs, bool *ok)
 {
     weft_pool *p = weft_pool_create(threads);
     if (!p) {
@@ -103,19 +215,35 @@ static double weft_fib_ms(unsigned threads, unsigned n, int runs, uint64_t *resu
         exit(99);
     }
     double t[32];
+    (void)run_kernel(p, k, kn); /* warm up: pages, workers */
     for (int i = 0; i < runs; i++) {
-        struct fib f = { p, n, 0 };
-        weft_group g;
-        weft_task task;
+        memset(kn->out, 0, PFOR_N * sizeof *kn->out);
         uint64_t t0 = now_ns();
-        weft_group_init(&g, p);
-        weft_spawn(&g, &task, fib_task, &f);
-        weft_group_wait(&g);
+        uint64_t r = run_kernel(p, k, kn);
         t[i] = (double)(now_ns() - t0) / 1e6;
-        *result = f.r;
+        if (k == PFOR)
+            r = pfor_checksum(kn);
+        *ok &= r == kn->want[k];
     }
     weft_pool_destroy(p);
     return median(t, runs);
+}
+
+static void kernels_init(struct kernels *kn, unsigned fib_n)
+{
+    kn->fib_n = fib_n;
+    kn->out = malloc(PFOR_N * sizeof *kn->out);
+    kn->data = malloc(REDUCE_N * sizeof *kn->data);
+    if (!kn->out || !kn->data)
+        exit(99);
+    kn->want[FIB] = fib_seq(fib_n);
+    kn->want[PFOR] = kn->want[REDUCE] = 0;
+    for (uint64_t i = 0; i < PFOR_N; i++)
+        kn->want[PFOR] += bench_mix(i);
+    for (uint64_t i = 0; i < REDUCE_N; i++) {
+        kn->data[i] = bench_datum(i);
+        kn->want[REDUCE] += kn->data[i];
+    }
 }
 
 /* ---- fib on OpenMP tasks ------------------------------------------------ */
@@ -153,13 +281,15 @@ static double omp_fib_ms(unsigned threads, unsigned n, int runs, uint64_t *resul
 
 struct peer {
     const char *name;
-    double ms[3]; /* by thread count 1, 2; 0: not measured */
-    bool ok;      /* every result was right */
+    double ms[NKINDS][3]; /* [kind][threads 1, 2]; 0: not measured */
+    bool ok;              /* every result was right */
 };
 
-static void run_peer(const char *cmd, struct peer *out, uint64_t want)
+static void run_peer(const char *path, int runs, struct peer *out, const struct kernels *kn)
 {
-    out->ms[1] = out->ms[2] = 0;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' %u %d %d %d 1 2", path, kn->fib_n, PFOR_N, REDUCE_N, runs);
+    memset(out->ms, 0, sizeof out->ms);
     out->ok = true;
     FILE *f = popen(cmd, "r");
     if (!f)
@@ -169,13 +299,31 @@ static void run_peer(const char *cmd, struct peer *out, uint64_t want)
     double ms;
     unsigned long long r;
     while (fscanf(f, "%31s %u %lf %llu", name, &threads, &ms, &r) == 4) {
-        if (threads >= 1 && threads <= 2)
-            out->ms[threads] = ms;
-        if (r != want)
-            out->ok = false;
+        for (int k = 0; k < NKINDS; k++) {
+            if (strcmp(name, kind_names[k]) != 0 || threads < 1 || threads > 2)
+                continue;
+            out->ms[k][threads] = ms;
+            out->ok &= r == kn->want[k];
+        }
     }
     if (pclose(f) != 0)
-        out->ms[1] = out->ms[2] = 0;
+        memset(out->ms, 0, sizeof out->ms);
+}
+
+static void print_kernel_table(enum kind k, const char *title, struct peer **all, size_t n)
+{
+    const struct peer *w = all[0];
+    printf("\n| %-40s | 1 thread | 2 threads | vs weft, 1 thr | vs weft, 2 thr |\n", title);
+    printf("|------------------------------------------|---------:|----------:|---------------:|"
+           "---------------:|\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct peer *pp = all[i];
+        if (pp->ms[k][1] <= 0 && pp->ms[k][2] <= 0)
+            continue;
+        printf("| %-40s | %8.2f | %9.2f | %13.2fx | %13.2fx |%s\n", pp->name, pp->ms[k][1],
+               pp->ms[k][2], pp->ms[k][1] / w->ms[k][1], pp->ms[k][2] / w->ms[k][2],
+               pp->ok ? "" : "  WRONG RESULT");
+    }
 }
 
 /* ---- parallel_for speedup ----------------------------------------------- */
@@ -344,70 +492,72 @@ static double idle_cpu_percent(unsigned ms)
 
 /* ---- main --------------------------------------------------------------- */
 
+enum { MAX_PEERS = 8 };
+
 int main(int argc, char **argv)
 {
     bool quick = false;
     unsigned n = 30;
-    const char *tbb = NULL, *rayon = NULL;
+    struct peer peers[MAX_PEERS];
+    const char *paths[MAX_PEERS];
+    size_t npeers = 1; /* peers[0] is weft */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = true;
         else if (!strcmp(argv[i], "--fib") && i + 1 < argc)
             n = (unsigned)atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--tbb") && i + 1 < argc)
-            tbb = argv[++i];
-        else if (!strcmp(argv[i], "--rayon") && i + 1 < argc)
-            rayon = argv[++i];
-        else {
-            fprintf(stderr, "usage: %s [--quick] [--fib N] [--tbb PATH] [--rayon PATH]\n", argv[0]);
+        else if (!strcmp(argv[i], "--peer") && i + 2 < argc && npeers < MAX_PEERS) {
+            peers[npeers].name = argv[++i];
+            paths[npeers++] = argv[++i];
+        } else {
+            fprintf(stderr, "usage: %s [--quick] [--fib N] [--peer NAME PATH]...\n", argv[0]);
             return 2;
         }
     }
     int runs = quick ? 5 : 11;
-    uint64_t want = fib_seq(n), r = 0;
     bool all_ok = true;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("# bench_pool: fib(%u) with a spawn at every call, median of %d runs; %ld CPUs\n", n,
-           runs, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("# bench_pool: median of %d runs; %ld CPUs\n", runs, sysconf(_SC_NPROCESSORS_ONLN));
+    struct kernels kn;
+    kernels_init(&kn, n);
 
-    struct peer weft = { "weft", { 0, 0, 0 }, true };
-    for (unsigned t = 1; t <= 2; t++) {
-        weft.ms[t] = weft_fib_ms(t, n, runs, &r);
-        weft.ok &= r == want;
-    }
-    char cmd[4096];
-    struct peer tbbp = { "TBB task_group", { 0, 0, 0 }, true };
-    if (tbb) {
-        snprintf(cmd, sizeof cmd, "'%s' %u %d 1 2", tbb, n, runs);
-        run_peer(cmd, &tbbp, want);
-    }
-    struct peer rayonp = { "rayon::join", { 0, 0, 0 }, true };
-    if (rayon) {
-        snprintf(cmd, sizeof cmd, "'%s' %u %d 1 2", rayon, n, runs);
-        run_peer(cmd, &rayonp, want);
-    }
-    struct peer ompp = { "OpenMP tasks", { 0, 0, 0 }, true };
+    struct peer *weft = &peers[0];
+    weft->name = "weft";
+    weft->ok = true;
+    memset(weft->ms, 0, sizeof weft->ms);
+    for (int k = 0; k < NKINDS; k++)
+        for (unsigned t = 1; t <= 2; t++)
+            weft->ms[k][t] = weft_kernel_ms(t, (enum kind)k, &kn, runs, &weft->ok);
+    for (size_t i = 1; i < npeers; i++)
+        run_peer(paths[i], runs, &peers[i], &kn);
+    struct peer omp = { "OpenMP tasks (gcc, libgomp)", { { 0 } }, true };
 #ifdef HAVE_OPENMP_BENCH
     for (unsigned t = 1; t <= 2; t++) {
-        ompp.ms[t] = omp_fib_ms(t, n, runs, &r);
-        ompp.ok &= r == want;
+        uint64_t r = 0;
+        omp.ms[FIB][t] = omp_fib_ms(t, n, runs, &r);
+        omp.ok &= r == kn.want[FIB];
     }
     sleep_ms(200); /* libgomp's idle threads spin a while: let them sleep */
 #endif
-    struct peer *all[] = { &weft, &rayonp, &tbbp, &ompp };
-    printf("\n| fib(%u), ms        | 1 thread | 2 threads | speedup | weft vs it (2 thr) |\n", n);
-    printf("|--------------------|---------:|----------:|--------:|-------------------:|\n");
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        struct peer *pp = all[i];
-        if (pp->ms[1] <= 0 && pp->ms[2] <= 0) {
-            printf("| %-18s | (not built: skipped)                                 |\n", pp->name);
-            continue;
-        }
-        printf("| %-18s | %8.2f | %9.2f | %6.2fx | %17.2fx |%s\n", pp->name, pp->ms[1], pp->ms[2],
-               pp->ms[1] / pp->ms[2], pp->ms[2] / weft.ms[2], pp->ok ? "" : "  WRONG RESULT");
-        all_ok &= pp->ok;
-    }
-    printf("(last column: the peer's time / weft's time at 2 threads; > 1 means weft is faster)\n");
+    struct peer *all[MAX_PEERS + 1];
+    size_t nall = 0;
+    for (size_t i = 0; i < npeers; i++)
+        all[nall++] = &peers[i];
+    all[nall++] = &omp;
+    for (size_t i = 0; i < nall; i++)
+        all_ok &= all[i]->ok;
+    char title[64];
+    snprintf(title, sizeof title, "fib(%u), spawn at every call, ms", n);
+    print_kernel_table(FIB, title, all, nall);
+    printf("(weft: %.2f ns per spawn + join at 1 thread, %.2f at 2: fib(%u) makes %llu)\n",
+           weft->ms[FIB][1] * 1e6 / (double)(fib_seq(n + 1) - 1),
+           weft->ms[FIB][2] * 1e6 / (double)(fib_seq(n + 1) - 1), n,
+           (unsigned long long)(fib_seq(n + 1) - 1));
+    print_kernel_table(PFOR, "parallel_for, 10^6 x mix, grain 1, ms", all, nall);
+    print_kernel_table(REDUCE, "reduce, sum of 10^7 u32, grain 1000, ms", all, nall);
+    printf("(a ratio is the peer's time / weft's time: > 1 means weft is faster)\n");
+    free(kn.out);
+    free(kn.data);
 
     size_t pn = quick ? 200000 : 1000000;
     pf_out = malloc(pn * sizeof *pf_out);
