@@ -43,20 +43,49 @@ static void pfor_task(void *arg)
     pfor_rec(r->pf, r->b, r->e);
 }
 
+/* Lazy binary splitting: Alexandros Tzannes, George C. Caragea, Rajeev
+ * Barua and Uzi Vishkin, "Lazy binary-splitting: a run-time adaptive
+ * work-stealing scheduler", PPoPP 2010.  Eager splitting (halve the range
+ * down to grain, a spawn per chunk) pays a spawn and a join for every
+ * chunk, which dominates with small grains and tiny bodies.  Instead a
+ * worker halves its range only when its own deque is empty, that is, when
+ * nothing it spawned earlier is still there for an idle worker to steal;
+ * otherwise it runs the next chunk of its range itself and looks again.
+ * The paper runs a fixed number of iterations (its profitable parallelism
+ * threshold, our grain) between two looks; we start with grain and double
+ * the chunk after every look that found the deque still holding work, up
+ * to half of what is left, so that a long unstolen range costs O(log n)
+ * body calls instead of n / grain, while a thief that empties the deque is
+ * served by a split within half of the remaining range.  The look is two
+ * relaxed loads (weft_deque_size) of lines that change only on pushes,
+ * pops and steals.  With one worker the range is split about log2(n / grain)
+ * times; with more, every steal leaves the victim's deque empty, and its
+ * next look splits what is left, so work spreads as with eager splitting. */
 static void pfor_rec(const struct pfor *pf, size_t b, size_t e)
 {
-    if (e - b <= pf->grain) {
-        pf->body(b, e, pf->ctx);
-        return;
+    struct worker *w = worker_of(pf->p);
+    size_t grain = pf->grain, chunk = grain;
+    /* every piece cut off below, and what is left, holds >= grain indices */
+    while ((e - b) / 2 >= grain) {
+        if (w == NULL || weft_deque_size(w->dq) == 0) {
+            size_t mid = b + (e - b) / 2;
+            weft_group g;
+            weft_task t;
+            struct pfor_part right = { pf, mid, e };
+            weft_group_init(&g, pf->p);
+            weft_spawn(&g, &t, pfor_task, &right);
+            pfor_rec(pf, b, mid);
+            weft_group_wait(&g);
+            return;
+        }
+        size_t half = (e - b) / 2; /* >= grain */
+        chunk = chunk <= half / 2 ? chunk * 2 : half;
+        if (chunk < grain)
+            chunk = grain;
+        pf->body(b, b + chunk, pf->ctx);
+        b += chunk;
     }
-    size_t mid = b + (e - b) / 2;
-    weft_group g;
-    weft_task t;
-    struct pfor_part right = { pf, mid, e };
-    weft_group_init(&g, pf->p);
-    weft_spawn(&g, &t, pfor_task, &right);
-    pfor_rec(pf, b, mid);
-    weft_group_wait(&g);
+    pf->body(b, e, pf->ctx);
 }
 
 static size_t auto_grain(const weft_pool *p, size_t n)
@@ -88,7 +117,7 @@ void weft_parallel_for(weft_pool *p, size_t begin, size_t end, size_t grain,
         return;
     struct pfor pf = { p, grain ? grain : auto_grain(p, end - begin), body, ctx };
     struct pfor_part all = { &pf, begin, end };
-    if (end - begin <= pf.grain) {
+    if ((end - begin) / 2 < pf.grain) { /* too short to split */
         body(begin, end, ctx);
         return;
     }

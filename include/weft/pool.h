@@ -254,10 +254,16 @@ WEFT_API void weft_group_wait(weft_group *g);
 /* ---- loops ------------------------------------------------------------- */
 
 /* Call body(b, e, ctx) on sub-ranges [b, e) that partition [begin, end),
- * in parallel; return when all calls returned.  The range is split in
- * halves recursively (fork-join) down to chunks of at most grain indices;
- * grain 0 chooses (end - begin) / (32 * pool size), at least 1.  begin >= end
- * is an empty range: body is not called.  Allocates nothing.
+ * in parallel; return when all calls returned.  grain is the smallest
+ * range worth handing to another worker: a range of grain indices or fewer
+ * is never split, and every call covers at least grain indices (or what is
+ * left).  Beyond that the cut is adaptive (lazy binary splitting): a worker
+ * halves its range only when an idle worker could take the half, and
+ * otherwise runs ever longer pieces of it itself, so a loop with a tiny
+ * body and grain 1 costs a few body calls per worker, not one per index;
+ * body must not assume a range length.  grain 0 chooses
+ * (end - begin) / (32 * pool size), at least 1.  begin >= end is an empty
+ * range: body is not called.  Allocates nothing.
  * Thread: any (from a task of the pool too: nested loops are fine).
  * Progress: blocks until done; runs chunks itself meanwhile.
  * Ordering: the caller's writes happen-before each body call; each body's
