@@ -5,8 +5,9 @@
  *
  * 1. Three fine-grained kernels, at 1 and 2 threads, median of several
  *    runs, in ms, each checked against its sequential result:
- *      fib     fib(N) (default 30) with a spawn at every call (weft_group +
- *              weft_spawn; OpenMP tasks when built with OpenMP);
+ *      fib     fib(N) (default 30) with a fork-join at every call: weft_join
+ *              (rayon::join's counterpart), and weft_group + weft_spawn;
+ *              OpenMP tasks when built with OpenMP;
  *      pfor    out[i] = bench_mix(i) (4 xorshift rounds) for 10^6 indices,
  *              weft_parallel_for with grain 1;
  *      reduce  the sum of 10^7 u32 values (bench_datum), weft_parallel_reduce
@@ -80,8 +81,8 @@ static uint64_t fib_seq(unsigned n)
 
 /* ---- the kernels on weft ----------------------------------------------- */
 
-enum kind { FIB, PFOR, REDUCE, NKINDS };
-static const char *const kind_names[NKINDS] = { "fib", "pfor", "reduce" };
+enum kind { FIB, PFOR, REDUCE, FIB_GROUP, NKINDS };
+static const char *const kind_names[NKINDS] = { "fib", "pfor", "reduce", "fib-group" };
 
 enum { PFOR_N = 1000000, REDUCE_N = 10000000, REDUCE_GRAIN = 1000 };
 
@@ -136,7 +137,20 @@ static void fib_task(void *arg)
     f->r = a.r + b.r;
 }
 
-static uint64_t run_fib(weft_pool *p, unsigned n)
+/* The same with weft_join, rayon::join's counterpart. */
+static void fib_join(void *arg)
+{
+    struct fib *f = arg;
+    if (f->n < 2) {
+        f->r = f->n;
+        return;
+    }
+    struct fib a = { f->p, f->n - 1, 0 }, b = { f->p, f->n - 2, 0 };
+    weft_join(f->p, fib_join, &a, fib_join, &b);
+    f->r = a.r + b.r;
+}
+
+static uint64_t run_fib_group(weft_pool *p, unsigned n)
 {
     struct fib f = { p, n, 0 };
     weft_group g;
@@ -192,8 +206,17 @@ static uint64_t pfor_checksum(const struct kernels *kn)
  * pfor, whose checksum is taken outside the timed part. */
 static uint64_t run_kernel(weft_pool *p, enum kind k, struct kernels *kn)
 {
-    if (k == FIB)
-        return run_fib(p, kn->fib_n);
+    if (k == FIB) {
+        struct fib f = { p, kn->fib_n, 0 };
+        weft_group g;
+        weft_task task;
+        weft_group_init(&g, p);
+        weft_spawn(&g, &task, fib_join, &f);
+        weft_group_wait(&g);
+        return f.r;
+    }
+    if (k == FIB_GROUP)
+        return run_fib_group(p, kn->fib_n);
     if (k == PFOR) {
         weft_parallel_for(p, 0, PFOR_N, 1, pfor_mix, kn->out);
         return 0;
@@ -236,7 +259,7 @@ static void kernels_init(struct kernels *kn, unsigned fib_n)
     kn->data = malloc(REDUCE_N * sizeof *kn->data);
     if (!kn->out || !kn->data)
         exit(99);
-    kn->want[FIB] = fib_seq(fib_n);
+    kn->want[FIB] = kn->want[FIB_GROUP] = fib_seq(fib_n);
     kn->want[PFOR] = kn->want[REDUCE] = 0;
     for (uint64_t i = 0; i < PFOR_N; i++)
         kn->want[PFOR] += bench_mix(i);
@@ -522,7 +545,7 @@ int main(int argc, char **argv)
     kernels_init(&kn, n);
 
     struct peer *weft = &peers[0];
-    weft->name = "weft";
+    weft->name = "weft (weft_join)";
     weft->ok = true;
     memset(weft->ms, 0, sizeof weft->ms);
     for (int k = 0; k < NKINDS; k++)
@@ -539,20 +562,27 @@ int main(int argc, char **argv)
     }
     sleep_ms(200); /* libgomp's idle threads spin a while: let them sleep */
 #endif
-    struct peer *all[MAX_PEERS + 1];
+    /* fib written with a group and a spawn, weft's other fork-join API */
+    struct peer wgroup = { "weft (weft_group + weft_spawn)", { { 0 } }, weft->ok };
+    for (unsigned t = 1; t <= 2; t++)
+        wgroup.ms[FIB][t] = weft->ms[FIB_GROUP][t];
+    struct peer *all[MAX_PEERS + 2];
     size_t nall = 0;
-    for (size_t i = 0; i < npeers; i++)
+    all[nall++] = weft;
+    all[nall++] = &wgroup;
+    for (size_t i = 1; i < npeers; i++)
         all[nall++] = &peers[i];
     all[nall++] = &omp;
     for (size_t i = 0; i < nall; i++)
         all_ok &= all[i]->ok;
     char title[64];
-    snprintf(title, sizeof title, "fib(%u), spawn at every call, ms", n);
+    snprintf(title, sizeof title, "fib(%u), a fork-join per call, ms", n);
     print_kernel_table(FIB, title, all, nall);
-    printf("(weft: %.2f ns per spawn + join at 1 thread, %.2f at 2: fib(%u) makes %llu)\n",
-           weft->ms[FIB][1] * 1e6 / (double)(fib_seq(n + 1) - 1),
-           weft->ms[FIB][2] * 1e6 / (double)(fib_seq(n + 1) - 1), n,
-           (unsigned long long)(fib_seq(n + 1) - 1));
+    double joins = (double)(fib_seq(n + 1) - 1); /* calls with n >= 2 */
+    printf("(ns per fork-join, fib(%u) makes %.0f: weft_join %.2f at 1 thread, %.2f at 2; "
+           "group + spawn %.2f, %.2f)\n",
+           n, joins, weft->ms[FIB][1] * 1e6 / joins, weft->ms[FIB][2] * 1e6 / joins,
+           weft->ms[FIB_GROUP][1] * 1e6 / joins, weft->ms[FIB_GROUP][2] * 1e6 / joins);
     print_kernel_table(PFOR, "parallel_for, 10^6 x mix, grain 1, ms", all, nall);
     print_kernel_table(REDUCE, "reduce, sum of 10^7 u32, grain 1000, ms", all, nall);
     printf("(a ratio is the peer's time / weft's time: > 1 means weft is faster)\n");

@@ -180,7 +180,7 @@ static size_t idle_claim(struct worker *w, void **items, bool *contended)
 
 static inline bool idle_keep(struct worker *w, void *item)
 {
-    return weft_deque_push(w->dq, item) == 0;
+    return deque_push(w->dq, item) == 0;
 }
 
 static void idle_run(struct worker *w, void *item)
@@ -215,7 +215,7 @@ static void *worker_main(void *arg)
     for (;;) {
         void *item;
         struct task *t;
-        if (weft_deque_pop(w->dq, &item))
+        if (deque_pop(w->dq, &item))
             t = item;
         else if (!(t = worker_search(w)))
             break;
@@ -359,7 +359,7 @@ int weft_internal_pool_submit(weft_pool *p, struct task *t)
     if (w) {
         if (UNLIKELY(pool_gate_closed(&p->gate)))
             return ESHUTDOWN;
-        if (LIKELY(weft_deque_push(w->dq, t) == 0)) {
+        if (LIKELY(deque_push(w->dq, t) == 0)) {
             WEFT_CHAOS_POINT();
             wake_for_new_work(p);
         } else {
@@ -398,7 +398,7 @@ int weft_pool_submit(weft_pool *p, void (*fn)(void *), void *arg)
 static struct task *waiter_take(struct worker *w, bool *contended)
 {
     void *item;
-    if (weft_deque_pop(w->dq, &item))
+    if (deque_pop(w->dq, &item))
         return item;
     return worker_take(w, contended);
 }

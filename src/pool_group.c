@@ -1,6 +1,6 @@
 /*
  * pool_group.c - fork-join: groups of tasks (weft_group_init, weft_spawn,
- * weft_group_wait); the contract is in include/weft/pool.h, the
+ * weft_group_wait) and weft_join; the contract is in include/weft/pool.h, the
  * pool's layout in pool_internal.h.
  */
 #include "config.h"
@@ -18,9 +18,12 @@ void weft_group_init(weft_group *gp, weft_pool *p)
     group_count_init(&g->count);
     g->pool = p;
     g->owner = worker_of(p);
-    /* zero-filled storage is a valid eventcount (weft/eventcount.h); it
-     * costs two stores instead of weft_eventcount_init's call */
-    memset(&g->ec, 0, sizeof g->ec);
+    /* g->ec is where an outside waiter parks; a worker's wait parks on the
+     * pool's eventcount and nothing touches g->ec (pool_sync.h, G5), so
+     * only an outside group needs it.  Zero-filled storage is a valid
+     * eventcount (weft/eventcount.h): two stores, not a call. */
+    if (g->owner == NULL)
+        memset(&g->ec, 0, sizeof g->ec);
 }
 
 void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
@@ -41,7 +44,7 @@ void weft_spawn(weft_group *gp, weft_task *tp, void (*fn)(void *), void *arg)
     if (!group_count_spawn(&g->count, w != NULL && w == g->owner) && w && w->pool != p)
         w = NULL;
     if (LIKELY(w != NULL)) {
-        if (UNLIKELY(weft_deque_push(w->dq, t) != 0)) {
+        if (UNLIKELY(deque_push(w->dq, t) != 0)) {
             run_on_worker(w, t); /* cannot grow: run it now, lose nothing */
             return;
         }
@@ -89,6 +92,72 @@ static void group_wait_worker(struct worker *w, struct group *g)
         group_count_unfold(&g->count);
 }
 
+/* The worker's side of weft_group_wait, once gp's own tasks are the top of
+ * w's deque: pop and run them until none is left, then wait for thieves. */
+static void group_wait_on_worker(struct worker *w, struct group *g)
+{
+    void *item;
+    while (group_count_left(&g->count) != 0) {
+        if (!deque_pop(w->dq, &item)) {
+            group_wait_worker(w, g);
+            return;
+        }
+        run_on_worker(w, item);
+    }
+}
+
+/* weft_join from a thread outside p: both calls become tasks of p. */
+static COLD void join_outside(weft_pool *p, void (*fa)(void *), void *a, void (*fb)(void *),
+                              void *b)
+{
+    weft_group g;
+    weft_task ta, tb;
+    weft_group_init(&g, p);
+    weft_spawn(&g, &tb, fb, b);
+    weft_spawn(&g, &ta, fa, a);
+    weft_group_wait(&g);
+}
+
+void weft_join(weft_pool *p, void (*fa)(void *), void *a, void (*fb)(void *), void *b)
+{
+    assert(p != NULL && fa != NULL && fb != NULL);
+    struct worker *w = worker_of(p);
+    if (UNLIKELY(w == NULL)) {
+        join_outside(p, fa, a, fb, b);
+        return;
+    }
+    /* a group owned by w, counted in local mode, with fb(b) its one task;
+     * g.ec stays unset: w waits on the pool's eventcount (weft_group_init) */
+    weft_group gs;
+    struct group *g = group_of(&gs);
+    group_count_init(&g->count);
+    g->pool = p;
+    g->owner = w;
+    struct task t = { fb, b, g, KIND_GROUP };
+    (void)group_count_spawn(&g->count, true);
+    if (UNLIKELY(deque_push(w->dq, &t) != 0)) {
+        fa(a); /* the deque cannot grow: run both here, lose nothing */
+        fb(b);
+        return;
+    }
+    WEFT_CHAOS_POINT();
+    wake_for_new_work(p);
+    fa(a);
+    void *item;
+    if (LIKELY(deque_pop(w->dq, &item))) {
+        if (LIKELY(item == &t)) { /* not stolen: the usual case */
+            fb(b);
+            count(&w->tasks_run, 1);
+            return;
+        }
+        /* fa left tasks of its own (weft_pool_submit) above t: run them */
+        run_on_worker(w, item);
+        group_wait_on_worker(w, g);
+        return;
+    }
+    group_wait_worker(w, g); /* t was stolen: wait for its thief */
+}
+
 void weft_group_wait(weft_group *gp)
 {
     struct group *g = group_of(gp);
@@ -99,14 +168,7 @@ void weft_group_wait(weft_group *gp)
         assert(g->owner == w || g->owner == NULL);
         /* fast path: run our own newest tasks (usually just spawned);
          * the local count is 0 unless we are the owner */
-        void *item;
-        while (group_count_left(&g->count) != 0) {
-            if (!weft_deque_pop(w->dq, &item)) {
-                group_wait_worker(w, g);
-                return;
-            }
-            run_on_worker(w, item);
-        }
+        group_wait_on_worker(w, g);
         return;
     }
     assert(g->owner == NULL);

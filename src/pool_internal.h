@@ -31,6 +31,7 @@
 #include <weft/pool.h>
 
 #include "base.h"
+#include "deque_internal.h" /* the owner's push and pop, inline */
 #include "pool_sync.h"
 #include "wait.h"
 

@@ -57,7 +57,7 @@ static void pfor_task(void *arg)
  * to half of what is left, so that a long unstolen range costs O(log n)
  * body calls instead of n / grain, while a thief that empties the deque is
  * served by a split within half of the remaining range.  The look is two
- * relaxed loads (weft_deque_size) of lines that change only on pushes,
+ * relaxed loads (deque_size) of lines that change only on pushes,
  * pops and steals.  With one worker the range is split about log2(n / grain)
  * times; with more, every steal leaves the victim's deque empty, and its
  * next look splits what is left, so work spreads as with eager splitting. */
@@ -67,7 +67,7 @@ static void pfor_rec(const struct pfor *pf, size_t b, size_t e)
     size_t grain = pf->grain, chunk = grain;
     /* every piece cut off below, and what is left, holds >= grain indices */
     while ((e - b) / 2 >= grain) {
-        if (w == NULL || weft_deque_size(w->dq) == 0) {
+        if (w == NULL || deque_size(w->dq) == 0) {
             size_t mid = b + (e - b) / 2;
             weft_group g;
             weft_task t;

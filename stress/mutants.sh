@@ -699,7 +699,7 @@ mutant spsc-no-wake-producer src/spsc.c \
 '    (void)0;'
 
 # deque: push publishes bottom relaxed.  TSan: race on the item in a thief.
-mutant deque-push-release-relaxed src/deque.c \
+mutant deque-push-release-relaxed src/deque_internal.h \
 'atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
     return 0;' \
 'atomic_store_explicit(&d->bottom, b + 1, memory_order_relaxed);
@@ -714,7 +714,7 @@ mutant deque-steal-bottom-relaxed src/deque.c \
 # deque: off-by-one in pop: the owner takes the last item without racing
 # the thieves for it (t <= b instead of t < b).  Checker: duplicates
 # (deque-race, deque-steal).
-mutant deque-pop-last-off-by-one src/deque.c \
+mutant deque-pop-last-off-by-one src/deque_internal.h \
 '    if (LIKELY(t < b)) {' \
 '    if (LIKELY(t <= b)) {'
 
@@ -746,7 +746,7 @@ mutant deque-steal-read-after-cas src/deque.c \
 # survived deque-race/-steal/-oversub for 5 s each and deque-race 10 s with
 # --chaos.  Only a model checker (GenMC, not in Debian) or a machine with
 # more cores could kill it; see stress/README.md.
-mutant deque-dekker-owner-weakened src/deque.c \
+mutant deque-dekker-owner-weakened src/deque_internal.h \
 '(void)atomic_exchange_explicit(&d->bottom, b, memory_order_seq_cst);' \
 'atomic_store_explicit(&d->bottom, b, memory_order_release);'
 

@@ -388,6 +388,122 @@ static void fib_with_a_spawn_per_call_is_correct(void)
     weft_pool_destroy(p);
 }
 
+/* ---- weft_join ---------------------------------------------------------- */
+
+static void fib_join(void *arg);
+
+static void fib_join_pair(struct fib *f, struct fib *a, struct fib *b)
+{
+    weft_join(f->p, fib_join, a, fib_join, b);
+    f->r = a->r + b->r;
+}
+
+static void fib_join(void *arg)
+{
+    struct fib *f = arg;
+    if (f->n < 2) {
+        f->r = f->n;
+        return;
+    }
+    struct fib a = { f->p, f->n - 1, 0 }, b = { f->p, f->n - 2, 0 };
+    fib_join_pair(f, &a, &b);
+}
+
+/* fib with a weft_join at every call: on 1 worker (never stolen), on
+ * NWORKERS, and oversubscribed (more workers than CPUs: steals, waits for
+ * thieves, preempted thieves). */
+static void join_computes_fib_on_any_number_of_workers(void)
+{
+    unsigned sizes[] = { 1, NWORKERS, 8 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        weft_pool *p = weft_pool_create(sizes[i]);
+        REQUIRE(p != NULL);
+        struct fib f = { p, 22, 0 };
+        run_as_task(p, fib_join, &f);
+        CHECK_EQ(f.r, 17711);
+        weft_pool_destroy(p);
+    }
+}
+
+/* From a thread outside the pool both calls run on workers. */
+static void join_from_outside_the_pool_runs_both_on_workers(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    struct fib f = { p, 18, 0 }, a = { p, 17, 0 }, b = { p, 16, 0 };
+    fib_join_pair(&f, &a, &b);
+    CHECK_EQ(f.r, 2584);
+    weft_pool_destroy(p);
+}
+
+static weft_pool *join_pool; /* the pool of the join tests' tasks */
+
+struct join_steal {
+    atomic_int b_started;
+};
+
+static void join_wait_for_b(void *arg)
+{
+    struct join_steal *js = arg;
+    /* fb can only start on another worker, which must steal it */
+    while (!atomic_load(&js->b_started))
+        sched_yield();
+}
+
+static void join_note_b(void *arg)
+{
+    struct join_steal *js = arg;
+    atomic_store(&js->b_started, 1);
+}
+
+/* fa waits until fb has started: fb must be stolen, and weft_join must
+ * wait for its thief instead of running it (NWORKERS >= 2). */
+static void join_waits_for_a_stolen_second_call(void *arg)
+{
+    struct join_steal *js = arg;
+    weft_join(join_pool, join_wait_for_b, js, join_note_b, js);
+}
+
+static void join_whose_second_call_is_stolen_waits_for_the_thief(void)
+{
+    weft_pool *p = weft_pool_create(NWORKERS);
+    REQUIRE(p != NULL);
+    join_pool = p;
+    for (int round = 0; round < 20; round++) {
+        struct join_steal js = { 0 };
+        run_as_task(p, join_waits_for_a_stolen_second_call, &js);
+        CHECK_EQ(atomic_load(&js.b_started), 1);
+    }
+    weft_pool_destroy(p);
+}
+
+/* fa leaves submitted tasks above fb on the deque: weft_join runs them too
+ * before (or while) it finds fb. */
+static void join_submit_then_return(void *arg)
+{
+    atomic_uint *ran = arg;
+    for (int i = 0; i < 5; i++)
+        REQUIRE(weft_pool_submit(join_pool, leaf, ran) == 0);
+}
+
+static void join_leaves_submitted_tasks(void *arg)
+{
+    weft_join(join_pool, join_submit_then_return, arg, leaf, arg);
+}
+
+static void join_after_a_call_that_submitted_work_runs_everything(void)
+{
+    weft_pool *p = weft_pool_create(1);
+    REQUIRE(p != NULL);
+    join_pool = p;
+    atomic_uint ran = 0;
+    run_as_task(p, join_leaves_submitted_tasks, &ran);
+    /* the only worker ran the five nodes (above fb on its deque) and fb
+     * before its weft_join returned */
+    CHECK_EQ(atomic_load(&ran), 6);
+    weft_pool_destroy(p);
+}
+
 /* Tasks of a group spawn more tasks into the same group from whatever
  * worker runs them (a tree of 2^12 - 1 tasks); the owner's wait covers
  * them all. */
@@ -1438,34 +1554,35 @@ static void statistics_count_tasks_steals_and_parks(void)
     CHECK_GT(after.parks, before.parks);
 }
 
-CHECK_MAIN(CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
-           CASE(destroy_runs_every_submitted_task),
-           CASE(submit_after_destroy_started_returns_eshutdown),
-           CASE(destroy_from_a_task_of_the_pool_is_refused_with_edeadlk),
-           CASE(destroy_waits_for_an_outside_submit_still_inside_the_pool),
-           CASE(nested_groups_of_depth_64_complete), CASE(fib_with_a_spawn_per_call_is_correct),
-           CASE(fib_on_a_single_worker_is_correct),
-           CASE(tasks_spawning_into_their_own_group_are_all_waited_for),
-           CASE(waiting_for_a_stolen_task_parks_and_is_woken),
-           CASE(worker_waiting_for_a_group_made_outside_is_woken_by_its_last_task),
-           CASE(group_woken_while_a_spawn_raises_its_count_is_not_touched_after_its_wait),
-           CASE(group_wait_works_from_threads_outside_the_pool),
-           CASE(spawning_into_a_full_injection_ring_loses_nothing),
-           CASE(parallel_for_visits_each_index_once),
-           CASE(parallel_for_with_automatic_grain_cuts_no_call_below_it),
-           CASE(parallel_for_splits_lazily_when_nobody_steals),
-           CASE(parallel_for_on_an_empty_range_calls_nothing),
-           CASE(parallel_for_on_tiny_ranges_visits_each_index_once),
-           CASE(parallel_for_with_grain_above_the_range_calls_body_once),
-           CASE(parallel_for_nests_inside_parallel_for),
-           CASE(future_gives_the_value_and_reports_done),
-           CASE(future_released_before_completion_still_runs),
-           CASE(future_get_on_the_only_worker_runs_the_task_itself),
-           CASE(parallel_reduce_sums_squares), CASE(parallel_reduce_combines_in_index_order),
-           CASE(parallel_reduce_of_an_empty_range_gives_the_identity),
-           ENOMEM_CASES CASE(pool_create_zero_starts_one_worker_per_online_cpu),
-           CASE(pool_create_with_too_many_threads_is_einval),
-           CASE(worker_threads_are_named_weft_worker_n),
-           CASE(worker_names_stay_unique_past_worker_999),
-           CASE(idle_pool_parks_its_workers_and_uses_almost_no_cpu),
-           CASE(statistics_count_tasks_steals_and_parks))
+CHECK_MAIN(
+    CASE(tasks_submitted_from_many_outside_threads_run_exactly_once),
+    CASE(destroy_runs_every_submitted_task), CASE(submit_after_destroy_started_returns_eshutdown),
+    CASE(destroy_from_a_task_of_the_pool_is_refused_with_edeadlk),
+    CASE(destroy_waits_for_an_outside_submit_still_inside_the_pool),
+    CASE(nested_groups_of_depth_64_complete), CASE(fib_with_a_spawn_per_call_is_correct),
+    CASE(fib_on_a_single_worker_is_correct), CASE(join_computes_fib_on_any_number_of_workers),
+    CASE(join_from_outside_the_pool_runs_both_on_workers),
+    CASE(join_whose_second_call_is_stolen_waits_for_the_thief),
+    CASE(join_after_a_call_that_submitted_work_runs_everything),
+    CASE(tasks_spawning_into_their_own_group_are_all_waited_for),
+    CASE(waiting_for_a_stolen_task_parks_and_is_woken),
+    CASE(worker_waiting_for_a_group_made_outside_is_woken_by_its_last_task),
+    CASE(group_woken_while_a_spawn_raises_its_count_is_not_touched_after_its_wait),
+    CASE(group_wait_works_from_threads_outside_the_pool),
+    CASE(spawning_into_a_full_injection_ring_loses_nothing),
+    CASE(parallel_for_visits_each_index_once),
+    CASE(parallel_for_with_automatic_grain_cuts_no_call_below_it),
+    CASE(parallel_for_splits_lazily_when_nobody_steals),
+    CASE(parallel_for_on_an_empty_range_calls_nothing),
+    CASE(parallel_for_on_tiny_ranges_visits_each_index_once),
+    CASE(parallel_for_with_grain_above_the_range_calls_body_once),
+    CASE(parallel_for_nests_inside_parallel_for), CASE(future_gives_the_value_and_reports_done),
+    CASE(future_released_before_completion_still_runs),
+    CASE(future_get_on_the_only_worker_runs_the_task_itself), CASE(parallel_reduce_sums_squares),
+    CASE(parallel_reduce_combines_in_index_order),
+    CASE(parallel_reduce_of_an_empty_range_gives_the_identity),
+    ENOMEM_CASES CASE(pool_create_zero_starts_one_worker_per_online_cpu),
+    CASE(pool_create_with_too_many_threads_is_einval), CASE(worker_threads_are_named_weft_worker_n),
+    CASE(worker_names_stay_unique_past_worker_999),
+    CASE(idle_pool_parks_its_workers_and_uses_almost_no_cpu),
+    CASE(statistics_count_tasks_steals_and_parks))

@@ -251,6 +251,22 @@ WEFT_API void weft_spawn(weft_group *g, weft_task *t, void (*fn)(void *), void *
  *   return. */
 WEFT_API void weft_group_wait(weft_group *g);
 
+/* Fork-join of two calls: run fa(a) and fb(b), possibly in parallel, and
+ * return when both returned (rayon::join's counterpart; a weft_group with one
+ * spawn, in one call).  On a worker of p, fb(b) is pushed on the worker's
+ * deque where an idle worker may steal it, fa(a) runs on the caller, then
+ * the caller pops fb(b) back and runs it itself unless it was stolen; then
+ * it waits as weft_group_wait does.  The unstolen path is a push, a pop and
+ * the two calls, with no atomic read-modify-write beside the pop's (and
+ * with no group to initialise).  From any other thread both calls are
+ * submitted to p and the caller waits for them as an outside
+ * weft_group_wait does.  Allocates nothing; never fails (if the deque
+ * cannot grow, both run on the caller, one after the other).
+ * Thread: any.  Progress: blocks until both returned (see weft_group_wait).
+ * Ordering: the caller's writes happen-before both calls; their writes
+ *   happen-before the return. */
+WEFT_API void weft_join(weft_pool *p, void (*fa)(void *), void *a, void (*fb)(void *), void *b);
+
 /* ---- loops ------------------------------------------------------------- */
 
 /* Call body(b, e, ctx) on sub-ranges [b, e) that partition [begin, end),
