@@ -313,8 +313,7 @@ static void run_peer(const char *path, int runs, struct peer *out, const struct 
 {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' %u %d %d %d 1 2", path, kn->fib_n, PFOR_N, REDUCE_N, runs);
-    memset(out->ms, 0, sizeof out->ms);
-    out->ok = true;
+    memset(out->ms, 0, sizeof out->ms); /* out->ok: cleared on a wrong result only */
     FILE *f = popen(cmd, "r");
     if (!f)
         return;
@@ -518,7 +517,7 @@ static double idle_cpu_percent(unsigned ms)
 
 /* ---- main --------------------------------------------------------------- */
 
-enum { MAX_PEERS = 8 };
+enum { MAX_PEERS = 8, MAX_ROUNDS = 8 };
 
 int main(int argc, char **argv)
 {
@@ -540,31 +539,54 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    int runs = quick ? 5 : 11;
+    /* Rounds: every implementation runs each kernel `runs` times per
+     * round, one after the other, and the table gives the median over the
+     * rounds of the per-round medians, so that this shared machine's slow
+     * and fast phases fall on every row alike. */
+    int runs = quick ? 3 : 5, rounds = quick ? 3 : 5;
     bool all_ok = true;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("# bench_pool: median of %d runs; %ld CPUs\n", runs, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("# bench_pool: %d interleaved rounds of %d runs each (median of the round medians); "
+           "%ld CPUs\n",
+           rounds, runs, sysconf(_SC_NPROCESSORS_ONLN));
     struct kernels kn;
     kernels_init(&kn, n);
 
     struct peer *weft = &peers[0];
     weft->name = "weft (weft_join)";
-    weft->ok = true;
-    memset(weft->ms, 0, sizeof weft->ms);
-    for (int k = 0; k < NKINDS; k++)
-        for (unsigned t = 1; t <= 2; t++)
-            weft->ms[k][t] = weft_kernel_ms(t, (enum kind)k, &kn, runs, &weft->ok);
-    for (size_t i = 1; i < npeers; i++)
-        run_peer(paths[i], runs, &peers[i], &kn);
     struct peer omp = { "OpenMP tasks (gcc, libgomp)", { { 0 } }, true };
+    struct peer *measured[MAX_PEERS + 1];
+    for (size_t i = 0; i < npeers; i++)
+        measured[i] = &peers[i];
+    measured[npeers] = &omp;
+    static double by_round[MAX_PEERS + 1][NKINDS][3][MAX_ROUNDS];
+    for (size_t i = 0; i <= npeers; i++)
+        measured[i]->ok = true;
+    for (int round = 0; round < rounds; round++) {
+        for (int k = 0; k < NKINDS; k++)
+            for (unsigned t = 1; t <= 2; t++)
+                by_round[0][k][t][round] = weft_kernel_ms(t, (enum kind)k, &kn, runs, &weft->ok);
+        for (size_t i = 1; i < npeers; i++) {
+            run_peer(paths[i], runs, &peers[i], &kn);
+            for (int k = 0; k < NKINDS; k++)
+                for (unsigned t = 1; t <= 2; t++)
+                    by_round[i][k][t][round] = peers[i].ms[k][t];
+        }
+        memset(omp.ms, 0, sizeof omp.ms);
 #ifdef HAVE_OPENMP_BENCH
-    for (unsigned t = 1; t <= 2; t++) {
-        uint64_t r = 0;
-        omp.ms[FIB][t] = omp_fib_ms(t, n, runs, &r);
-        omp.ok &= r == kn.want[FIB];
-    }
-    sleep_ms(200); /* libgomp's idle threads spin a while: let them sleep */
+        for (unsigned t = 1; t <= 2; t++) {
+            uint64_t r = 0;
+            by_round[npeers][FIB][t][round] = omp_fib_ms(t, n, runs, &r);
+            omp.ok &= r == kn.want[FIB];
+        }
+        sleep_ms(200); /* libgomp's idle threads spin a while: let them sleep */
 #endif
+    }
+    for (size_t i = 0; i <= npeers; i++)
+        for (int k = 0; k < NKINDS; k++)
+            for (unsigned t = 1; t <= 2; t++)
+                measured[i]->ms[k][t] =
+                    by_round[i][k][t][0] > 0 ? median(by_round[i][k][t], rounds) : 0;
     /* fib written with a group and a spawn, weft's other fork-join API */
     struct peer wgroup = { "weft (weft_group + weft_spawn)", { { 0 } }, weft->ok };
     for (unsigned t = 1; t <= 2; t++)

@@ -205,8 +205,8 @@ static inline bool claim(struct weft_deque *d, int64_t *t)
 
 /* deque.c: replace the full array a by one of twice the size holding items
  * [t, b); the new array, or NULL (ENOMEM) with nothing changed. */
-struct deque_array *weft_internal_deque_grow(struct weft_deque *d, struct deque_array *a,
-                                             int64_t t, int64_t b);
+struct deque_array *weft_internal_deque_grow(struct weft_deque *d, struct deque_array *a, int64_t t,
+                                             int64_t b);
 
 static inline int deque_push(struct weft_deque *d, void *item)
 {
