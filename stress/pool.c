@@ -9,7 +9,8 @@
  *                 refused with ESHUTDOWN ever runs; ESHUTDOWN only after
  *                 destroy started), payloads intact.
  *   pool-nested   fork-join trees of depth 16-20 (weft_group/weft_spawn,
- *                 random fan-out 1-3), rooted on outside threads, some
+ *                 random fan-out 1-3; half of the 2-child nodes use
+ *                 weft_join instead), rooted on outside threads, some
  *                 roots spawned and waited for, some run directly on the
  *                 outside thread.  Check: each task ran exactly once (a
  *                 counter in the parent's frame), each subtree's size equals
@@ -18,8 +19,9 @@
  *                 grains 0, 1, small and larger than the range, some nested
  *                 inside the body; weft_parallel_reduce with an ordered
  *                 (non-commutative) combine.  Check: each index covered
- *                 exactly once and nothing outside, chunks non-empty and
- *                 within grain, reduce combines adjacent ranges in order.
+ *                 exactly once and nothing outside, no chunk shorter than
+ *                 grain (or the range), reduce combines adjacent ranges in
+ *                 order.
  *   pool-futures  weft_async from outside and from inside future tasks
  *                 (whose get then runs on a worker); get, done-polling and
  *                 early release; a last future per outside thread whose
@@ -398,8 +400,13 @@ static void node_fn(void *arg)
             if (seen_prepare(P->ran, P->S, seq))
                 kids[i].payload = item_new(&rg, P->S, seq, 0);
         }
-        weft_spawn(&g, &kids[i].task, node_fn, &kids[i]);
     }
+    bool join = k == 2 && rng_below(&rg, 2) == 0;
+    if (join) /* both children at once; the group stays empty */
+        weft_join(P->pool, node_fn, &kids[0], node_fn, &kids[1]);
+    else
+        for (unsigned i = 0; i < k; i++)
+            weft_spawn(&g, &kids[i].task, node_fn, &kids[i]);
     /* now and then a small loop inside a task (nested parallelism) */
     if (rng_below(&rg, 64) == 0) {
         unsigned char cnt[40] = { 0 };
@@ -465,7 +472,9 @@ static void loop_body(size_t b, size_t e, void *ctx)
 {
     struct loop *l = ctx;
     task_progress();
-    if (b >= e || b < l->begin || e > l->end || (l->grain && e - b > l->grain)) {
+    /* no call shorter than grain, unless the whole range is */
+    size_t len = l->end - l->begin, least = l->grain < len ? l->grain : len;
+    if (b >= e || b < l->begin || e > l->end || e - b < least) {
         /* relaxed: counted, reported by the caller */
         if (atomic_fetch_add_explicit(&l->bad, 1, memory_order_relaxed) == 0)
             stress_fail(l->r, "parallel_for [%zu, %zu) grain %zu called body on [%zu, %zu)",

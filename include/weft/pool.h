@@ -16,11 +16,12 @@
  * rayon's and Go's parking).  examples/custom_scheduler.c builds a smaller
  * scheduler from the public parts alone.
  *
- * Five ways to give the pool work:
+ * Six ways to give the pool work:
  *   weft_pool_submit      fire and forget (allocates a small node)
+ *   weft_join             fork-join of two calls (rayon::join): the cheapest
  *   weft_group + spawn    fork-join with caller-owned task storage (allocates
  *                         nothing); weft_group_wait runs tasks while it waits
- *   weft_parallel_for     a loop over an index range, cut into chunks
+ *   weft_parallel_for     a loop over an index range, cut adaptively
  *   weft_parallel_reduce  map chunks of an index range, combine the partial
  *                         results in order
  *   weft_async + future   a value computed on the pool
@@ -39,7 +40,9 @@
  *   size, stats    | yes    | yes   | yes   | yes   | yes   | yes     | yes   |
  *   destroy        | tasks+ | tasks | tasks | tasks | tasks | tasks   | tasks | no
  *
- * wait: weft_group_wait; loops: weft_parallel_for, weft_parallel_reduce; get,
+ * wait: weft_group_wait; loops: weft_parallel_for, weft_parallel_reduce (and
+ * weft_join, which is a spawn and a wait in one call, on a group of its own);
+ * get,
  * done, release: weft_future_*; stats: weft_pool_read_stats.  "yes" holds for
  * the pool's workers (inside a task) and outside threads alike, nested to any
  * depth.  wait: by the thread that called weft_group_init(g) (any one thread
