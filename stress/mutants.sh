@@ -785,6 +785,21 @@ mutant pool-for-split-off-by-one src/pool_parallel.c \
 'struct pfor_part right = { pf, mid, e };' \
 'struct pfor_part right = { pf, mid + 1, e };'
 
+# pool: weft_join returns without waiting for the thief of its second
+# call.  Checker: pool-nested (a 2-child node joined with weft_join finds
+# its stolen child not yet run, "ran 0 times"; TSan: race on its result).
+mutant pool-join-skips-thief src/pool_group.c \
+'    group_wait_worker(w, g); /* t was stolen: wait for its thief */' \
+'    (void)0; /* t was stolen: wait for its thief */'
+
+# pool: parallel_for's lazy splitting caps a piece at all of the rest
+# instead of half of it: the piece can end the range, and the call after
+# the loop gets an empty range (or one shorter than grain).  Checker:
+# pool-for (every call non-empty and at least grain long).
+mutant pool-for-lazy-chunk-uncapped src/pool_parallel.c \
+'        chunk = chunk <= half / 2 ? chunk * 2 : half;' \
+'        chunk = chunk <= half / 2 ? chunk * 2 : half * 2;'
+
 # pool: new work never wakes a parked worker (missing notify).  Watchdog:
 # an outside thread waits forever for a tree whose root nobody runs.
 mutant pool-no-wake-for-new-work src/pool_sync.h \
