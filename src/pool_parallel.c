@@ -1,7 +1,8 @@
 /*
  * pool_parallel.c - weft_parallel_for and weft_parallel_reduce, built on
- * the group API (pool_group.c) and the pool's worker count alone; the
- * contract is in include/weft/pool.h, the pool's layout in pool_internal.h.
+ * weft_join (pool_group.c), the calling worker's deque size and the pool's
+ * worker count; the contract is in include/weft/pool.h, the pool's layout
+ * in pool_internal.h.
  */
 #include "config.h"
 
@@ -63,19 +64,17 @@ static void pfor_task(void *arg)
  * next look splits what is left, so work spreads as with eager splitting. */
 static void pfor_rec(const struct pfor *pf, size_t b, size_t e)
 {
+    /* always a task of the pool (run_in_pool, or a half split off here) */
     struct worker *w = worker_of(pf->p);
+    assert(w != NULL);
     size_t grain = pf->grain, chunk = grain;
     /* every piece cut off below, and what is left, holds >= grain indices */
     while ((e - b) / 2 >= grain) {
-        if (w == NULL || deque_size(w->dq) == 0) {
+        if (deque_size(w->dq) == 0) {
             size_t mid = b + (e - b) / 2;
-            weft_group g;
-            weft_task t;
+            struct pfor_part left = { pf, b, mid };
             struct pfor_part right = { pf, mid, e };
-            weft_group_init(&g, pf->p);
-            weft_spawn(&g, &t, pfor_task, &right);
-            pfor_rec(pf, b, mid);
-            weft_group_wait(&g);
+            weft_join(pf->p, pfor_task, &left, pfor_task, &right);
             return;
         }
         size_t half = (e - b) / 2; /* >= grain */
@@ -161,13 +160,8 @@ static void reduce_rec(const struct preduce *r, size_t c0, size_t c1)
         return;
     }
     size_t mid = c0 + (c1 - c0) / 2;
-    weft_group g;
-    weft_task t;
-    struct preduce_part right = { r, mid, c1 };
-    weft_group_init(&g, r->p);
-    weft_spawn(&g, &t, reduce_task, &right);
-    reduce_rec(r, c0, mid);
-    weft_group_wait(&g);
+    struct preduce_part left = { r, c0, mid }, right = { r, mid, c1 };
+    weft_join(r->p, reduce_task, &left, reduce_task, &right);
     r->combine(acc, r->accs + mid * r->stride, r->ctx);
 }
 

@@ -787,7 +787,8 @@ mutant pool-for-split-off-by-one src/pool_parallel.c \
 
 # pool: weft_join returns without waiting for the thief of its second
 # call.  Checker: pool-nested (a 2-child node joined with weft_join finds
-# its stolen child not yet run, "ran 0 times"; TSan: race on its result).
+# its stolen child not yet run, "ran 0 times"; TSan: race on its result);
+# test_pool too (fib by weft_join comes out wrong, then a crash).
 mutant pool-join-skips-thief src/pool_group.c \
 '    group_wait_worker(w, g); /* t was stolen: wait for its thief */' \
 '    (void)0; /* t was stolen: wait for its thief */'

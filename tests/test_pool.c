@@ -439,7 +439,8 @@ static void join_from_outside_the_pool_runs_both_on_workers(void)
 static weft_pool *join_pool; /* the pool of the join tests' tasks */
 
 struct join_steal {
-    atomic_int b_started;
+    atomic_int b_started, b_done;
+    int done_at_return; /* b_done as weft_join returned */
 };
 
 static void join_wait_for_b(void *arg)
@@ -454,14 +455,20 @@ static void join_note_b(void *arg)
 {
     struct join_steal *js = arg;
     atomic_store(&js->b_started, 1);
+    /* keep the thief busy after fa can return, so that a join that does
+     * not wait for it returns before b_done is set */
+    for (int i = 0; i < 100; i++)
+        sched_yield();
+    atomic_store(&js->b_done, 1);
 }
 
 /* fa waits until fb has started: fb must be stolen, and weft_join must
- * wait for its thief instead of running it (NWORKERS >= 2). */
+ * wait for its thief to finish it (NWORKERS >= 2). */
 static void join_waits_for_a_stolen_second_call(void *arg)
 {
     struct join_steal *js = arg;
     weft_join(join_pool, join_wait_for_b, js, join_note_b, js);
+    js->done_at_return = atomic_load(&js->b_done);
 }
 
 static void join_whose_second_call_is_stolen_waits_for_the_thief(void)
@@ -470,9 +477,9 @@ static void join_whose_second_call_is_stolen_waits_for_the_thief(void)
     REQUIRE(p != NULL);
     join_pool = p;
     for (int round = 0; round < 20; round++) {
-        struct join_steal js = { 0 };
+        struct join_steal js = { 0, 0, 0 };
         run_as_task(p, join_waits_for_a_stolen_second_call, &js);
-        CHECK_EQ(atomic_load(&js.b_started), 1);
+        CHECK_EQ(js.done_at_return, 1);
     }
     weft_pool_destroy(p);
 }
