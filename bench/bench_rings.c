@@ -75,12 +75,16 @@
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum {
-    CAPACITY = 1024,
+    DEFAULT_CAPACITY = 1024,
     MAX_THREADS = 8, /* per side */
     BATCH = 32,      /* items per call in the batch scenarios */
     SEQ_BITS = 40,   /* item = (producer + 1) << SEQ_BITS | sequence */
     PROGRESS_EVERY = 1024,
 };
+
+/* --capacity: slots per ring (a power of two for ck_ring); wfcqueue's
+ * node pools hold as many nodes in all. */
+static size_t opt_capacity = DEFAULT_CAPACITY;
 
 #define SEQ_MASK (((uintptr_t)1 << SEQ_BITS) - 1)
 
@@ -334,7 +338,7 @@ struct peer {
 static void *mpmc_create(int producers)
 {
     (void)producers;
-    return weft_mpmc_create(CAPACITY);
+    return weft_mpmc_create(opt_capacity);
 }
 static void mpmc_destroy(void *q)
 {
@@ -376,7 +380,7 @@ THREAD_FNS(mpmc_batch, produce_batch, consume_batch, mpmc_pop_many, mpmc_push_ma
 static void *spsc_create(int producers)
 {
     (void)producers;
-    return weft_spsc_create(CAPACITY);
+    return weft_spsc_create(opt_capacity);
 }
 static void spsc_destroy(void *q)
 {
@@ -426,12 +430,12 @@ static void *ck_create(int producers)
     struct ck_peer *c = aligned_alloc(64, (sizeof *c + 63) / 64 * 64);
     if (c == NULL)
         return NULL;
-    c->buf = aligned_alloc(64, CAPACITY * sizeof(ck_ring_buffer_t));
+    c->buf = aligned_alloc(64, opt_capacity * sizeof(ck_ring_buffer_t));
     if (c->buf == NULL) {
         free(c);
         return NULL;
     }
-    ck_ring_init(&c->ring, CAPACITY);
+    ck_ring_init(&c->ring, (unsigned)opt_capacity);
     return c;
 }
 static void ck_destroy(void *q)
@@ -485,7 +489,7 @@ static void *wfcq_create(int producers)
     if (w == NULL)
         return NULL;
     cds_wfcq_init(&w->head, &w->tail);
-    w->pool_size = CAPACITY / (size_t)producers;
+    w->pool_size = opt_capacity / (size_t)producers;
     for (int p = 0; p < MAX_THREADS; p++)
         w->pool[p] = NULL;
     for (int p = 0; p < producers; p++) {
@@ -909,14 +913,14 @@ static void write_png(const char *path)
     fprintf(g,
             "set terminal pngcairo size 1100,560 noenhanced\n"
             "set output '%s'\n"
-            "set title 'Ring throughput, capacity %d, median of %d x %.2f s (bars missing: "
+            "set title 'Ring throughput, capacity %zu, median of %d x %.2f s (bars missing: "
             "stalled or not run)'\n"
             "set style data histograms\nset style histogram cluster gap 1\n"
             "set style fill solid 0.8 border -1\nset boxwidth 0.9\n"
             "set ylabel 'M items/s'\nset logscale y\nset yrange [0.1:*]\n"
             "set grid ytics\nset key outside right top\n"
             "set datafile missing '?'\n",
-            path, CAPACITY, opt_runs, opt_seconds);
+            path, opt_capacity, opt_runs, opt_seconds);
     /* columns: scenario, then one per peer that ran */
     int cols[NPEERS], ncols = 0;
     for (int p = 0; p < NPEERS; p++)
@@ -966,13 +970,15 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--runs N] [--seconds S] [--stall S] [--quick] [--csv FILE]\n"
-            "          [--png FILE] [--only TEXT]\n"
+            "          [--png FILE] [--only TEXT] [--capacity N]\n"
             "  --runs N      runs per peer and scenario, median reported (default 5)\n"
             "  --seconds S   length of one run (default 0.5)\n"
             "  --stall S     a run where no item moves for S seconds is killed (default 2)\n"
             "  --quick       a short demo: --runs 3 --seconds 0.15\n"
             "  --csv FILE    results as CSV (default bench-rings.csv)\n"
-            "  --png FILE    plot, when gnuplot is installed (default bench-rings.png)\n"
+            "  --png FILE    plot, when gnuplot is installed (default bench-rings.png;\n"
+            "                \"\" for none)\n"
+            "  --capacity N  slots per ring, a power of two, 16..2^20 (default 1024)\n"
             "  --only TEXT   only peers whose name contains TEXT\n",
             argv0);
     exit(2);
@@ -1002,6 +1008,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--png") && v) {
             png = v;
             i++;
+        } else if (!strcmp(a, "--capacity") && v) {
+            opt_capacity = strtoul(v, NULL, 10);
+            i++;
         } else if (!strcmp(a, "--only") && v) {
             only = v;
             i++;
@@ -1009,13 +1018,14 @@ int main(int argc, char **argv)
             usage(argv[0]);
         }
     }
-    if (opt_runs < 1 || opt_runs > MAX_RUNS || !(opt_seconds > 0) || !(opt_stall > 0))
+    if (opt_runs < 1 || opt_runs > MAX_RUNS || opt_capacity < 16 || opt_capacity > (1u << 20) ||
+        (opt_capacity & (opt_capacity - 1)) || !(opt_seconds > 0) || !(opt_stall > 0))
         usage(argv[0]);
 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("bench_rings: capacity %d, %d run(s) of %.2f s per cell, median; %ld CPU(s); "
+    printf("bench_rings: capacity %zu, %d run(s) of %.2f s per cell, median; %ld CPU(s); "
            "stall = no item moved for %.1f s\n",
-           CAPACITY, opt_runs, opt_seconds, cpus, opt_stall);
+           opt_capacity, opt_runs, opt_seconds, cpus, opt_stall);
 #ifndef HAVE_CK
     printf("(Concurrency Kit not found: no ck_ring baseline)\n");
 #endif
@@ -1049,6 +1059,7 @@ int main(int argc, char **argv)
            "moved for %.1f s; LOST / DUP / ORDER = delivery violated.\n",
            opt_stall);
     write_csv(csv);
-    write_png(png);
+    if (*png) /* --png '' writes no plot (bench/bench_wait.sh) */
+        write_png(png);
     return 0;
 }

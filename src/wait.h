@@ -14,20 +14,27 @@
  * and the deadline of a _timed call, which the ladder tests before its
  * first rung (timeout 0 tries once), on every yield and every park.
  *
- * The tuning (measured with mpmc; see bench/bench_rings.c's blocking rows):
+ * The tuning, measured by `make bench-wait` (bench/wait_sweep.sh: the
+ * blocking rows of bench_rings with the rings built once per candidate,
+ * interleaved rounds, medians; 2026-12-02 on the 2-CPU development VM):
  * - Spinning pays only when the thread we wait for runs on another core
- *   and is about to hand over: a cross-core hand-off takes a few hundred
- *   nanoseconds, each retry costs a pause (~30 ns on the development
- *   machine) plus a cache miss, so 8 retries cover about a microsecond.
- *   When the other thread shares our core every spin is wasted: with a
- *   producer and a consumer pinned to one core (capacity 16, blocking
- *   ops) 8 spins moved about twice the items of 64.
+ *   and is about to hand over (a cross-core hand-off takes a few hundred
+ *   nanoseconds; each retry costs a pause plus a cache miss).  When the
+ *   other thread shares our core every spin is wasted.  With every thread
+ *   on one CPU (capacity 16) 8 spins moved 2.8-3.3 M items/s in the
+ *   mpmc rows, 64 spins 1.7-1.9 and 256 spins 0.7; 1 spin 3.4-3.7.
+ *   Unpinned, with a side waiting every few items (capacity 16), 64
+ *   spins did best (44-59 M items/s against 15-50 for 8), while 1 spin
+ *   fell to 7-25.  8 is the compromise: close to the best on a shared
+ *   core, which is what more threads than cores means, and far from the
+ *   collapse of 1 spin when each side has its own core.
  * - Yielding lets the thread we wait for run when there are more threads
- *   than cores.  On 2 cores with 1P4C/4P1C/8P8C blocking runs 8 yields
- *   parked far too often (every park costs the parker a membarrier and
- *   the notifier a futex wake-up); 32-1024 did about equally well.  When
- *   nothing else is runnable a yield returns in about half a microsecond,
- *   so a waiter burns a few tens of microseconds of CPU before it parks.
+ *   than cores.  8 yields parked too often (every park costs the parker a
+ *   membarrier and the notifier a futex wake-up): 4P4C/8P8C at capacity
+ *   1024 moved 33 M items/s against 62-68 with 64 yields; 512 yields did
+ *   no better than 64 and burn CPU longer before parking.  When nothing
+ *   else is runnable a yield returns in about half a microsecond, so a
+ *   waiter burns a few tens of microseconds of CPU before it parks.
  *
  * Compiles as C11 and as C++17: the model checker's shim provides
  * cpu_relax, now_ns and sched_yield under Relacy (WEFT_MODEL).
@@ -104,7 +111,16 @@ static inline uint64_t deadline_left(struct deadline d)
 /* ---- the ladder --------------------------------------------------------- */
 
 #ifndef WEFT_MODEL
-enum { WAIT_SPINS = 8, WAIT_YIELDS = 64 };
+/* WEFT_WAIT_SPINS / WEFT_WAIT_YIELDS override the tuning for `make
+ * bench-wait` only (mk/bench_wait.am), which builds the rings once per
+ * candidate and runs their blocking rows side by side. */
+#ifndef WEFT_WAIT_SPINS
+#define WEFT_WAIT_SPINS 8
+#endif
+#ifndef WEFT_WAIT_YIELDS
+#define WEFT_WAIT_YIELDS 64
+#endif
+enum { WAIT_SPINS = WEFT_WAIT_SPINS, WAIT_YIELDS = WEFT_WAIT_YIELDS };
 #else
 /* The model checker runs a pause or a yield as a Relacy yield: 72 of them
  * per wait multiply the schedules beyond any bound that finishes.  One of
