@@ -64,6 +64,16 @@ bool weft_internal_heavy_fence(void)
     return false;
 }
 
+bool weft_internal_asym_fences(void)
+{
+#ifndef WEFT_TSAN
+    pthread_once(&membarrier_once, membarrier_register);
+    return membarrier_registered && weft_internal_membarrier_works();
+#else
+    return false; /* TSan models no membarrier: real fences on both sides */
+#endif
+}
+
 void weft_eventcount_init(weft_eventcount *ec, unsigned flags)
 {
     struct weft_internal_ec *e = weft_internal_ec(ec);

@@ -62,6 +62,12 @@ static inline bool weft_internal_membarrier_works(void)
  * fence instead; returns false then, true when membarrier did it. */
 bool weft_internal_heavy_fence(void);
 
+/* May a new structure pair light fences with weft_internal_heavy_fence?
+ * true when this process registered for membarrier(PRIVATE_EXPEDITED) and
+ * it has not failed since (registers on the first call); false in the TSan
+ * build.  What weft_eventcount_init decides for its asym flag. */
+bool weft_internal_asym_fences(void);
+
 /* Wake up to n waiters (INT32_MAX: all).  Out of line: only called when
  * weft_internal_ec_has_waiters said yes. */
 void weft_internal_ec_wake(struct weft_internal_ec *e, int n);
