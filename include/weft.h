@@ -21,6 +21,7 @@
 #include <weft/common.h>
 #include <weft/eventcount.h>
 #include <weft/epoch.h>
+#include <weft/queue.h>
 #include <weft/mpmc.h>
 #include <weft/spsc.h>
 #include <weft/deque.h>

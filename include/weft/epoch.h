@@ -57,11 +57,12 @@
  *
  * @code
  * #include <stdatomic.h>
+ * #include <stdint.h>
  * #include <stdlib.h>
  * #include <weft/epoch.h>
  *
  * struct config { int version; };
- * static _Atomic(struct config *) current;
+ * static atomic_uintptr_t current; // a struct config *
  *
  * int main(void)
  * {
@@ -70,19 +71,19 @@
  *     if (d == NULL || c == NULL || next == NULL)
  *         return 1;
  *     c->version = 1;
- *     atomic_store(&current, c);
+ *     atomic_store(&current, (uintptr_t)c);
  *
  *     weft_epoch_enter(d); // a reader
- *     int seen = atomic_load(&current)->version;
+ *     int seen = ((struct config *)atomic_load(&current))->version;
  *     weft_epoch_exit(d);
  *
  *     next->version = 2; // a writer replaces the config
- *     struct config *old = atomic_exchange(&current, next);
+ *     void *old = (void *)atomic_exchange(&current, (uintptr_t)next);
  *     weft_epoch_retire(d, old, free); // freed once no reader can see it
  *
  *     weft_epoch_synchronize(d); // old has been freed now
  *     weft_epoch_destroy(d);
- *     free(atomic_load(&current));
+ *     free((void *)atomic_load(&current));
  *     return seen == 1 ? 0 : 1;
  * }
  * @endcode
