@@ -825,6 +825,44 @@ mutant pool-no-wake-future-waiter src/pool_sync.h \
 '    if (atomic_load_explicit(&fs->on_pool, memory_order_relaxed))
         weft_eventcount_notify_all(pool_ec);' \
 '        (void)0;'
+
+# epoch: an object is freed one advance after its retire instead of three,
+# while a reader that entered before the retire may still hold it.
+# Checker: epoch-readers (poison seen inside a section; TSan: race with the
+# free); test_epoch too.
+mutant epoch-grace-one src/epoch_internal.h \
+'    EPOCH_GRACE = 3' \
+'    EPOCH_GRACE = 1'
+
+# epoch: the advance ignores readers still announced in an older epoch.
+# Checker: epoch-readers (a node freed inside a long section).
+mutant epoch-advance-ignores-readers src/epoch.c \
+'        if ((s & EPOCH_ACTIVE) && s >> 1 != e)
+            return false;' \
+'        (void)s;'
+
+# queue: head moves past a segment without first moving tail past it, so
+# a producer can enter a segment after its retire (and its reuse as the
+# spare).  Checker: queue-flow (lost items, or a use after the free).
+mutant queue-retire-before-tail src/queue.c \
+'    atomic_compare_exchange_strong_explicit(&q->tail, &t, n, memory_order_release,
+                                            memory_order_relaxed);
+    /* release: pairs with the acquire load of head in pop_in' \
+'    (void)t;
+    /* release: pairs with the acquire load of head in pop_in'
+
+# queue: close seals at once, without the grace period that waits for the
+# pushes in flight: a push that returned 0 can be left behind by consumers
+# that already saw EPIPE.  Checker: queue-close-race (pushed != popped).
+mutant queue-close-no-grace src/queue.c \
+'    weft_internal_epoch_barrier(q->dom);' \
+'    (void)0;'
+
+# queue: the producer's CAS publishes the item with relaxed ordering.
+# Checker: TSan (the item's payload races with its consumer).
+mutant queue-publish-relaxed src/queue.c \
+'                    &c->state, &empty, CELL_FULL, memory_order_release, memory_order_relaxed)))' \
+'                    &c->state, &empty, CELL_FULL, memory_order_relaxed, memory_order_relaxed)))'
 }
 
 # ---------------------------------------------------------------------------
