@@ -343,7 +343,7 @@ struct run_ctx {
     unsigned P, C;
     uint64_t items;
     pthread_barrier_t go;
-    atomic_uint_least64_t consumed; /* reported in chunks */
+    atomic_uint_least64_t consumed;  /* reported in chunks */
     atomic_uint_least64_t *progress; /* shared with the parent */
 };
 
@@ -697,8 +697,7 @@ static void print_table(int runs, uint64_t items, FILE *csv)
                 snprintf(buf, sizeof buf, "%.1f", bench_median(c->v, (size_t)c->n));
             } else {
                 double m = bench_median(c->v, (size_t)c->n);
-                snprintf(buf, sizeof buf, "%.1f (%.2fx)", m,
-                         bench_median(c->ratio, (size_t)c->n));
+                snprintf(buf, sizeof buf, "%.1f (%.2fx)", m, bench_median(c->ratio, (size_t)c->n));
             }
             printf(" | %-15s", buf);
             if (csv && c->n)
@@ -757,8 +756,7 @@ int main(int argc, char **argv)
     size_t segq = SIZE_MAX;
     if (segqueue_path && npeers < MAX_PEERS) {
         segq = npeers;
-        peers[npeers++] = (struct qpeer){ .name = segqueue_name(segqueue_path),
-                                          .note = NULL };
+        peers[npeers++] = (struct qpeer){ .name = segqueue_name(segqueue_path), .note = NULL };
     }
     printf("bench_queue: %" PRIu64 " items per run, %d round(s), %ld CPU(s), stall after %.0f s\n",
            items, runs, sysconf(_SC_NPROCESSORS_ONLN), opt_stall);

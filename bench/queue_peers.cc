@@ -23,7 +23,8 @@
 #include <boost/lockfree/queue.hpp>
 #endif
 
-namespace {
+namespace
+{
 
 #ifdef HAVE_MOODYCAMEL
 using Moody = moodycamel::ConcurrentQueue<uintptr_t>;
@@ -109,16 +110,16 @@ bool boost_pop(void *q, void *, uintptr_t *v)
 
 const qpeer cxx_peers[] = {
 #ifdef HAVE_MOODYCAMEL
-    { "moodycamel ConcurrentQueue 1.0.3", "tokens per thread; per-producer FIFO only",
-      moody_create, moody_destroy, moody_begin, moody_end, moody_push, moody_pop },
+    { "moodycamel ConcurrentQueue 1.0.3", "tokens per thread; per-producer FIFO only", moody_create,
+      moody_destroy, moody_begin, moody_end, moody_push, moody_pop },
 #endif
 #ifdef HAVE_TBB_QUEUE
     { "oneTBB concurrent_queue", nullptr, tbb_create, tbb_destroy, nullptr, nullptr, tbb_push,
       tbb_pop },
 #endif
 #ifdef HAVE_BOOST_LOCKFREE
-    { "boost::lockfree::queue 1.74", "a node pool of 1024 that grows", boost_create,
-      boost_destroy, nullptr, nullptr, boost_push, boost_pop },
+    { "boost::lockfree::queue 1.74", "a node pool of 1024 that grows", boost_create, boost_destroy,
+      nullptr, nullptr, boost_push, boost_pop },
 #endif
     { nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr },
 };

@@ -114,15 +114,15 @@ struct weft_queue {
     alignas(LINE_PAIR_BYTES) _Atomic(struct seg *) tail; /* written by producers */
     /* Read by every push and pop, written rarely. */
     alignas(LINE_PAIR_BYTES) weft_epoch *dom;
-    atomic_uint closed;          /* no push may succeed any more */
-    atomic_uint sealed;          /* every push that will ever succeed has */
-    atomic_size_t bytes;         /* segments held (allocated, not yet freed) */
+    atomic_uint closed;  /* no push may succeed any more */
+    atomic_uint sealed;  /* every push that will ever succeed has */
+    atomic_size_t bytes; /* segments held (allocated, not yet freed) */
     /* freed segments kept for the next ones (a slot is NULL or one) */
     _Atomic(struct seg *) spare[SPARES];
-    atomic_uint retires; /* segments retired, for the reclaim cadence */
+    atomic_uint retires;             /* segments retired, for the reclaim cadence */
     atomic_uint_least64_t next_trim; /* now_ns() after which an empty pop trims */
     atomic_uint trimmed_at;          /* retires at the last trim */
-    weft_eventcount not_empty;   /* consumers park here */
+    weft_eventcount not_empty;       /* consumers park here */
 };
 
 /* A kept segment, or NULL. */
