@@ -43,8 +43,10 @@
  * of closed) with close's store of closed (then the grace period of
  * weft_internal_epoch_barrier, whose advances fence and scan every
  * section): a push either sees closed and fails, or close waits until the
- * push finished.  Only then does close set sealed, and a pop reports EPIPE
- * only after it saw sealed and then the queue empty.
+ * push finished.  Only then does close set sealed; a pop reports EPIPE only
+ * after it saw sealed and then the queue empty, and a refused push only
+ * after it saw sealed (push_refused), so close takes effect at once, at the
+ * seal: linearizable.
  */
 #include "config.h"
 
@@ -289,6 +291,21 @@ static inline void notify(weft_queue *q, int n)
     weft_internal_ec_notify(weft_internal_ec(&q->not_empty), n);
 }
 
+/* A push found the queue closed: it reports EPIPE only once close has
+ * sealed the queue, after every push still in flight has placed its item.
+ * So the refusal comes after every success, and close is linearizable: at
+ * its seal (a push that sees closed while close waits for the others would
+ * otherwise fail before a push that began earlier succeeds).  Outside the
+ * section: close's grace period waits for the sections. */
+static COLD int push_refused(weft_queue *q)
+{
+    unsigned round = 0;
+    /* acquire: pairs with the release store of sealed in close */
+    while (!atomic_load_explicit(&q->sealed, memory_order_acquire))
+        wait_rung_no_park(&round);
+    return EPIPE;
+}
+
 int weft_queue_push(weft_queue *q, void *item)
 {
     assert(q != NULL);
@@ -299,6 +316,8 @@ int weft_queue_push(weft_queue *q, void *item)
     epoch_exit(r);
     if (LIKELY(rc == 0))
         notify(q, 1);
+    else if (rc == EPIPE)
+        return push_refused(q);
     return rc;
 }
 
@@ -318,7 +337,7 @@ size_t weft_queue_push_many(weft_queue *q, void *const *items, size_t n)
     if (done > 0)
         notify(q, done > INT_MAX ? INT_MAX : (int)done);
     if (done < n)
-        errno = rc;
+        errno = rc == EPIPE ? push_refused(q) : rc;
     return done;
 }
 

@@ -858,6 +858,17 @@ mutant queue-close-no-grace src/queue.c \
 '    weft_internal_epoch_barrier(q->dom);' \
 '    (void)0;'
 
+# queue: a push that finds the queue closed reports EPIPE at once, before
+# close sealed it, while a push that began earlier may still succeed after
+# it: close is no longer linearizable (the bug queue-lin found first).
+# Checker: queue-lin (V4: a pop found the queue empty although the late
+# push's item was provably there, given the earlier EPIPE).
+mutant queue-refuse-before-seal src/queue.c \
+'    else if (rc == EPIPE)
+        return push_refused(q);' \
+'    else if (rc == EPIPE)
+        return EPIPE;'
+
 # queue: the producer's CAS publishes the item with relaxed ordering.
 # Checker: TSan (the item's payload races with its consumer).
 mutant queue-publish-relaxed src/queue.c \

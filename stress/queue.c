@@ -415,7 +415,113 @@ static int run_epoch_readers(struct stress_run *r)
     return 0;
 }
 
+/* ---- queue-lin: the ring interface over weft_queue ---------------------- */
+
+static void *q_create(size_t capacity)
+{
+    (void)capacity; /* unbounded */
+    return weft_queue_create();
+}
+static void q_destroy(void *q)
+{
+    weft_queue_destroy(q);
+}
+static size_t q_capacity(const void *q)
+{
+    (void)q;
+    return 0; /* unbounded: lincheck's capacity 0 */
+}
+static size_t q_size(const void *q)
+{
+    return weft_queue_size(q);
+}
+static bool q_try_push(void *q, void *item)
+{
+    return weft_queue_push(q, item) == 0;
+}
+static bool q_try_pop(void *q, void **item)
+{
+    return weft_queue_try_pop(q, item);
+}
+static size_t q_push_many(void *q, void *const *items, size_t n)
+{
+    return weft_queue_push_many(q, items, n);
+}
+static size_t q_pop_many(void *q, void **items, size_t n)
+{
+    return weft_queue_try_pop_many(q, items, n);
+}
+static int q_push(void *q, void *item)
+{
+    return weft_queue_push(q, item);
+}
+static int q_pop(void *q, void **item)
+{
+    return weft_queue_pop(q, item);
+}
+static int q_push_timed(void *q, void *item, uint64_t timeout_ns)
+{
+    (void)timeout_ns; /* a push never waits */
+    return weft_queue_push(q, item);
+}
+static int q_pop_timed(void *q, void **item, uint64_t timeout_ns)
+{
+    return weft_queue_pop_timed(q, item, timeout_ns);
+}
+static void q_close(void *q)
+{
+    weft_queue_close(q);
+}
+static bool q_closed(const void *q)
+{
+    return weft_queue_closed(q);
+}
+
+/* The contract (include/weft/queue.h): a plain linearizable FIFO with
+ * close, every operation one atomic step (close's at its seal: pushes and
+ * pops report EPIPE only after it). */
+static const struct ring_ops queue_ops = {
+    .name = "weft_queue",
+    .multi = true,
+    .align = WEFT_CACHELINE,
+    .create = q_create,
+    .destroy = q_destroy,
+    .capacity = q_capacity,
+    .size = q_size,
+    .try_push = q_try_push,
+    .try_pop = q_try_pop,
+    .push_many = q_push_many,
+    .pop_many = q_pop_many,
+    .push = q_push,
+    .pop = q_pop,
+    .push_timed = q_push_timed,
+    .pop_timed = q_pop_timed,
+    .close = q_close,
+    .closed = q_closed,
+    .lin_flags = 0,
+};
+
+const struct ring_ops *stress_queue_ops(void)
+{
+    return &queue_ops;
+}
+
+/* No batches: weft_queue's push_many and try_pop_many are sequences of
+ * single operations (queue.h), not the one atomic claim of a ring's batch
+ * that the windows' batch rules assume. */
+static const struct ring_arg a_queue_lin = { .multi = true,
+                                             .queue = true,
+                                             .modes = M_TRY | M_BLOCK | M_TIMED };
+
 const struct scenario stress_queue_scenarios[] = {
+    { .name = "queue-lin",
+      .what = "weft_queue, 2P2C windows of recorded histories (no batches): linearizable",
+      .fn = run_lin,
+      .arg = &a_queue_lin,
+      .def_p = 2,
+      .def_c = 2,
+      .def_cap = 4,
+      .weight = 2 },
     { .name = "queue-flow",
       .what = "weft_queue, 8P8C, every push and pop form: exactly-once, per-producer FIFO",
       .fn = run_queue_flow,

@@ -136,6 +136,12 @@ static const struct ring_ops spsc_ops = RING_OPS(spsc, false, SPSC_LIN);
 static const struct ring_ops *choose_ops(struct stress_run *r, const struct ring_arg *a,
                                          unsigned modes)
 {
+    if (a->queue) {
+        if (r->peer == STRESS_PEER_NONE)
+            return stress_queue_ops();
+        snprintf(r->skip, sizeof r->skip, "the queue has no peer here");
+        return NULL;
+    }
     if (r->peer == STRESS_PEER_MUTEX)
         return stress_mutex_ops(a->multi);
     if (r->peer == STRESS_PEER_NONE)

@@ -13,9 +13,10 @@
  * weft_epoch (weft/epoch.h) and freed as soon as no thread can read it.
  *
  * Semantics: linearizable FIFO across all producers (not only per
- * producer); every item pushed with a 0 result is popped exactly once, also
- * when the push raced with weft_queue_close.  After close, pushes fail with
- * EPIPE and pops drain what is left, then return EPIPE.
+ * producer), close included; every item pushed with a 0 result is popped
+ * exactly once, also when the push raced with weft_queue_close.  After
+ * close, pushes fail with EPIPE and pops drain what is left, then return
+ * EPIPE.
  *
  * Concurrency: may two threads make these calls on one queue at once?
  *
@@ -38,7 +39,8 @@
  * eventcount; a push wakes a parked consumer with one futex call and costs
  * nothing extra when nobody waits.  close waits until every push that was
  * running when it began has finished (a grace period of the queue's epoch
- * domain), so that none of them is lost.
+ * domain), so that none of them is lost; a push that finds the queue
+ * closed while close waits returns EPIPE once close is done.
  *
  * Memory: 16 bytes per cell plus 384 per segment (32 KB per segment, its
  * own mapping, so that a freed segment goes back to the system), so about
@@ -107,14 +109,16 @@ WEFT_API void weft_queue_destroy(weft_queue *q);
  * in the queue), or EPIPE once closed. */
 WEFT_API int weft_queue_push(weft_queue *q, void *item);
 
-/* Pushes items[0..n) in order; returns how many were pushed.  Fewer than n
- * only on ENOMEM or close, and errno says which. */
+/* Pushes items[0..n) in order, as n pushes would (in one epoch section, one
+ * wake-up): other producers' items may land between them.  Returns how many
+ * were pushed; fewer than n only on ENOMEM or close, and errno says which. */
 WEFT_API size_t weft_queue_push_many(weft_queue *q, void *const *items, size_t n);
 
 /* The oldest item, or false when the queue is empty. */
 WEFT_API bool weft_queue_try_pop(weft_queue *q, void **item);
 
-/* Up to n of the oldest items, in order; returns how many. */
+/* Up to n items, as n try_pops would (in one epoch section): in FIFO order,
+ * but other consumers may take items between them.  Returns how many. */
 WEFT_API size_t weft_queue_try_pop_many(weft_queue *q, void **items, size_t n);
 
 /* Blocks while the queue is empty: 0, or EPIPE once closed and drained. */
