@@ -48,6 +48,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +142,7 @@ static bool wfcq_pop(void *q, void *tok, uintptr_t *v)
     struct cds_wfcq_node *n = cds_wfcq_dequeue_blocking(&w->head, &w->tail);
     if (!n)
         return false;
-    struct wfcq_node *x = caa_container_of(n, struct wfcq_node, node);
+    struct wfcq_node *x = (struct wfcq_node *)(void *)n; /* node is the first member */
     *v = x->v;
     free(x); /* valid at once after a blocking (mutex) dequeue */
     return true;
@@ -192,7 +193,7 @@ static void lfq_push(void *q, void *tok, uintptr_t v)
 }
 static void lfq_free_node(struct rcu_head *h)
 {
-    free(caa_container_of(h, struct lfq_node, rcu));
+    free((char *)(void *)h - offsetof(struct lfq_node, rcu));
 }
 static bool lfq_pop(void *q, void *tok, uintptr_t *v)
 {
@@ -202,7 +203,7 @@ static bool lfq_pop(void *q, void *tok, uintptr_t *v)
     rcu_read_unlock();
     if (!n)
         return false;
-    struct lfq_node *x = caa_container_of(n, struct lfq_node, node);
+    struct lfq_node *x = (struct lfq_node *)(void *)n; /* node is the first member */
     *v = x->v;
     call_rcu(&x->rcu, lfq_free_node);
     return true;

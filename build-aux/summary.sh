@@ -4,7 +4,7 @@
 # that of the run: 1 when anything failed or the log is missing.
 log=${1:-test-suite.log}
 if ! test -f "$log"; then
-  echo "0 passed, 1 failed (no $log: the harness did not run)"
+  echo "0 passed, 1 failed, 0 skipped (no $log: the harness did not run)"
   exit 1
 fi
 count() { sed -n "s/^# $1: *\([0-9][0-9]*\).*/\1/p" "$log" | head -n 1; }

@@ -89,6 +89,7 @@ struct epoch_tls {
     struct epoch_tls *next;
 };
 
+#ifndef WEFT_MODEL
 extern _Thread_local struct epoch_tls *weft_internal_epoch_cache[EPOCH_TLS_SLOTS]
     __attribute__((tls_model("initial-exec")));
 
@@ -102,6 +103,15 @@ static inline struct epoch_rec *epoch_rec_of(weft_epoch *d)
         return t->r;
     return weft_internal_epoch_rec_slow(d);
 }
+#else
+/* The model checker's fibers share one OS thread: its harness keeps a
+ * record per model thread (model-check/epoch.cc). */
+struct epoch_rec *weft_model_epoch_rec(weft_epoch *d);
+static inline struct epoch_rec *epoch_rec_of(weft_epoch *d)
+{
+    return weft_model_epoch_rec(d);
+}
+#endif
 
 /* The reader's half of the section protocol (see epoch.c): announce the
  * epoch read, then the light fence, then the section's loads.  NULL when
