@@ -76,7 +76,11 @@
  * above it pin the heap's top); its header takes three line pairs and the
  * cells the rest. */
 enum { SEG_BYTES = 32768, SEG_HEADER = 3 * LINE_PAIR_BYTES };
+#ifndef WEFT_MODEL
 enum { SEG_CELLS = (SEG_BYTES - SEG_HEADER) / (2 * sizeof(void *)) };
+#else
+enum { SEG_CELLS = 2 };     /* the model checker crosses segments after 2 items */
+#endif
 
 enum { CELL_EMPTY = 0, CELL_FULL = 1, CELL_TAKEN = 2 };
 
@@ -89,7 +93,11 @@ enum { SPARES = 16 };
 /* Consumers try to free retired segments after every RECLAIM_EVERY-th
  * retire: each try costs an epoch advance, a membarrier(2) (measured: 12%
  * of a 4P4C run when every retire tried). */
+#ifndef WEFT_MODEL
 enum { RECLAIM_EVERY = 8 };
+#else
+enum { RECLAIM_EVERY = 1 }; /* the model checker frees at every retire */
+#endif
 
 struct cell {
     atomic_uintptr_t state; /* CELL_*: set FULL by the producer, TAKEN by the consumer */
@@ -143,12 +151,25 @@ static struct seg *take_spare(weft_queue *q)
     return NULL;
 }
 
+/* Every cell of a kept segment EMPTY again (CELL_EMPTY is 0); the CAS that
+ * links the segment publishes it.  The model checker's atomics are objects
+ * that atomic_init makes, so there the same stores are atomic_inits. */
+static void cells_clear(struct seg *s)
+{
+#ifndef WEFT_MODEL
+    memset(s->cells, 0, sizeof s->cells);
+#else
+    for (int i = 0; i < SEG_CELLS; i++)
+        atomic_init(&s->cells[i].state, CELL_EMPTY);
+#endif
+}
+
 /* A zeroed segment, kept or newly mapped; NULL when out of memory. */
 static struct seg *seg_new(weft_queue *q, uint64_t index)
 {
     struct seg *s = take_spare(q);
     if (s != NULL) {
-        memset(s->cells, 0, sizeof s->cells); /* CELL_EMPTY is 0 */
+        cells_clear(s);
     } else {
         /* MAP_POPULATE: fault the pages in now; a consumer's read of a
          * fresh page would map the zero page, and the producer's write
@@ -157,7 +178,10 @@ static struct seg *seg_new(weft_queue *q, uint64_t index)
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (m == MAP_FAILED)
             return NULL;
-        s = m; /* zero-filled */
+        s = (struct seg *)m; /* zero-filled */
+#ifdef WEFT_MODEL
+        cells_clear(s);
+#endif
         /* relaxed: a statistic; nothing is ordered by it */
         atomic_fetch_add_explicit(&q->bytes, SEG_BYTES, memory_order_relaxed);
     }
@@ -210,7 +234,7 @@ static void trim_spares(weft_queue *q)
 /* weft_epoch's free_fn for a retired segment. */
 static void seg_free(void *p)
 {
-    struct seg *s = p;
+    struct seg *s = (struct seg *)p;
     seg_drop(s->q, s);
 }
 
@@ -594,7 +618,7 @@ size_t weft_queue_memory(const weft_queue *q)
 
 weft_queue *weft_queue_create(void)
 {
-    weft_queue *q = aligned_alloc(LINE_PAIR_BYTES, sizeof *q);
+    weft_queue *q = (weft_queue *)aligned_alloc(LINE_PAIR_BYTES, sizeof *q);
     if (q == NULL) {
         errno = ENOMEM;
         return NULL;
