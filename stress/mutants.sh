@@ -843,7 +843,11 @@ mutant epoch-advance-ignores-readers src/epoch.c \
 
 # queue: head moves past a segment without first moving tail past it, so
 # a producer can enter a segment after its retire (and its reuse as the
-# spare).  Checker: queue-flow (lost items, or a use after the free).
+# spare).  EXPECTED SURVIVOR: it needs a producer stopped between linking
+# a segment and moving tail for three epoch advances, and the chaos point
+# there (src/queue.c, push_next) has not made queue-flow hit it in --quick
+# runs; model-check/queue.cc's bounded searches do not reach it either
+# (and a freed segment's cells are atomics there, not raced data).
 mutant queue-retire-before-tail src/queue.c \
 '    atomic_compare_exchange_strong_explicit(&q->tail, &t, n, memory_order_release,
                                             memory_order_relaxed);
@@ -879,7 +883,7 @@ mutant queue-publish-relaxed src/queue.c \
 # ---------------------------------------------------------------------------
 n=0 killed=0 survived=0 errors=0 expected=0
 # Survivors explained in the list (not counted as a failure of the run).
-EXPECTED_SURVIVORS="deque-dekker-owner-weakened"
+EXPECTED_SURVIVORS="deque-dekker-owner-weakened queue-retire-before-tail"
 results=
 work=
 cleanup() { if test "$keep" = no && test -n "$work"; then rm -rf "$work"; fi; }
