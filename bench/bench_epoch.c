@@ -311,28 +311,6 @@ static double xbeam_run(int kind)
     return ns;
 }
 
-static void xbeam_label(void)
-{
-    char file[400], version[100] = "rustc of unknown version";
-    snprintf(file, sizeof file, "%s", xbeam_path);
-    for (int up = 0; up < 2; up++) {
-        char *slash = strrchr(file, '/');
-        if (slash)
-            *slash = '\0';
-    }
-    strncat(file, "/rustc-version", sizeof file - strlen(file) - 1);
-    FILE *f = fopen(file, "r");
-    if (f) {
-        if (fgets(version, sizeof version, f))
-            version[strcspn(version, "\n")] = '\0';
-        fclose(f);
-    }
-    char *sp = strchr(version, ' ');
-    if (sp && (sp = strchr(sp + 1, ' ')))
-        *sp = '\0';
-    snprintf(xbeam_name, sizeof xbeam_name, "crossbeam-epoch 0.9 (%s)", version);
-}
-
 /* ---- main -------------------------------------------------------------------------- */
 
 static double measure(const struct peer *pe, int kind)
@@ -383,7 +361,7 @@ int main(int argc, char **argv)
     peers[np++] = (struct peer){ "liburcu 0.13 memb", urcu_section, urcu_retire };
 #endif
     if (xbeam_path) {
-        xbeam_label();
+        bench_rust_label(xbeam_path, "crossbeam-epoch 0.9", xbeam_name, sizeof xbeam_name);
         peers[np++] = (struct peer){ xbeam_name, NULL, NULL };
     }
     printf("bench_epoch: %" PRIu64 " sections, %" PRIu64 " objects, %d round(s)\n", opt_sections,

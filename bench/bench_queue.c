@@ -537,33 +537,7 @@ static enum outcome run_once(const struct qpeer *pe, const struct scenario *sc, 
 /* ---- the crossbeam SegQueue peer: a separate Rust program ---------------- */
 
 static const char *segqueue_path;
-
-/* "crossbeam SegQueue 0.3 (rustc ...)", from the rustc-version file that
- * build-aux/build-rust-peer leaves two levels above the binary. */
-static const char *segqueue_name(const char *path)
-{
-    static char name[160];
-    char file[400], version[100] = "rustc of unknown version";
-    snprintf(file, sizeof file, "%s", path);
-    for (int up = 0; up < 2; up++) {
-        char *slash = strrchr(file, '/');
-        if (slash)
-            *slash = '\0';
-    }
-    strncat(file, "/rustc-version", sizeof file - strlen(file) - 1);
-    FILE *f = fopen(file, "r");
-    if (f) {
-        if (fgets(version, sizeof version, f))
-            version[strcspn(version, "\n")] = '\0';
-        fclose(f);
-    }
-    /* "rustc 1.97.0-nightly (...)": keep the first two words */
-    char *sp = strchr(version, ' ');
-    if (sp && (sp = strchr(sp + 1, ' ')))
-        *sp = '\0';
-    snprintf(name, sizeof name, "crossbeam SegQueue 0.3 (%s)", version);
-    return name;
-}
+static char segqueue_label[160];
 
 /* One run of the Rust peer: it prints "segqueue P C MITEMS ok|LOST|ORDER". */
 static enum outcome run_segqueue(const struct scenario *sc, uint64_t items, double *mitems)
@@ -757,7 +731,10 @@ int main(int argc, char **argv)
     size_t segq = SIZE_MAX;
     if (segqueue_path && npeers < MAX_PEERS) {
         segq = npeers;
-        peers[npeers++] = (struct qpeer){ .name = segqueue_name(segqueue_path), .note = NULL };
+        peers[npeers++] =
+            (struct qpeer){ .name = bench_rust_label(segqueue_path, "crossbeam SegQueue 0.3",
+                                                     segqueue_label, sizeof segqueue_label),
+                            .note = NULL };
     }
     printf("bench_queue: %" PRIu64 " items per run, %d round(s), %ld CPU(s), stall after %.0f s\n",
            items, runs, sysconf(_SC_NPROCESSORS_ONLN), opt_stall);

@@ -24,6 +24,7 @@
 
 #include "eventcount.c"
 #include "epoch_sync.h"
+#include "epoch_model.h"
 
 namespace
 {
@@ -42,8 +43,6 @@ void node_free(void *p)
     n->freed = true;
 }
 
-struct epoch_rec *model_recs[4];
-
 template <class Derived, int Threads, bool Asym>
 struct epoch_scenario : weft_model::scenario<Derived, Threads> {
     weft_epoch *d;
@@ -54,25 +53,7 @@ struct epoch_scenario : weft_model::scenario<Derived, Threads> {
     void before()
     {
         (void)weft_model::membarrier_ok_flag($);
-        d = static_cast<weft_epoch *>(malloc(sizeof *d));
-        atomic_init(&d->epoch, 0);
-        atomic_init(&d->asym, Asym ? 1u : 0u);
-        atomic_init(&d->records, nullptr);
-        d->asym_off_at = 0;
-        struct epoch_rec *list = nullptr;
-        for (int t = 0; t < Threads; t++) {
-            struct epoch_rec *r = static_cast<struct epoch_rec *>(malloc(sizeof *r));
-            atomic_init(&r->state, 0);
-            atomic_init(&r->in_use, 1);
-            r->nest = 0;
-            r->since_scan = 0;
-            r->head = r->tail = log_new();
-            r->head_i = 0;
-            r->next = list;
-            list = r;
-            model_recs[t] = r;
-        }
-        atomic_store_explicit(&d->records, list, memory_order_release);
+        d = model_epoch_new(Threads, Asym);
         for (node &n : nodes) {
             n.data($) = 1;
             n.freed = false;
@@ -99,7 +80,7 @@ struct epoch_scenario : weft_model::scenario<Derived, Threads> {
     {
         node *fresh = &nodes[next_node++];
         node *old = shared($).exchange(fresh, rl::mo_acq_rel);
-        RL_ASSERT(log_append(d, model_recs[thread], old, node_free));
+        RL_ASSERT(log_append(d, model_epoch_recs[thread], old, node_free));
     }
 
     void advance(int times)
@@ -185,7 +166,7 @@ template <bool Asym> struct two_readers : epoch_scenario<two_readers<Asym>, 3, A
 struct epoch_rec *weft_model_epoch_rec(weft_epoch *d)
 {
     (void)d;
-    return model_recs[rl::thread_index()];
+    return model_epoch_recs[rl::thread_index()];
 }
 
 int main()

@@ -35,6 +35,7 @@
 
 #include "eventcount.c"
 #include "epoch_sync.h"
+#include "epoch_model.h"
 
 namespace
 {
@@ -53,7 +54,6 @@ void *model_mmap(size_t len)
 namespace
 {
 
-struct epoch_rec *model_recs[4];
 int model_threads;
 rl::atomic<int> *model_mu; /* the domain's mutex, as a try-lock */
 
@@ -241,31 +241,12 @@ struct close_vs_push : queue_scenario<close_vs_push, 3> {
 struct epoch_rec *weft_model_epoch_rec(weft_epoch *d)
 {
     (void)d;
-    return model_recs[rl::thread_index()];
+    return model_epoch_recs[rl::thread_index()];
 }
 
 weft_epoch *weft_epoch_create(void)
 {
-    weft_epoch *d = static_cast<weft_epoch *>(malloc(sizeof *d));
-    atomic_init(&d->epoch, 0);
-    atomic_init(&d->asym, weft_internal_asym_fences() ? 1u : 0u);
-    atomic_init(&d->records, nullptr);
-    d->asym_off_at = 0;
-    struct epoch_rec *list = nullptr;
-    for (int t = 0; t < model_threads; t++) {
-        struct epoch_rec *r = static_cast<struct epoch_rec *>(malloc(sizeof *r));
-        atomic_init(&r->state, 0);
-        atomic_init(&r->in_use, 1);
-        r->nest = 0;
-        r->since_scan = 0;
-        r->head = r->tail = log_new();
-        r->head_i = 0;
-        r->next = list;
-        list = r;
-        model_recs[t] = r;
-    }
-    atomic_store_explicit(&d->records, list, memory_order_release);
-    return d;
+    return model_epoch_new(model_threads, weft_internal_asym_fences());
 }
 
 void weft_epoch_destroy(weft_epoch *d)

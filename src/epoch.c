@@ -172,6 +172,7 @@ static struct epoch_rec *claim_record(weft_epoch *d)
     atomic_init(&r->state, 0);
     atomic_init(&r->in_use, 1);
     r->head = r->tail = b;
+    /* relaxed: the first guess of the CAS below, which publishes r */
     struct epoch_rec *head = atomic_load_explicit(&d->records, memory_order_relaxed);
     do
         r->next = head;
@@ -316,6 +317,7 @@ void weft_epoch_destroy(weft_epoch *d)
         }
     }
     pthread_mutex_unlock(&registry_mu);
+    /* acquire: pairs with the release CAS in claim_record */
     struct epoch_rec *r = atomic_load_explicit(&d->records, memory_order_acquire);
     while (r) {
         /* relaxed: no thread may be inside any more (the caller's promise) */
@@ -334,8 +336,10 @@ void weft_epoch_destroy(weft_epoch *d)
 void weft_epoch_enter(weft_epoch *d)
 {
     assert(d != NULL);
-    if (UNLIKELY(epoch_enter(d) == NULL))
-        (void)rec_or_abort(d);
+    if (UNLIKELY(epoch_enter(d) == NULL)) {
+        (void)rec_or_abort(d); /* aborts unless the record exists now */
+        (void)epoch_enter(d);
+    }
 }
 
 void weft_epoch_exit(weft_epoch *d)

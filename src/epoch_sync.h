@@ -97,6 +97,7 @@ static inline void free_old(weft_epoch *d)
     uint64_t e = atomic_load_explicit(&d->epoch, memory_order_relaxed);
     if (e < EPOCH_GRACE)
         return;
+    /* acquire: pairs with the release CAS that published each record */
     for (struct epoch_rec *r = atomic_load_explicit(&d->records, memory_order_acquire); r;
          r = r->next)
         free_log(r, e - EPOCH_GRACE);

@@ -467,8 +467,10 @@ static inline bool drained_with_garbage(const weft_queue *q)
  * still open), keep one spare, wake the other consumers: EPIPE. */
 static COLD int pop_closed(weft_queue *q)
 {
-    weft_epoch_synchronize(q->dom);
-    trim_spares(q);
+    if (drained_with_garbage(q)) { /* a pop after the first EPIPE: nothing */
+        weft_epoch_synchronize(q->dom);
+        trim_spares(q);
+    }
     weft_eventcount_notify_all(&q->not_empty);
     return EPIPE;
 }
@@ -653,6 +655,7 @@ void weft_queue_destroy(weft_queue *q)
     if (q == NULL)
         return;
     weft_epoch_destroy(q->dom); /* frees the retired segments (into spares) */
+    /* relaxed: every other call has returned (the caller's promise) */
     struct seg *s = atomic_load_explicit(&q->head, memory_order_relaxed);
     while (s != NULL) {
         struct seg *n = atomic_load_explicit(&s->next, memory_order_relaxed);
