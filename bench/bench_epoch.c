@@ -311,6 +311,36 @@ static double xbeam_run(int kind)
     return ns;
 }
 
+/* ---- the floor of any out-of-line section API ---------------------------- */
+
+/* Empty functions the compiler must call (noinline; the asm makes them
+ * impure, so the calls are not dropped).  weft_epoch_enter/exit are such a
+ * pair of calls, whose bodies are the part weft can make faster. */
+static __attribute__((noinline)) void empty_enter(void *d)
+{
+    __asm__ __volatile__("" : : "r"(d) : "memory");
+}
+
+static __attribute__((noinline)) void empty_exit(void *d)
+{
+    __asm__ __volatile__("" : : "r"(d) : "memory");
+}
+
+static double call_floor(void)
+{
+    uintptr_t sum = 0;
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < opt_sections; i++) {
+        empty_enter(&shared_ptr);
+        sum += atomic_load_explicit(&shared_ptr, memory_order_acquire);
+        empty_exit(&shared_ptr);
+    }
+    double ns = (double)(now_ns() - t0) / (double)opt_sections;
+    if (sum == 1)
+        puts("");
+    return ns;
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 static double measure(const struct peer *pe, int kind)
@@ -368,7 +398,9 @@ int main(int argc, char **argv)
            opt_objects, runs);
     static double v[4][KINDS][MAX_RUNS], ratio[4][KINDS][MAX_RUNS];
     bool bad[4][KINDS] = { { false } };
+    static double floor_ns[MAX_RUNS];
     for (int r = 0; r < runs; r++) {
+        floor_ns[r] = call_floor();
         for (int k = 0; k < KINDS; k++) {
             double weft = 0;
             for (int p = 0; p < np; p++) {
@@ -406,6 +438,10 @@ int main(int argc, char **argv)
     }
     printf("\nretire + free: every object freed before the clock stops (counted); ck_epoch\n"
            "and liburcu need an entry inside each object (ck_epoch_entry_t, rcu_head);\n"
-           "weft_epoch and crossbeam take any pointer.\n");
+           "weft_epoch and crossbeam take any pointer.\n"
+           "\nfloor of a section API made of two library calls, as weft_epoch_enter/exit\n"
+           "(ck_epoch and liburcu are inline, crossbeam's pin is inlined by rustc): two\n"
+           "calls to empty functions around the same load take %.2f ns here.\n",
+           bench_median(floor_ns, (size_t)runs));
     return 0;
 }

@@ -67,7 +67,7 @@
 #include "epoch_sync.h"
 #include "wait.h"
 
-_Thread_local struct epoch_tls *weft_internal_epoch_cache[EPOCH_TLS_SLOTS]
+_Thread_local struct epoch_slot weft_internal_epoch_cache[EPOCH_TLS_SLOTS]
     __attribute__((tls_model("initial-exec")));
 static _Thread_local struct epoch_tls *tls_list; /* every domain this thread used */
 
@@ -204,8 +204,8 @@ static bool alive(const weft_epoch *d, uint64_t id)
 static void cache_drop(struct epoch_tls *t)
 {
     for (int i = 0; i < EPOCH_TLS_SLOTS; i++)
-        if (weft_internal_epoch_cache[i] == t)
-            weft_internal_epoch_cache[i] = NULL;
+        if (weft_internal_epoch_cache[i].r == t->r)
+            weft_internal_epoch_cache[i] = (struct epoch_slot){ NULL, 0, NULL };
 }
 
 /* Forget the domains of this thread's list that were destroyed. */
@@ -230,7 +230,8 @@ struct epoch_rec *weft_internal_epoch_rec_slow(weft_epoch *d)
     prune_dead();
     for (struct epoch_tls *t = tls_list; t; t = t->next) {
         if (t->d == d && t->id == d->id) {
-            weft_internal_epoch_cache[d->id % EPOCH_TLS_SLOTS] = t;
+            weft_internal_epoch_cache[d->id % EPOCH_TLS_SLOTS] =
+                (struct epoch_slot){ d, d->id, t->r };
             return t->r;
         }
     }
@@ -245,7 +246,7 @@ struct epoch_rec *weft_internal_epoch_rec_slow(weft_epoch *d)
     }
     *t = (struct epoch_tls){ d, d->id, r, tls_list };
     tls_list = t;
-    weft_internal_epoch_cache[d->id % EPOCH_TLS_SLOTS] = t;
+    weft_internal_epoch_cache[d->id % EPOCH_TLS_SLOTS] = (struct epoch_slot){ d, d->id, r };
     return r;
 }
 
@@ -333,19 +334,31 @@ void weft_epoch_destroy(weft_epoch *d)
     free(d);
 }
 
+static COLD void enter_slow(weft_epoch *d)
+{
+    struct epoch_rec *r = epoch_rec_of(d);
+    if (UNLIKELY(r == NULL))
+        r = rec_or_abort(d); /* aborts unless the record exists now */
+    epoch_enter_rec(d, r);
+}
+
+/* The hit path needs no stack frame: the miss is a tail call. */
 void weft_epoch_enter(weft_epoch *d)
 {
     assert(d != NULL);
-    if (UNLIKELY(epoch_enter(d) == NULL)) {
-        (void)rec_or_abort(d); /* aborts unless the record exists now */
-        (void)epoch_enter(d);
-    }
+    struct epoch_rec *r = epoch_rec_cached(d);
+    if (LIKELY(r != NULL))
+        epoch_enter_rec(d, r);
+    else
+        enter_slow(d);
 }
 
 void weft_epoch_exit(weft_epoch *d)
 {
     assert(d != NULL);
-    struct epoch_rec *r = epoch_rec_of(d);
+    struct epoch_rec *r = epoch_rec_cached(d);
+    if (UNLIKELY(r == NULL))
+        r = weft_internal_epoch_rec_slow(d);
     assert(r != NULL && "weft_epoch_exit without weft_epoch_enter");
     epoch_exit(r);
 }

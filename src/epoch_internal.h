@@ -81,7 +81,7 @@ struct weft_epoch {
     struct weft_epoch *live_next; /* the registry of live domains */
 };
 
-/* A thread's cache entry for one domain it used. */
+/* A thread's entry for one domain it used (its list, tls_list in epoch.c). */
 struct epoch_tls {
     weft_epoch *d;
     uint64_t id; /* d's id then: tells a new domain at a reused address */
@@ -89,19 +89,32 @@ struct epoch_tls {
     struct epoch_tls *next;
 };
 
+/* A slot of the thread's cache of entries, held by value so that a hit
+ * costs one load level (d, id and r on one line) before the record. */
+struct epoch_slot {
+    alignas(32) weft_epoch *d;
+    uint64_t id;
+    struct epoch_rec *r;
+};
+
 #ifndef WEFT_MODEL
-extern _Thread_local struct epoch_tls *weft_internal_epoch_cache[EPOCH_TLS_SLOTS]
+extern _Thread_local struct epoch_slot weft_internal_epoch_cache[EPOCH_TLS_SLOTS]
     __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's record in d, made on first use; NULL on ENOMEM. */
 struct epoch_rec *weft_internal_epoch_rec_slow(weft_epoch *d);
 
+/* The calling thread's record in d if its cache holds it, else NULL. */
+static inline struct epoch_rec *epoch_rec_cached(weft_epoch *d)
+{
+    const struct epoch_slot *s = &weft_internal_epoch_cache[d->id % EPOCH_TLS_SLOTS];
+    return LIKELY(s->d == d && s->id == d->id) ? s->r : NULL;
+}
+
 static inline struct epoch_rec *epoch_rec_of(weft_epoch *d)
 {
-    struct epoch_tls *t = weft_internal_epoch_cache[d->id % EPOCH_TLS_SLOTS];
-    if (LIKELY(t != NULL && t->d == d && t->id == d->id))
-        return t->r;
-    return weft_internal_epoch_rec_slow(d);
+    struct epoch_rec *r = epoch_rec_cached(d);
+    return LIKELY(r != NULL) ? r : weft_internal_epoch_rec_slow(d);
 }
 #else
 /* The model checker's fibers share one OS thread: its harness keeps a
@@ -111,16 +124,17 @@ static inline struct epoch_rec *epoch_rec_of(weft_epoch *d)
 {
     return weft_model_epoch_rec(d);
 }
+static inline struct epoch_rec *epoch_rec_cached(weft_epoch *d)
+{
+    return weft_model_epoch_rec(d);
+}
 #endif
 
-/* The reader's half of the section protocol (see epoch.c): announce the
- * epoch read, then the light fence, then the section's loads.  NULL when
- * the thread's first record could not be allocated. */
-static inline struct epoch_rec *epoch_enter(weft_epoch *d)
+/* The reader's half of the section protocol (see epoch.c) on r, the
+ * calling thread's record in d: announce the epoch read, then the light
+ * fence, then the section's loads. */
+static inline void epoch_enter_rec(weft_epoch *d, struct epoch_rec *r)
 {
-    struct epoch_rec *r = epoch_rec_of(d);
-    if (UNLIKELY(r == NULL))
-        return NULL;
     if (r->nest++ == 0) {
         /* acquire: pairs with the release store of the advance that made
          * this epoch, so the section sees what that advance ordered before
@@ -134,6 +148,15 @@ static inline struct epoch_rec *epoch_enter(weft_epoch *d)
          * relaxed: a hint written once, see struct weft_epoch */
         weft_internal_fence_light(!atomic_load_explicit(&d->asym, memory_order_relaxed));
     }
+}
+
+/* Open a section of d; the thread's record, or NULL when its first record
+ * could not be allocated (no section is open then). */
+static inline struct epoch_rec *epoch_enter(weft_epoch *d)
+{
+    struct epoch_rec *r = epoch_rec_of(d);
+    if (LIKELY(r != NULL))
+        epoch_enter_rec(d, r);
     return r;
 }
 

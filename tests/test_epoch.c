@@ -239,6 +239,18 @@ static void many_domains_on_one_thread(void)
             weft_epoch_enter(d[i]);
             weft_epoch_exit(d[i]);
         }
+    /* all open at once: each enter evicts another domain's cache slot, and
+     * the sections must still end with their own exits */
+    for (int i = 0; i < N; i++)
+        weft_epoch_enter(d[i]);
+    weft_epoch_retire(d[0], &x[0], obj_free);
+    for (int i = N - 1; i > 0; i--)
+        weft_epoch_exit(d[i]);
+    CHECK(!freed(&x[0])); /* d[0]'s section is still open */
+    weft_epoch_exit(d[0]);
+    weft_epoch_synchronize(d[0]);
+    CHECK(freed(&x[0]));
+    atomic_store_explicit(&x[0].freed, 0, memory_order_relaxed); /* reused below */
     for (int i = 0; i < N; i++)
         weft_epoch_retire(d[i], &x[i], obj_free);
     for (int i = 0; i < N; i++) {
