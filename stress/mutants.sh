@@ -444,9 +444,11 @@ systematic_main() {
   only_args=
   old_ifs=$IFS; IFS='
 '
+  set -f # a glob such as 'src/epoch*' is a pattern for ids, not for files here
   for o in $only; do test -n "$o" && only_args="$only_args
 --only
 $o"; done
+  set +f
   IFS=$old_ifs
   if test -n "$sample" && test -z "$seed"; then
     seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
@@ -454,12 +456,13 @@ $o"; done
   if test "$list" = yes; then
     IFS='
 '
+    set -f
     # shellcheck disable=SC2086
     "$PYTHON" "$gen" list --tree "$work/tree" $only_args ${sample:+--sample
 $sample
 --seed
 $seed}
-    st=$?; IFS=$old_ifs
+    st=$?; IFS=$old_ifs; set +f
     return $st
   fi
   if test "$dry" = no && ! test -x "$work/tree/configure"; then
@@ -478,12 +481,13 @@ $work/cfg"
   test -n "$sample" && echo "mutants: a sample of $sample mutants, seed $seed (repeat with --sample $sample --seed $seed)"
   IFS='
 '
+  set -f
   # shellcheck disable=SC2086
   "$PYTHON" "$gen" list --tsv --forms --tree "$work/tree" $cfg $only_args ${sample:+--sample
 $sample
 --seed
 $seed} > "$work/plan.body" 2> "$work/log.plan"
-  st=$?; IFS=$old_ifs
+  st=$?; IFS=$old_ifs; set +f
   if test $st -ne 0; then echo "mutants: mutagen.py failed:"; cat "$work/log.plan"; keep=yes; exit 99; fi
   total_idx=$(wc -l < "$work/plan.body")
   ndropped=$("$PYTHON" "$gen" list --dropped --tsv --tree "$work/tree" | wc -l)
