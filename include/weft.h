@@ -2,6 +2,9 @@
  * weft.h - umbrella header: includes every part of weft.
  *
  *   weft/eventcount.h  park and wake threads without lost wake-ups
+ *   weft/doorbell.h    let an event loop wait on rings through an fd
+ *   weft/epoch.h       epoch-based reclamation of memory others may read
+ *   weft/queue.h       unbounded multi-producer/multi-consumer queue
  *   weft/mpmc.h        bounded multi-producer/multi-consumer ring
  *   weft/spsc.h        bounded single-producer/single-consumer ring
  *   weft/deque.h       Chase-Lev work-stealing deque
@@ -20,6 +23,7 @@
 
 #include <weft/common.h>
 #include <weft/eventcount.h>
+#include <weft/doorbell.h>
 #include <weft/epoch.h>
 #include <weft/queue.h>
 #include <weft/mpmc.h>

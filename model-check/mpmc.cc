@@ -33,6 +33,7 @@
 #include "model.h"
 
 #include "eventcount.c"
+#include "doorbell_model.h"
 #include "mpmc.c"
 
 namespace

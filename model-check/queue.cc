@@ -36,6 +36,7 @@
 #include "eventcount.c"
 #include "epoch_sync.h"
 #include "epoch_model.h"
+#include "doorbell_model.h"
 
 namespace
 {

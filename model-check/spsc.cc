@@ -35,6 +35,7 @@
 #include "model.h"
 
 #include "eventcount.c"
+#include "doorbell_model.h"
 #include "spsc.c"
 
 namespace

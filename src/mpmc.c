@@ -77,6 +77,7 @@
 
 #include "base.h"
 #include "chaos.h"
+#include "doorbell_internal.h"
 #include "eventcount_internal.h"
 #include "wait.h"
 
@@ -103,6 +104,9 @@ struct weft_mpmc {
     /* Read-only after init: shared by every thread without contention. */
     alignas(WEFT_CACHELINE) uint64_t mask; /* capacity - 1 */
     uint32_t created;                      /* CREATED_MAGIC when from create */
+    /* The loop's doorbell, or NULL: read by every push after its notify
+     * fence, written by weft_mpmc_set_doorbell (rarely, if ever). */
+    _Atomic(weft_doorbell *) doorbell;
     alignas(WEFT_CACHELINE) char pad_ro[LINE_PAIR_BYTES - WEFT_CACHELINE];
     /* Next position to push | CLOSED.  Written by producers (CAS) and close. */
     alignas(WEFT_CACHELINE) atomic_uint_least64_t tail;
@@ -211,6 +215,7 @@ weft_mpmc *weft_mpmc_init(void *mem, size_t capacity, unsigned flags)
      * or processes is the caller's synchronisation */
     atomic_init(&q->tail, 0);
     atomic_init(&q->head, 0);
+    atomic_init(&q->doorbell, NULL);
     weft_eventcount_init(&q->not_empty, flags);
     weft_eventcount_init(&q->not_full, flags);
     for (size_t i = 0; i < c; i++) {
@@ -472,6 +477,8 @@ static inline int pop_one(weft_mpmc *q, void **item, uint64_t *seen)
 static inline void notify_consumers(weft_mpmc *q, int n)
 {
     weft_internal_ec_notify(not_empty(q), n);
+    /* after the same fence: one more load when no doorbell is attached */
+    weft_internal_doorbell_ring_fenced(&q->doorbell);
 }
 
 /* After a pop: wake a parked producer, if any (as notify_consumers). */
@@ -548,6 +555,15 @@ void weft_mpmc_close(weft_mpmc *q)
      * park either sees the mark in its re-check or is woken here */
     weft_internal_ec_notify(not_empty(q), INT_MAX);
     weft_internal_ec_notify(not_full(q), INT_MAX);
+    weft_internal_doorbell_ring_fenced(&q->doorbell); /* after notify's fence */
+}
+
+int weft_mpmc_set_doorbell(weft_mpmc *q, weft_doorbell *db)
+{
+    if (q == NULL)
+        return EINVAL;
+    weft_internal_doorbell_attach(&q->doorbell, db);
+    return 0;
 }
 
 /* ---- parking ----------------------------------------------------------------

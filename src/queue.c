@@ -67,6 +67,7 @@
 
 #include "base.h"
 #include "chaos.h"
+#include "doorbell_internal.h"
 #include "epoch_internal.h"
 #include "eventcount_internal.h"
 #include "wait.h"
@@ -133,6 +134,9 @@ struct weft_queue {
     atomic_uint_least64_t next_trim; /* now_ns() after which an empty pop trims */
     atomic_uint trimmed_at;          /* retires at the last trim */
     weft_eventcount not_empty;       /* consumers park here */
+    /* the loop's doorbell, or NULL: read by every push after its notify
+     * fence, written by weft_queue_set_doorbell */
+    _Atomic(weft_doorbell *) doorbell;
 };
 
 /* A kept segment, or NULL. */
@@ -313,6 +317,8 @@ static inline void notify(weft_queue *q, int n)
     /* a compiler barrier and one load when nobody waits; pairs with the
      * fence of weft_eventcount_prepare in pop_wait */
     weft_internal_ec_notify(weft_internal_ec(&q->not_empty), n);
+    /* after the same fence: one more load when no doorbell is attached */
+    weft_internal_doorbell_ring_fenced(&q->doorbell);
 }
 
 /* A push found the queue closed: it reports EPIPE only once close has
@@ -581,6 +587,15 @@ void weft_queue_close(weft_queue *q)
      * pushes the grace period waited for happen before */
     atomic_store_explicit(&q->sealed, 1, memory_order_release);
     weft_eventcount_notify_all(&q->not_empty);
+    weft_internal_doorbell_ring_fenced(&q->doorbell); /* after notify_all's fence */
+}
+
+int weft_queue_set_doorbell(weft_queue *q, weft_doorbell *db)
+{
+    if (q == NULL)
+        return EINVAL;
+    weft_internal_doorbell_attach(&q->doorbell, db);
+    return 0;
 }
 
 bool weft_queue_closed(const weft_queue *q)
@@ -645,6 +660,7 @@ weft_queue *weft_queue_create(void)
     atomic_init(&q->head, s);
     atomic_init(&q->tail, s);
     atomic_init(&q->closed, 0);
+    atomic_init(&q->doorbell, NULL);
     atomic_init(&q->sealed, 0);
     weft_eventcount_init(&q->not_empty, 0);
     return q;

@@ -129,6 +129,7 @@
 
 #include "base.h"
 #include "chaos.h"
+#include "doorbell_internal.h"
 #include "eventcount_internal.h"
 #include "wait.h"
 
@@ -182,6 +183,9 @@ struct weft_spsc {
     atomic_uint gate;                    /* GATE_CLOSED | GATE_FENCED; read by every push */
     unsigned fenced;                     /* light fences are real fences (GATE_FENCED) */
     atomic_uint sealed;                  /* SEALED* once close has fenced; read by pops on empty */
+    /* The loop's doorbell, or NULL: read by every push after its notify
+     * fence, written by weft_spsc_set_doorbell (rarely, if ever). */
+    _Atomic(weft_doorbell *) doorbell;
     alignas(WEFT_CACHELINE) char pad_config[WEFT_CACHELINE];
 
     /* Parked threads announce themselves here (written only when parking);
@@ -323,6 +327,7 @@ weft_spsc *weft_spsc_init(void *mem, size_t capacity, unsigned flags)
      * Dekker pair and the wake-up check need real fences */
     q->fenced = ec_of(&q->not_empty)->asym ? 0 : 1;
     atomic_init(&q->gate, q->fenced ? GATE_FENCED : 0);
+    atomic_init(&q->doorbell, NULL);
     q->prod_head_cache = 0;
     atomic_init(&q->prod_entered, 0);
     atomic_init(&q->tail, 0);
@@ -494,6 +499,8 @@ static HOT_INLINE void producer_leave(struct weft_spsc *q, unsigned gate)
      * relaxed load when nobody waits) */
     notify_fence(gate & GATE_FENCED);
     weft_internal_ec_notify_fenced(ec_of(&q->not_empty), 1);
+    /* after the same fence: one more load when no doorbell is attached */
+    weft_internal_doorbell_ring_fenced(&q->doorbell);
 }
 
 /* Free slots as the producer sees them at position t, reloading head only
@@ -916,4 +923,13 @@ void weft_spsc_close(weft_spsc *q)
     /* notify_all fences after our stores (pairs with eventcount_prepare) */
     weft_eventcount_notify_all(&q->not_empty);
     weft_eventcount_notify_all(&q->not_full);
+    weft_internal_doorbell_ring_fenced(&q->doorbell); /* after notify_all's fence */
+}
+
+int weft_spsc_set_doorbell(weft_spsc *q, weft_doorbell *db)
+{
+    if (q == NULL)
+        return EINVAL;
+    weft_internal_doorbell_attach(&q->doorbell, db);
+    return 0;
 }

@@ -164,6 +164,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <weft/common.h>
+#include <weft/doorbell.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -294,6 +295,17 @@ WEFT_API void weft_mpmc_close(weft_mpmc *q);
 /* Thread: any.  Progress: wait-free.  Ordering: acquire (see close).
  * Returns: true once weft_mpmc_close was called (it may still hold items). */
 WEFT_API bool weft_mpmc_closed(const weft_mpmc *q);
+
+/* Attach db (NULL: detach): from then on every push and close rings it
+ * after waking parked consumers, so an event loop waiting on db's fd learns
+ * of new items and of the close (weft/doorbell.h).  With none attached a
+ * push pays one load of a read-mostly word; with one attached and the loop
+ * busy, one more load.  One doorbell per ring; a doorbell may serve several
+ * rings.  Detach before destroying db, and let pushes that may still see it
+ * finish first.  A ring in shared memory: see "Processes" in
+ * weft/doorbell.h (the ring holds db's address).
+ * Thread: any.  Returns: 0, or EINVAL when q is NULL. */
+WEFT_API int weft_mpmc_set_doorbell(weft_mpmc *q, weft_doorbell *db);
 
 #ifdef __cplusplus
 }

@@ -92,6 +92,7 @@
 #include <stdint.h>
 
 #include <weft/common.h>
+#include <weft/doorbell.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -140,6 +141,16 @@ WEFT_API size_t weft_queue_size(const weft_queue *q);
 /* Bytes the queue holds now: its header and its segments (including the
  * ones retired and not yet freed, and the spare). */
 WEFT_API size_t weft_queue_memory(const weft_queue *q);
+
+/* Attach db (NULL: detach): from then on every push and close rings it
+ * after waking parked consumers, so an event loop waiting on db's fd learns
+ * of new items and of the close (weft/doorbell.h).  With none attached a
+ * push pays one load of a read-mostly word; with one attached and the loop
+ * busy, one more load.  One doorbell per queue; a doorbell may serve several
+ * queues and rings.  Detach before destroying db, and let pushes that may still see it
+ * finish first. 
+ * Thread: any.  Returns: 0, or EINVAL when q is NULL. */
+WEFT_API int weft_queue_set_doorbell(weft_queue *q, weft_doorbell *db);
 
 #ifdef __cplusplus
 }

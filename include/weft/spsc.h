@@ -142,6 +142,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <weft/common.h>
+#include <weft/doorbell.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -262,6 +263,17 @@ WEFT_API void weft_spsc_close(weft_spsc *q);
 
 /* Has weft_spsc_close been called?  Thread: any.  Progress: wait-free. */
 WEFT_API bool weft_spsc_closed(const weft_spsc *q);
+
+/* Attach db (NULL: detach): from then on every push and close rings it
+ * after waking a parked consumer, so an event loop waiting on db's fd learns
+ * of new items and of the close (weft/doorbell.h).  With none attached a
+ * push pays one load of a read-mostly word; with one attached and the loop
+ * busy, one more load.  One doorbell per ring; a doorbell may serve several
+ * rings.  Detach before destroying db, and let pushes that may still see it
+ * finish first.  A ring in shared memory: see "Processes" in
+ * weft/doorbell.h (the ring holds db's address).
+ * Thread: any.  Returns: 0, or EINVAL when q is NULL. */
+WEFT_API int weft_spsc_set_doorbell(weft_spsc *q, weft_doorbell *db);
 
 #ifdef __cplusplus
 }
