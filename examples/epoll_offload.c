@@ -175,8 +175,10 @@ int main(int argc, char **argv)
            clients, requests, answered, (unsigned long)bad, waits, wakes);
     close(ep);
     close(ls);
+    /* the pool first: a worker may still be inside the push (ringing the
+     * doorbell) of a result the loop already took */
+    weft_pool_destroy(pool);
     weft_mpmc_destroy(results);
     weft_doorbell_destroy(db);
-    weft_pool_destroy(pool);
     return bad == 0 && answered == total ? 0 : 1;
 }

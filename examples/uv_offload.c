@@ -215,8 +215,10 @@ int main(int argc, char **argv)
     uv_close((uv_handle_t *)&check, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    /* the pool first: a worker may still be inside the push (ringing the
+     * doorbell) of a result the loop already took */
+    weft_pool_destroy(pool);
     weft_mpmc_destroy(results);
     weft_doorbell_destroy(db);
-    weft_pool_destroy(pool);
     return bad == 0 && answered == (uint64_t)clients * requests ? 0 : 1;
 }
