@@ -235,6 +235,31 @@ struct close_vs_push : queue_scenario<close_vs_push, 3> {
     }
 };
 
+/* A blocking pop on the empty queue and one push: the pop parks (or sees
+ * the item first) and the push's notify must wake it; a lost wake-up
+ * leaves it parked, which Relacy reports as a deadlock.  (The systematic
+ * run's wake.remove mutants of notify() and weft_queue_push survived
+ * everything but a unit test's time-out before this scenario.) */
+struct parked_pop : queue_scenario<parked_pop, 2> {
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            int item = item_of(0, 1);
+            payload[item]($) = item * 10;
+            RL_ASSERT(weft_queue_push(q, (void *)(intptr_t)item) == 0);
+        } else {
+            void *x;
+            RL_ASSERT(weft_queue_pop(q, &x) == 0);
+            take(1, x);
+        }
+    }
+    void after()
+    {
+        RL_ASSERT(total_popped() == 1);
+        queue_scenario::after();
+    }
+};
+
 } /* namespace */
 
 /* ---- the parts of epoch.c that queue.c calls ---------------------------- */
@@ -300,5 +325,6 @@ int main()
     run<two_producers>("queue: two producers cross a segment, one consumer", bounded(2));
     run<two_consumers>("queue: one producer, two consumers cross and retire", bounded(2));
     run<close_vs_push>("queue: close vs push, blocking pop to EPIPE", bounded(1));
+    run<parked_pop>("queue: a blocking pop parks and the push wakes it", bounded(3));
     return exit_status();
 }
