@@ -56,17 +56,11 @@
 #include <weft/mpmc.h>
 
 #include "bench.h"
+#include "wait.h" /* now_ns */
 
 enum { MAX_RUNS = 31, MAX_PRODUCERS = 2 };
 
 static uint64_t opt_items = 400000;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* read(2)/write(2)-family calls of the whole process so far */
 static uint64_t rw_syscalls(void)

@@ -156,6 +156,32 @@ template <bool Attached> struct two_rounds : db_scenario<two_rounds<Attached>, 2
     }
 };
 
+/* A loop woken by another of its fds: it calls clear without the doorbell's
+ * fd being readable, so clear may run between a ring's claim and its
+ * write(2).  Asserts (after) that the late write is still announced by
+ * RUNG, so the next clear reads it: what clear's putting RUNG back is for. */
+struct other_fd_wakes : db_scenario<other_fd_wakes, 2> {
+    void thread(unsigned i)
+    {
+        if (i == 1) {
+            this->publish(1, false);
+            return;
+        }
+        while (this->taken < 1) {
+            if (this->take())
+                continue;
+            weft_doorbell_prepare(this->db);
+            if (this->take()) {
+                weft_doorbell_cancel(this->db);
+                continue;
+            }
+            sched_yield(); /* the loop's wait, ended by some other fd */
+            weft_doorbell_clear(this->db);
+        }
+        RL_ASSERT(this->data[1]($) == 42);
+    }
+};
+
 } /* namespace */
 
 int main()
@@ -166,6 +192,7 @@ int main()
     run<two_ringers<false>>("doorbell (membarrier): two rings", bounded(3));
     run<two_ringers<true>>("doorbell (membarrier): attached and plain rings", bounded(3));
     run<two_rounds<true>>("doorbell (membarrier): two rounds", bounded(3));
+    run<other_fd_wakes>("doorbell (membarrier): clear after another fd's wake-up", bounded(3));
     settle_fallback = true;
     run<one_ringer<false>>("doorbell (fences): one ring", full, MEMBARRIER_NEVER);
     run<two_ringers<true>>("doorbell (fences): attached and plain rings", bounded(3),

@@ -255,10 +255,12 @@ void weft_doorbell_cancel(weft_doorbell *db)
 void weft_doorbell_clear(weft_doorbell *db)
 {
     assert(db != NULL);
-    /* acquire: pairs with the release CAS in weft_internal_doorbell_ring_slow:
-     * what the ringer that wrote the fd did before its ring is visible to
-     * the work the loop does after clear */
-    unsigned old = atomic_exchange_explicit(&db->state, 0, memory_order_acquire);
+    /* relaxed: reading RUNG (set by a ring's CAS, or put back below) is all
+     * this needs.  What the ringer that wrote the fd did before its ring is
+     * visible after clear through the eventfd itself: its write(2) and our
+     * read(2) take the same kernel lock (model-check/doorbell_model.h models
+     * them as a release bump and an acquire take) */
+    unsigned old = atomic_exchange_explicit(&db->state, 0, memory_order_relaxed);
     if ((old & DOORBELL_RUNG) && !fd_read(db))
         /* the claimed write(2) has not landed: keep it claimed, so that no
          * ring writes a second time and the next clear reads it.  relaxed:
@@ -269,12 +271,15 @@ void weft_doorbell_clear(weft_doorbell *db)
 void weft_internal_doorbell_ring_slow(weft_doorbell *db)
 {
     unsigned expect = DOORBELL_PREPARED;
-    /* release: pairs with the acquire exchange in weft_doorbell_clear;
-     * relaxed on failure: another ring claimed this round, or the loop
-     * ended it (then its next prepare sees our work, see the top comment) */
+    /* relaxed: the CAS only decides who writes this round (an RMW, so one
+     * ring wins); the work reaches the loop through the write(2) that
+     * follows (see weft_doorbell_clear) or through the rings' own release
+     * and acquire.  relaxed on failure: another ring claimed this round, or
+     * the loop ended it (then its next prepare sees our work, see the top
+     * comment) */
     if (atomic_compare_exchange_strong_explicit(&db->state, &expect,
                                                 DOORBELL_PREPARED | DOORBELL_RUNG,
-                                                memory_order_release, memory_order_relaxed))
+                                                memory_order_relaxed, memory_order_relaxed))
         fd_write(db);
 }
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -246,6 +247,48 @@ static void attached_pushes_and_close_ring_it(void)
     }
 }
 
+/* A doorbell attached while another thread pushes: the pushing thread
+ * learns of it only through the ring (the acquire in
+ * weft_internal_doorbell_ring_fenced, paired with set_doorbell's release,
+ * makes the doorbell's creation visible to it; TSan reports the pushes'
+ * reads of it otherwise). */
+struct busy_pusher {
+    weft_mpmc *q;
+    atomic_int stop;
+};
+
+static void *push_and_pop(void *arg)
+{
+    struct busy_pusher *b = arg;
+    while (!atomic_load(&b->stop)) {
+        void *item;
+        if (!weft_mpmc_try_push(b->q, ITEM(1)))
+            (void)weft_mpmc_try_pop(b->q, &item); /* keep room */
+    }
+    return NULL;
+}
+
+static void attached_while_pushes_run(void)
+{
+    static struct busy_pusher b;
+    b.q = weft_mpmc_create(64);
+    REQUIRE(b.q != NULL);
+    atomic_init(&b.stop, 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, push_and_pop, &b) == 0);
+    weft_doorbell *db = weft_doorbell_create(); /* after the pusher started */
+    REQUIRE(db != NULL);
+    weft_doorbell_prepare(db);
+    CHECK_EQ_I(weft_mpmc_set_doorbell(b.q, db), 0);
+    CHECK(readable(db, -1)); /* a push after the attach rang it */
+    weft_doorbell_clear(db);
+    CHECK_EQ_I(weft_mpmc_set_doorbell(b.q, NULL), 0);
+    atomic_store(&b.stop, 1);
+    pthread_join(t, NULL); /* no push may still see db */
+    weft_mpmc_destroy(b.q);
+    weft_doorbell_destroy(db);
+}
+
 /* ---- a loop against producer threads ------------------------------------- */
 
 enum { PRODUCERS = 4, PER_PRODUCER = 20000 };
@@ -254,11 +297,16 @@ struct loop_run {
     const struct ring_ops *r;
     void *q;
     atomic_int producers_left;
+    atomic_int loop_slept; /* the loop reached its poll once */
 };
 
 static void *produce(void *arg)
 {
     struct loop_run *run = arg;
+    /* no push before the loop has gone to sleep once: so that the wake-up
+     * path runs in every run, whatever the scheduling */
+    while (!atomic_load(&run->loop_slept))
+        sched_yield();
     for (uintptr_t i = 1; i <= PER_PRODUCER; i++) {
         if (!run->r->push(run->q, ITEM(i)))
             abort();
@@ -275,11 +323,12 @@ static void *produce(void *arg)
  * (a lost wake-up would leave it in poll: the test's watchdog). */
 static void run_loop(const struct ring_ops *r, int producers, uint64_t *waits)
 {
-    struct loop_run run = { r, r->make(), 0 };
+    struct loop_run run = { r, r->make(), 0, 0 };
     weft_doorbell *db = weft_doorbell_create();
     REQUIRE(run.q != NULL && db != NULL);
     REQUIRE(r->attach(run.q, db) == 0);
     atomic_init(&run.producers_left, producers);
+    atomic_init(&run.loop_slept, 0);
     pthread_t t[PRODUCERS];
     for (int i = 0; i < producers; i++)
         REQUIRE(pthread_create(&t[i], NULL, produce, &run) == 0);
@@ -304,6 +353,7 @@ static void run_loop(const struct ring_ops *r, int producers, uint64_t *waits)
             break;
         }
         struct pollfd p = { weft_doorbell_fd(db), POLLIN, 0 };
+        atomic_store(&run.loop_slept, 1);
         REQUIRE(poll(&p, 1, -1) == 1);
         (*waits)++;
         weft_doorbell_clear(db);
@@ -327,7 +377,7 @@ static void a_loop_gets_every_item_from_many_producers(void)
         uint64_t waits;
         int producers = k == 1 ? 1 : PRODUCERS; /* spsc: one producer */
         run_loop(&rings[k], producers, &waits);
-        CHECK_GT(waits, 0); /* the loop did sleep on the fd */
+        CHECK_GT(waits, 0); /* the loop slept on the fd: a push woke it */
     }
 }
 
@@ -361,9 +411,14 @@ static void a_forked_child_wakes_the_parents_loop(void)
     weft_doorbell *db = weft_doorbell_create();
     REQUIRE(q != NULL && db != NULL);
     REQUIRE(weft_mpmc_set_doorbell(q, db) == 0);
+    int go[2]; /* the parent's first sleep, told to the child */
+    REQUIRE(pipe(go) == 0);
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
+        char c;
+        if (read(go[0], &c, 1) != 1) /* no push before the parent sleeps */
+            _exit(2);
         for (uintptr_t i = 1; i <= N; i++) {
             if (weft_mpmc_push(q, ITEM(i)) != 0)
                 _exit(1);
@@ -386,6 +441,8 @@ static void a_forked_child_wakes_the_parents_loop(void)
             weft_doorbell_cancel(db);
             continue;
         }
+        if (waits == 0)
+            REQUIRE(write(go[1], "g", 1) == 1);
         REQUIRE(readable(db, -1));
         waits++;
         weft_doorbell_clear(db);
@@ -395,6 +452,8 @@ static void a_forked_child_wakes_the_parents_loop(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK_EQ(sum, (uint64_t)N * (N + 1) / 2);
     CHECK_GT(waits, 0);
+    close(go[0]);
+    close(go[1]);
     weft_doorbell_destroy(db);
     munmap(mem, bytes);
 }
@@ -404,7 +463,7 @@ CHECK_MAIN(CASE(create_gives_a_quiet_nonblocking_cloexec_fd),
            CASE(a_burst_while_prepared_is_one_write),
            CASE(clear_makes_it_quiet_until_the_next_prepare),
            CASE(a_ring_before_cancel_wakes_the_next_wait_once),
-           CASE(attached_pushes_and_close_ring_it),
+           CASE(attached_pushes_and_close_ring_it), CASE(attached_while_pushes_run),
            CASE(a_loop_gets_every_item_from_many_producers),
            CASE(a_loop_without_membarrier_gets_every_item),
            CASE(a_forked_child_wakes_the_parents_loop))
