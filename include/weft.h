@@ -6,6 +6,7 @@
  *   weft/epoch.h       epoch-based reclamation of memory others may read
  *   weft/queue.h       unbounded multi-producer/multi-consumer queue
  *   weft/mpmc.h        bounded multi-producer/multi-consumer ring
+ *   weft/msgq.h        bounded queue of byte messages, between processes
  *   weft/spsc.h        bounded single-producer/single-consumer ring
  *   weft/deque.h       Chase-Lev work-stealing deque
  *   weft/pool.h        work-stealing thread pool: fork-join, parallel_for,
@@ -27,6 +28,7 @@
 #include <weft/epoch.h>
 #include <weft/queue.h>
 #include <weft/mpmc.h>
+#include <weft/msgq.h>
 #include <weft/spsc.h>
 #include <weft/deque.h>
 #include <weft/pool.h>
