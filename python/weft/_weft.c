@@ -1,0 +1,375 @@
+/*
+ * _weft.c - the C half of the Python package weft: a weft_msgq in memory
+ * that the Python half maps (a memfd, so that processes started by fork,
+ * spawn or forkserver share it), with a message counter beside it.
+ *
+ * _weft.footprint(capacity_bytes) -> bytes of the mapping to make
+ * _weft.MsgQ(buffer, capacity_bytes, init) -> a queue over buffer (a
+ *   writable buffer of footprint bytes, page-aligned: an mmap); init builds
+ *   an empty queue there, otherwise the one already there is used.
+ * MsgQ methods (the GIL is released while they wait):
+ *   send(data, tag, timeout) -> True, or False on timeout; data is
+ *     bytes-like, tag one byte stored after it; timeout None waits for ever,
+ *     0 does not wait.  Raises BrokenPipeError when closed, ValueError
+ *     when the message is longer than the queue.
+ *   recv(timeout) -> (bytes, tag), or None on timeout; BrokenPipeError once
+ *     closed and drained.
+ *   close(), closed(), count(), capacity(), bytes_used().
+ * A wait with no timeout is cut into slices of 50 ms so that signals
+ * (KeyboardInterrupt) are seen.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <weft/msgq.h>
+
+/* What follows the queue in the mapping: the number of messages in it,
+ * for qsize (a hint: counted after a send, before a receive's return). */
+struct extra {
+    atomic_llong count;
+};
+
+static size_t extra_offset(size_t capacity_bytes)
+{
+    size_t q = weft_msgq_footprint(capacity_bytes);
+    return (q + 63) / 64 * 64;
+}
+
+static size_t footprint(size_t capacity_bytes)
+{
+    size_t q = weft_msgq_footprint(capacity_bytes);
+    return q ? extra_offset(capacity_bytes) + sizeof(struct extra) : 0;
+}
+
+typedef struct {
+    PyObject_HEAD Py_buffer view; /* keeps the mapping alive */
+    int have_view;
+    weft_msgq *q;
+    struct extra *extra;
+} MsgQ;
+
+static const uint64_t SLICE_NS = 50 * 1000 * 1000;
+
+static void msgq_dealloc(MsgQ *self)
+{
+    if (self->have_view)
+        PyBuffer_Release(&self->view);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int msgq_init(MsgQ *self, PyObject *args, PyObject *kw)
+{
+    static char buffer_kw[] = "buffer", capacity_kw[] = "capacity_bytes", init_kw[] = "init";
+    static char *names[] = { buffer_kw, capacity_kw, init_kw, NULL };
+    PyObject *buf;
+    Py_ssize_t cap;
+    int init;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Onp", names, &buf, &cap, &init))
+        return -1;
+    if (cap <= 0 || footprint((size_t)cap) == 0) {
+        PyErr_SetString(PyExc_ValueError, "capacity_bytes must be positive and not huge");
+        return -1;
+    }
+    if (PyObject_GetBuffer(buf, &self->view, PyBUF_WRITABLE) != 0)
+        return -1;
+    self->have_view = 1;
+    if ((size_t)self->view.len < footprint((size_t)cap) ||
+        (uintptr_t)self->view.buf % WEFT_MSGQ_ALIGN != 0) {
+        PyErr_SetString(PyExc_ValueError, "buffer too small or misaligned for the queue");
+        return -1;
+    }
+    self->extra = (struct extra *)((char *)self->view.buf + extra_offset((size_t)cap));
+    if (init) {
+        self->q = weft_msgq_init(self->view.buf, (size_t)cap, WEFT_SHARED);
+        if (self->q == NULL) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        atomic_init(&self->extra->count, 0);
+    } else {
+        self->q = (weft_msgq *)self->view.buf;
+    }
+    return 0;
+}
+
+/* timeout (None or seconds) -> nanoseconds; UINT64_MAX for None. */
+static int timeout_ns(PyObject *t, uint64_t *ns)
+{
+    if (t == Py_None) {
+        *ns = UINT64_MAX;
+        return 0;
+    }
+    double s = PyFloat_AsDouble(t);
+    if (s == -1.0 && PyErr_Occurred())
+        return -1;
+    if (s < 0) {
+        PyErr_SetString(PyExc_ValueError, "'timeout' must be a non-negative number");
+        return -1;
+    }
+    *ns = s > 1e9 ? UINT64_MAX - 1 : (uint64_t)(s * 1e9);
+    return 0;
+}
+
+static PyObject *closed_error(void)
+{
+    PyErr_SetString(PyExc_BrokenPipeError, "the queue is closed");
+    return NULL;
+}
+
+static PyObject *msgq_send(MsgQ *self, PyObject *args)
+{
+    Py_buffer data;
+    int tag;
+    PyObject *timeout;
+    if (!PyArg_ParseTuple(args, "y*iO", &data, &tag, &timeout))
+        return NULL;
+    uint64_t ns;
+    if (timeout_ns(timeout, &ns) != 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    size_t len = (size_t)data.len + 1;
+    if (len > weft_msgq_max_message(self->q)) {
+        PyBuffer_Release(&data);
+        PyErr_Format(PyExc_ValueError,
+                     "message of %zu bytes is longer than the queue (%zu bytes); "
+                     "make the queue with a larger capacity_bytes",
+                     len, weft_msgq_max_message(self->q));
+        return NULL;
+    }
+    unsigned char small[512];
+    unsigned char *m = len <= sizeof small ? small : PyMem_RawMalloc(len);
+    if (m == NULL) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    memcpy(m, data.buf, (size_t)data.len);
+    m[len - 1] = (unsigned char)tag;
+    PyBuffer_Release(&data);
+    int rc;
+    if (ns == 0) {
+        rc = weft_msgq_try_send(self->q, m, len);
+        if (rc == EAGAIN)
+            rc = ETIMEDOUT;
+    } else {
+        for (;;) {
+            uint64_t slice = ns < SLICE_NS ? ns : SLICE_NS;
+            PyThreadState *ts = PyEval_SaveThread(); /* the GIL is released while we wait */
+            rc = weft_msgq_send_timed(self->q, m, len, slice);
+            PyEval_RestoreThread(ts);
+            if (rc != ETIMEDOUT)
+                break;
+            if (ns != UINT64_MAX) {
+                ns -= slice;
+                if (ns == 0)
+                    break;
+            }
+            if (PyErr_CheckSignals() != 0) {
+                rc = -1;
+                break;
+            }
+        }
+    }
+    if (m != small)
+        PyMem_RawFree(m);
+    if (rc == 0) {
+        /* relaxed: a hint for qsize */
+        atomic_fetch_add_explicit(&self->extra->count, 1, memory_order_relaxed);
+        Py_RETURN_TRUE;
+    }
+    if (rc == -1)
+        return NULL;
+    if (rc == ETIMEDOUT)
+        Py_RETURN_FALSE;
+    if (rc == EPIPE)
+        return closed_error();
+    errno = rc;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+
+/* One receive with the GIL released: into small, or into a new bytes object
+ * of the length EMSGSIZE told. */
+static PyObject *msgq_recv(MsgQ *self, PyObject *args)
+{
+    PyObject *timeout;
+    if (!PyArg_ParseTuple(args, "O", &timeout))
+        return NULL;
+    uint64_t ns;
+    if (timeout_ns(timeout, &ns) != 0)
+        return NULL;
+    unsigned char small[512];
+    unsigned char *into = small;
+    size_t cap = sizeof small, len = 0;
+    PyObject *big = NULL;
+    int rc;
+    for (;;) {
+        uint64_t slice = ns < SLICE_NS ? ns : SLICE_NS;
+        if (slice == 0) {
+            rc = weft_msgq_try_recv(self->q, into, cap, &len);
+            if (rc == EAGAIN)
+                rc = ETIMEDOUT;
+        } else {
+            PyThreadState *ts = PyEval_SaveThread();
+            rc = weft_msgq_recv_timed(self->q, into, cap, &len, slice);
+            PyEval_RestoreThread(ts);
+        }
+        if (rc == EMSGSIZE) {
+            /* longer than our buffer: make one of its length and retry at
+             * once (another receiver may have taken it: then again) */
+            Py_XDECREF(big);
+            big = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+            if (big == NULL)
+                return NULL;
+            into = (unsigned char *)PyBytes_AS_STRING(big);
+            cap = len;
+            continue;
+        }
+        if (rc != ETIMEDOUT || slice == 0)
+            break;
+        if (ns != UINT64_MAX) {
+            ns -= slice;
+            if (ns == 0)
+                break;
+        }
+        if (PyErr_CheckSignals() != 0) {
+            Py_XDECREF(big);
+            return NULL;
+        }
+    }
+    if (rc != 0) {
+        Py_XDECREF(big);
+        if (rc == ETIMEDOUT)
+            Py_RETURN_NONE;
+        if (rc == EPIPE)
+            return closed_error();
+        errno = rc;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    /* relaxed: a hint for qsize */
+    atomic_fetch_sub_explicit(&self->extra->count, 1, memory_order_relaxed);
+    if (len == 0) { /* not one of ours: every message ends with its tag */
+        Py_XDECREF(big);
+        PyErr_SetString(PyExc_ValueError, "an empty message: the queue's memory is corrupt");
+        return NULL;
+    }
+    int tag = into[len - 1];
+    PyObject *b;
+    if (big == NULL) {
+        b = PyBytes_FromStringAndSize((const char *)small, (Py_ssize_t)(len - 1));
+        if (b == NULL)
+            return NULL;
+    } else {
+        b = big;
+        if (_PyBytes_Resize(&b, (Py_ssize_t)(len - 1)) != 0)
+            return NULL;
+    }
+    PyObject *r = Py_BuildValue("(Ni)", b, tag);
+    return r;
+}
+
+static PyObject *msgq_close(MsgQ *self, PyObject *unused)
+{
+    (void)unused;
+    weft_msgq_close(self->q);
+    Py_RETURN_NONE;
+}
+
+static PyObject *msgq_closed(MsgQ *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(weft_msgq_closed(self->q));
+}
+
+static PyObject *msgq_count(MsgQ *self, PyObject *unused)
+{
+    (void)unused;
+    /* relaxed: a hint */
+    long long n = atomic_load_explicit(&self->extra->count, memory_order_relaxed);
+    return PyLong_FromLongLong(n < 0 ? 0 : n);
+}
+
+static PyObject *msgq_capacity(MsgQ *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromSize_t(weft_msgq_capacity(self->q));
+}
+
+static PyObject *msgq_bytes_used(MsgQ *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromSize_t(weft_msgq_bytes_used(self->q));
+}
+
+static PyMethodDef msgq_methods[] = {
+    { "send", (PyCFunction)msgq_send, METH_VARARGS,
+      "send(data, tag, timeout) -> True, or False when the timeout passed" },
+    { "recv", (PyCFunction)msgq_recv, METH_VARARGS,
+      "recv(timeout) -> (bytes, tag), or None when the timeout passed" },
+    { "close", (PyCFunction)msgq_close, METH_NOARGS, "close the queue (idempotent)" },
+    { "closed", (PyCFunction)msgq_closed, METH_NOARGS, "True once closed" },
+    { "count", (PyCFunction)msgq_count, METH_NOARGS, "messages in the queue (a hint)" },
+    { "capacity", (PyCFunction)msgq_capacity, METH_NOARGS, "bytes of message storage" },
+    { "bytes_used", (PyCFunction)msgq_bytes_used, METH_NOARGS, "bytes held by messages" },
+    { NULL, NULL, 0, NULL }
+};
+
+static PyTypeObject MsgQType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "weft._weft.MsgQ",
+    .tp_doc = "a weft_msgq in a writable buffer (see weft/msgq.h)",
+    .tp_basicsize = sizeof(MsgQ),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)msgq_init,
+    .tp_dealloc = (destructor)msgq_dealloc,
+    .tp_methods = msgq_methods,
+};
+
+static PyObject *py_footprint(PyObject *mod, PyObject *arg)
+{
+    (void)mod;
+    Py_ssize_t cap = PyLong_AsSsize_t(arg);
+    if (cap == -1 && PyErr_Occurred())
+        return NULL;
+    if (cap <= 0 || footprint((size_t)cap) == 0) {
+        PyErr_SetString(PyExc_ValueError, "capacity_bytes must be positive and not huge");
+        return NULL;
+    }
+    return PyLong_FromSize_t(footprint((size_t)cap));
+}
+
+static PyMethodDef module_methods[] = { { "footprint", py_footprint, METH_O,
+                                          "footprint(capacity_bytes) -> bytes to map" },
+                                        { NULL, NULL, 0, NULL } };
+
+static struct PyModuleDef module = { PyModuleDef_HEAD_INIT,
+                                     "_weft",
+                                     "the C half of weft (see weft/__init__.py)",
+                                     -1,
+                                     module_methods,
+                                     NULL,
+                                     NULL,
+                                     NULL,
+                                     NULL };
+
+PyMODINIT_FUNC PyInit__weft(void); /* the one exported symbol */
+
+PyMODINIT_FUNC PyInit__weft(void)
+{
+    if (PyType_Ready(&MsgQType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&MsgQType);
+    if (PyModule_AddObject(m, "MsgQ", (PyObject *)&MsgQType) < 0) {
+        Py_DECREF(&MsgQType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
