@@ -500,12 +500,16 @@ static int recv_one(weft_msgq *q, void *buf, size_t cap, size_t *len, uint64_t *
 {
     uint64_t h, cells;
     int why = OP_WOULD_BLOCK;
-    if (claim_recv(q, cap, len, 1, &h, &cells, &why) == 0) {
+    size_t n; /* claim_recv writes lengths it may drop: *len changes only on success or TOO_BIG */
+    if (claim_recv(q, cap, &n, 1, &h, &cells, &why) == 0) {
         *seen = h;
+        if (why == OP_TOO_BIG)
+            *len = n;
         return why;
     }
+    *len = n;
     WEFT_CHAOS_POINT(); /* claimed, not yet released */
-    copy_out(q, h, buf, *len);
+    copy_out(q, h, buf, n);
     release_cells(q, h, cells);
     return OP_OK;
 }

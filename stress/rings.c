@@ -142,6 +142,12 @@ static const struct ring_ops *choose_ops(struct stress_run *r, const struct ring
         snprintf(r->skip, sizeof r->skip, "the queue has no peer here");
         return NULL;
     }
+    if (a->msgq) {
+        if (r->peer == STRESS_PEER_NONE)
+            return stress_msgq_ops();
+        snprintf(r->skip, sizeof r->skip, "the message queue has no peer here");
+        return NULL;
+    }
     if (r->peer == STRESS_PEER_MUTEX)
         return stress_mutex_ops(a->multi);
     if (r->peer == STRESS_PEER_NONE)

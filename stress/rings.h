@@ -51,6 +51,10 @@ const struct ring_ops *stress_ck_ops(bool multi, char *why, size_t whylen);
  * linearizability windows (queue-lin). */
 const struct ring_ops *stress_queue_ops(void);
 
+/* weft_msgq behind the ring interface: each item a message of three
+ * cells (stress/msgq.c). */
+const struct ring_ops *stress_msgq_ops(void);
+
 /* A ring behind a mutex with the whole interface (weft-stress --peer
  * mutex): a trusted reference for every ring scenario. */
 const struct ring_ops *stress_mutex_ops(bool multi);
@@ -62,6 +66,7 @@ enum { M_TRY = 1, M_BATCH = 2, M_BLOCK = 4, M_TIMED = 8, M_ALL = 15 };
 struct ring_arg {
     bool multi;     /* mpmc (true) or spsc */
     bool queue;     /* the unbounded weft_queue (stress/queue.c) */
+    bool msgq;      /* weft_msgq, items as messages (stress/msgq.c) */
     unsigned modes; /* flow scenarios: the operations threads pick from */
     bool lanes;     /* one ring per producer/consumer pair (spsc oversub) */
 };

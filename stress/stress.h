@@ -136,6 +136,8 @@ extern const struct scenario stress_pool_scenarios[];
 extern const size_t stress_pool_count;
 extern const struct scenario stress_queue_scenarios[];
 extern const size_t stress_queue_count;
+extern const struct scenario stress_msgq_scenarios[];
+extern const size_t stress_msgq_count;
 
 /* Record a failed check: counts it, prints the first few.  Thread-safe. */
 void stress_fail(struct stress_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

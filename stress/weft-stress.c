@@ -670,7 +670,8 @@ static int run_selected(void)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    size_t total = stress_ring_count + stress_deque_count + stress_pool_count + stress_queue_count;
+    size_t total = stress_ring_count + stress_deque_count + stress_pool_count + stress_queue_count +
+                   stress_msgq_count;
     table = calloc(total, sizeof *table);
     if (!table || !stress_progress_setup()) {
         fprintf(stderr, "weft-stress: out of memory\n");
@@ -680,6 +681,7 @@ int main(int argc, char **argv)
     add_all(stress_deque_scenarios, stress_deque_count);
     add_all(stress_pool_scenarios, stress_pool_count);
     add_all(stress_queue_scenarios, stress_queue_count);
+    add_all(stress_msgq_scenarios, stress_msgq_count);
 
     size_t named = 0;
     int st = parse_args(&opt, argc, argv, &named);

@@ -209,7 +209,8 @@ WEFT_API int weft_msgq_send_timed(weft_msgq *q, const void *msg, size_t len, uin
  *   the parked senders if there are any.
  * Ordering: acquire (see the top).
  * Returns: 0 with the message copied and *len set; EAGAIN when empty (or
- *   the oldest message not yet published); EPIPE when closed and drained;
+ *   the oldest message not yet published; *len untouched, as with EPIPE
+ *   and ETIMEDOUT); EPIPE when closed and drained;
  *   EMSGSIZE when the oldest message is longer than cap: *len is its
  *   length, and the message stays in the queue (call again with a buffer
  *   that large; another receiver may take it meanwhile). */
@@ -241,7 +242,7 @@ WEFT_API size_t weft_msgq_try_send_many(weft_msgq *q, const void *const *msgs, c
  * Thread: any.  Progress and ordering: as try_recv.
  * Returns: the number received (0 when empty, when n is 0, or when the
  *   oldest message alone is longer than cap: then use try_recv, which
- *   tells its length). */
+ *   tells its length); lens[k] and beyond hold nothing useful. */
 WEFT_API size_t weft_msgq_try_recv_many(weft_msgq *q, void *buf, size_t cap, size_t *lens,
                                         size_t n);
 
