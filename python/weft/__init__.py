@@ -29,7 +29,8 @@ import time as _time
 
 from . import _weft
 
-__all__ = ["Queue", "SimpleQueue", "Empty", "Full"]
+__all__ = ["Queue", "SimpleQueue", "Empty", "Full", "Pool", "AsyncResult",
+           "ProcessPoolExecutor", "WorkerLostError", "RemoteTraceback"]
 
 Empty = _queue.Empty
 Full = _queue.Full
@@ -240,3 +241,6 @@ class SimpleQueue:
     def close(self):
         """Release this handle."""
         self._q.close()
+
+
+from .pool import Pool, AsyncResult, ProcessPoolExecutor, WorkerLostError, RemoteTraceback  # noqa: E402
