@@ -39,16 +39,8 @@ _RAW, _PICKLED = 0, 1
 _DEFAULT_CAPACITY = 1 << 22
 
 
-def _encode(obj):
-    if type(obj) is bytes:
-        return obj, _RAW
-    return pickle.dumps(obj, protocol=5), _PICKLED
-
-
-def _decode(data, tag):
-    if tag == _RAW:
-        return data
-    return pickle.loads(data)
+_dumps = pickle.dumps
+_loads = pickle.loads
 
 
 class _Ring:
@@ -87,18 +79,19 @@ class Queue:
     def __init__(self, maxsize=0, *, capacity_bytes=_DEFAULT_CAPACITY, ctx=None):
         self._maxsize = maxsize if maxsize > 0 else 0
         self._ring = _Ring(capacity_bytes)
+        self._bind()
+
+    def _bind(self):
         self._closed = False
+        self._send = self._ring.q.send
+        self._recv = self._ring.q.recv
 
     def __getstate__(self):
         return (self._maxsize, self._ring)
 
     def __setstate__(self, state):
         self._maxsize, self._ring = state
-        self._closed = False
-
-    def _check_open(self):
-        if self._closed:
-            raise ValueError("Queue %r is closed" % self)
+        self._bind()
 
     def put(self, obj, block=True, timeout=None):
         """Put obj into the queue.
@@ -109,17 +102,24 @@ class Queue:
         longer than the ring, and pickle's errors when obj cannot be pickled
         (then nothing entered the queue).
         """
-        self._check_open()
-        data, tag = _encode(obj)
-        t = None if block else 0
-        if block and timeout is not None:
-            if timeout < 0:
-                raise ValueError("'timeout' must be a non-negative number")
+        if self._closed:
+            raise ValueError("Queue %r is closed" % self)
+        if type(obj) is bytes:
+            data, tag = obj, _RAW
+        else:
+            data, tag = _dumps(obj, 5), _PICKLED
+        if not block:
+            t = 0
+        elif timeout is None:
+            t = None
+        elif timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
+        else:
             t = timeout
         if self._maxsize:
             self._wait_below_maxsize(t)
         try:
-            ok = self._ring.q.send(data, tag, t)
+            ok = self._send(data, tag, t)
         except BrokenPipeError:
             raise ValueError("the queue was closed") from None
         if not ok:
@@ -144,22 +144,27 @@ class Queue:
         Blocks while the queue is empty when block is true (for at most
         timeout seconds when it is not None); raises queue.Empty when
         nothing came.  After close() of this handle: ValueError.  When the
-        ring was closed (by weft.Queue.close in any process) and drained:
+        ring was closed (by shutdown() in any process) and drained:
         queue.Empty without waiting.
         """
-        self._check_open()
-        t = None if block else 0
-        if block and timeout is not None:
-            if timeout < 0:
-                raise ValueError("'timeout' must be a non-negative number")
+        if self._closed:
+            raise ValueError("Queue %r is closed" % self)
+        if not block:
+            t = 0
+        elif timeout is None:
+            t = None
+        elif timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
+        else:
             t = timeout
         try:
-            r = self._ring.q.recv(t)
+            r = self._recv(t)
         except BrokenPipeError:
             raise Empty from None
         if r is None:
             raise Empty
-        return _decode(*r)
+        data, tag = r
+        return data if tag == _RAW else _loads(data)
 
     def put_nowait(self, obj):
         """put(obj, False)."""

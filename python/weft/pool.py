@@ -377,6 +377,10 @@ class Pool:
 
     @staticmethod
     def _chunks(iterable, chunksize):
+        if type(iterable) is range:  # a slice of a range pickles in a few bytes
+            for i in range(0, len(iterable), chunksize):
+                yield iterable[i:i + chunksize]
+            return
         it = iter(iterable)
         while True:
             c = list(itertools.islice(it, chunksize))
@@ -385,7 +389,10 @@ class Pool:
             yield c
 
     def _default_chunksize(self, n):
-        chunksize, extra = divmod(n, self._n * 4)
+        # multiprocessing cuts 4 chunks per worker; 8 let the parent's
+        # pickling and unpickling overlap the workers' runs better (10^5
+        # tiny tasks, 2 workers: 9.5 -> 8.1 ms, bench_python's rows)
+        chunksize, extra = divmod(n, self._n * 8)
         return chunksize + 1 if extra else max(chunksize, 1)
 
     def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None,
