@@ -201,3 +201,23 @@ def test_executor_map_times_out():
         it = ex.map(slow, [1.0], timeout=0.05)
         with pytest.raises(cf.TimeoutError):
             next(it)
+
+
+def test_apply_coro_awaits_results_in_the_event_loop():
+    import asyncio
+
+    with weft.Pool(2) as p:
+
+        async def main():
+            one = await asyncio.wait_for(p.apply_coro(add, 2, 3), 30)
+            many = await asyncio.wait_for(
+                asyncio.gather(*(p.apply_coro(square, i) for i in range(20))), 30)
+            with pytest.raises(KeyError) as info:
+                await asyncio.wait_for(p.apply_coro(fail_on_three, 3), 30)
+            assert isinstance(info.value.__cause__, weft.RemoteTraceback)
+            with pytest.raises(weft.WorkerLostError):
+                await asyncio.wait_for(p.apply_coro(die, 0), 30)
+            return one, many
+
+        one, many = asyncio.run(main())
+        assert one == 5 and many == [i * i for i in range(20)]

@@ -285,3 +285,81 @@ def test_simple_queue_has_the_interface_of_multiprocessing_simplequeue():
     p.join(60)
     assert p.exitcode == 0
     q.close()
+
+
+# ---- asyncio ---------------------------------------------------------------
+
+import asyncio  # noqa: E402
+
+
+def _put_later(q, items, delay):
+    time.sleep(delay)
+    for x in items:
+        q.put(x)
+
+
+def test_get_async_waits_in_the_loop_for_a_put_from_another_process():
+    q = weft.Queue()
+    p = mp.get_context("fork").Process(target=_put_later, args=(q, ["a", "b"], 0.1))
+    p.start()
+
+    async def main():
+        return [await asyncio.wait_for(q.get_async(), 30), await q.get_async()]
+
+    assert asyncio.run(main()) == ["a", "b"]
+    p.join(30)
+
+
+def test_many_coroutines_wait_and_each_gets_one_item():
+    q = weft.Queue()
+
+    async def main():
+        tasks = [asyncio.ensure_future(q.get_async()) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        t = threading.Thread(target=_put_later, args=(q, list(range(5)), 0.05))
+        t.start()
+        got = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        t.join()
+        return sorted(got)
+
+    assert asyncio.run(main()) == [0, 1, 2, 3, 4]
+
+
+def test_a_cancelled_get_async_leaves_the_others_waiting():
+    q = weft.Queue()
+
+    async def main():
+        a = asyncio.ensure_future(q.get_async())
+        b = asyncio.ensure_future(q.get_async())
+        await asyncio.sleep(0.02)
+        a.cancel()
+        q.put("for b")
+        return await asyncio.wait_for(b, 30)
+
+    assert asyncio.run(main()) == "for b"
+
+
+def test_shutdown_ends_a_waiting_get_async_with_empty():
+    q = weft.Queue()
+
+    async def main():
+        t = asyncio.ensure_future(q.get_async())
+        await asyncio.sleep(0.05)
+        threading.Thread(target=q.shutdown).start()
+        with pytest.raises(queue.Empty):
+            await asyncio.wait_for(t, 30)
+
+    asyncio.run(main())
+
+
+def test_puts_write_the_eventfd_only_while_a_loop_waits():
+    q = weft.Queue()
+    for i in range(1000):
+        q.put(i)  # nobody armed the bell: no write(2)
+    with pytest.raises(BlockingIOError):
+        os.eventfd_read(q._ring.efd)
+
+    async def main():
+        return [await q.get_async() for _ in range(1000)]
+
+    assert asyncio.run(main()) == list(range(1000))

@@ -13,6 +13,9 @@ started with the ``fork``, ``spawn`` and ``forkserver`` methods, as an
 argument of ``multiprocessing.Process`` or of a pool's initializer, like the
 standard queues.
 
+asyncio: ``await queue.get_async()`` waits in the event loop through the
+queue's eventfd, which puts write only while a loop sleeps on it.
+
 Limits: the ring holds ``capacity_bytes`` of messages (each message takes
 whole cells of 64 bytes, plus one byte of its own); a message longer than
 the ring raises ``ValueError`` at ``put``.  ``maxsize`` bounds the number of
@@ -46,26 +49,30 @@ _loads = pickle.loads
 class _Ring:
     """A weft_msgq in a memfd mapping, shared with child processes."""
 
-    def __init__(self, capacity_bytes, fd=None):
+    def __init__(self, capacity_bytes, fd=None, efd=None):
         self.capacity_bytes = int(capacity_bytes)
         size = _weft.footprint(self.capacity_bytes)
         init = fd is None
         if init:
             fd = os.memfd_create("weft-queue", os.MFD_CLOEXEC)
             os.ftruncate(fd, size)
+            efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self.fd = fd
+        self.efd = efd  # the asyncio bell (see _weft.c)
         self.map = mmap.mmap(fd, size)
         self.q = _weft.MsgQ(self.map, self.capacity_bytes, init)
+        self.q.set_eventfd(efd)
 
     def __reduce__(self):
         from multiprocessing import context, reduction
 
         context.assert_spawning(self)
-        return (_rebuild_ring, (self.capacity_bytes, reduction.DupFd(self.fd)))
+        return (_rebuild_ring, (self.capacity_bytes, reduction.DupFd(self.fd),
+                                reduction.DupFd(self.efd)))
 
 
-def _rebuild_ring(capacity_bytes, dupfd):
-    return _Ring(capacity_bytes, dupfd.detach())
+def _rebuild_ring(capacity_bytes, dupfd, dupefd):
+    return _Ring(capacity_bytes, dupfd.detach(), dupefd.detach())
 
 
 class Queue:
@@ -165,6 +172,56 @@ class Queue:
             raise Empty
         data, tag = r
         return data if tag == _RAW else _loads(data)
+
+    async def get_async(self):
+        """Remove and return the oldest item, waiting in the running asyncio
+        event loop, not in a thread: the loop watches the queue's eventfd
+        (loop.add_reader), which a put writes only when the loop is asleep
+        on it, once per sleep.  Raises queue.Empty once the ring was shut
+        down and drained.  Any number of coroutines of one loop may wait;
+        one process's loop per queue at a time (consumers in other
+        processes use get)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        q = self._ring.q
+        while True:
+            if self._closed:
+                raise ValueError("Queue %r is closed" % self)
+            try:
+                r = self._recv(0)
+                if r is None:
+                    q.arm()
+                    r = self._recv(0)  # the look after arming
+                    if r is not None:
+                        q.disarm()
+            except BrokenPipeError:
+                q.disarm()
+                raise Empty from None
+            if r is not None:
+                data, tag = r
+                return data if tag == _RAW else _loads(data)
+            fut = loop.create_future()
+            waiters = self.__dict__.setdefault("_async_waiters", [])
+            waiters.append(fut)
+            if len(waiters) == 1:
+                loop.add_reader(self._ring.efd, self._on_bell, loop)
+            try:
+                await fut
+            finally:
+                if fut in waiters:
+                    waiters.remove(fut)
+                if not waiters:
+                    loop.remove_reader(self._ring.efd)
+
+    def _on_bell(self, loop):
+        self._ring.q.clear()
+        waiters = self.__dict__.get("_async_waiters", [])
+        for f in list(waiters):
+            if not f.done():
+                f.set_result(None)
+        waiters.clear()
+        loop.remove_reader(self._ring.efd)
 
     def put_nowait(self, obj):
         """put(obj, False)."""

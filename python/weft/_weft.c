@@ -15,6 +15,7 @@
  *   recv(timeout) -> (bytes, tag), or None on timeout; BrokenPipeError once
  *     closed and drained.
  *   close(), closed(), count(), capacity(), bytes_used().
+ *   set_eventfd(fd), arm(), disarm(), clear(): the asyncio bell (below).
  * A wait with no timeout is cut into slices of 50 ms so that signals
  * (KeyboardInterrupt) are seen.
  */
@@ -25,13 +26,29 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <weft/msgq.h>
 
 /* What follows the queue in the mapping: the number of messages in it,
- * for qsize (a hint: counted after a send, before a receive's return). */
+ * for qsize (a hint: counted after a send, before a receive's return), and
+ * the bell of the asyncio receivers.
+ *
+ * The bell is weft_doorbell's protocol (weft/doorbell.h) over an eventfd
+ * that every process holding the queue has a copy of: an event loop about
+ * to wait arms it (PREPARED, then a seq_cst fence, then it looks at the
+ * queue once more); a sender, after its message is published, fences, and
+ * only if it finds exactly PREPARED claims the round (PREPARED | RUNG, one
+ * CAS among the senders) and writes the eventfd: one write(2) per sleep of
+ * the loop, none while it is busy.  The loop clears the bell (reading the
+ * eventfd only when RUNG) before it looks again.  Either the loop's look
+ * after its fence sees the message or the sender's load after its fence
+ * sees PREPARED (the Dekker pair). */
+enum { BELL_PREPARED = 1, BELL_RUNG = 2 };
+
 struct extra {
     atomic_llong count;
+    atomic_uint bell;
 };
 
 static size_t extra_offset(size_t capacity_bytes)
@@ -51,6 +68,7 @@ typedef struct {
     int have_view;
     weft_msgq *q;
     struct extra *extra;
+    int efd; /* this process's copy of the bell's eventfd, or -1 */
 } MsgQ;
 
 static const uint64_t SLICE_NS = 50 * 1000 * 1000;
@@ -75,6 +93,7 @@ static int msgq_init(MsgQ *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_ValueError, "capacity_bytes must be positive and not huge");
         return -1;
     }
+    self->efd = -1;
     if (PyObject_GetBuffer(buf, &self->view, PyBUF_WRITABLE) != 0)
         return -1;
     self->have_view = 1;
@@ -91,6 +110,7 @@ static int msgq_init(MsgQ *self, PyObject *args, PyObject *kw)
             return -1;
         }
         atomic_init(&self->extra->count, 0);
+        atomic_init(&self->extra->bell, 0);
     } else {
         self->q = (weft_msgq *)self->view.buf;
     }
@@ -113,6 +133,27 @@ static int timeout_ns(PyObject *t, uint64_t *ns)
     }
     *ns = s > 1e9 ? UINT64_MAX - 1 : (uint64_t)(s * 1e9);
     return 0;
+}
+
+/* A sender (or close), after its message is published. */
+static void ring_bell(MsgQ *self)
+{
+    /* seq_cst: the sender's half of the Dekker pair; pairs with the fence
+     * in msgq_arm */
+    atomic_thread_fence(memory_order_seq_cst);
+    unsigned expect = BELL_PREPARED;
+    /* relaxed: ordered by the fence above; the CAS only picks the one
+     * sender that writes this round (the loop's read of the eventfd orders
+     * the rest: the kernel's lock) */
+    if (atomic_load_explicit(&self->extra->bell, memory_order_relaxed) == BELL_PREPARED &&
+        self->efd >= 0 &&
+        atomic_compare_exchange_strong_explicit(&self->extra->bell, &expect,
+                                                BELL_PREPARED | BELL_RUNG, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        uint64_t one = 1;
+        /* EAGAIN: the counter is saturated, so it is readable already */
+        (void)!write(self->efd, &one, sizeof one);
+    }
 }
 
 static PyObject *closed_error(void)
@@ -180,6 +221,7 @@ static PyObject *msgq_send(MsgQ *self, PyObject *args)
     if (rc == 0) {
         /* relaxed: a hint for qsize */
         atomic_fetch_add_explicit(&self->extra->count, 1, memory_order_relaxed);
+        ring_bell(self);
         Py_RETURN_TRUE;
     }
     if (rc == -1)
@@ -276,6 +318,55 @@ static PyObject *msgq_close(MsgQ *self, PyObject *unused)
 {
     (void)unused;
     weft_msgq_close(self->q);
+    ring_bell(self); /* an armed loop must see the close too */
+    Py_RETURN_NONE;
+}
+
+static PyObject *msgq_set_eventfd(MsgQ *self, PyObject *arg)
+{
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    self->efd = (int)fd;
+    Py_RETURN_NONE;
+}
+
+/* The loop is about to wait: arm the bell, then the caller looks at the
+ * queue once more. */
+static PyObject *msgq_arm(MsgQ *self, PyObject *unused)
+{
+    (void)unused;
+    /* relaxed: the fence orders it (as in weft_doorbell_prepare) */
+    atomic_fetch_or_explicit(&self->extra->bell, BELL_PREPARED, memory_order_relaxed);
+    /* seq_cst: the loop's half of the Dekker pair; pairs with the fence in
+     * ring_bell */
+    atomic_thread_fence(memory_order_seq_cst);
+    Py_RETURN_NONE;
+}
+
+/* The loop found a message after arming: it will not wait. */
+static PyObject *msgq_disarm(MsgQ *self, PyObject *unused)
+{
+    (void)unused;
+    /* relaxed: ends the round; RUNG stays for the clear after its write */
+    atomic_fetch_and_explicit(&self->extra->bell, ~(unsigned)BELL_PREPARED, memory_order_relaxed);
+    Py_RETURN_NONE;
+}
+
+/* The eventfd was readable (or the wait ended): reset the bell, reading
+ * the eventfd when a sender wrote it. */
+static PyObject *msgq_clear(MsgQ *self, PyObject *unused)
+{
+    (void)unused;
+    /* relaxed: reading RUNG is all this needs (see weft_doorbell_clear) */
+    unsigned old = atomic_exchange_explicit(&self->extra->bell, 0, memory_order_relaxed);
+    if ((old & BELL_RUNG) && self->efd >= 0) {
+        uint64_t v;
+        if (read(self->efd, &v, sizeof v) != (ssize_t)sizeof v)
+            /* the claimed write has not landed yet: keep it claimed, so
+             * that the next clear reads it.  relaxed: as above */
+            atomic_fetch_or_explicit(&self->extra->bell, BELL_RUNG, memory_order_relaxed);
+    }
     Py_RETURN_NONE;
 }
 
@@ -311,6 +402,11 @@ static PyMethodDef msgq_methods[] = {
     { "recv", (PyCFunction)msgq_recv, METH_VARARGS,
       "recv(timeout) -> (bytes, tag), or None when the timeout passed" },
     { "close", (PyCFunction)msgq_close, METH_NOARGS, "close the queue (idempotent)" },
+    { "set_eventfd", (PyCFunction)msgq_set_eventfd, METH_O,
+      "set_eventfd(fd): this process's copy of the asyncio bell's eventfd" },
+    { "arm", (PyCFunction)msgq_arm, METH_NOARGS, "a loop is about to wait: arm the bell" },
+    { "disarm", (PyCFunction)msgq_disarm, METH_NOARGS, "the loop will not wait after all" },
+    { "clear", (PyCFunction)msgq_clear, METH_NOARGS, "reset the bell after the fd was readable" },
     { "closed", (PyCFunction)msgq_closed, METH_NOARGS, "True once closed" },
     { "count", (PyCFunction)msgq_count, METH_NOARGS, "messages in the queue (a hint)" },
     { "capacity", (PyCFunction)msgq_capacity, METH_NOARGS, "bytes of message storage" },

@@ -2,7 +2,8 @@
 weft.Queue (lock-free rings in shared memory) instead of pipes and locks.
 
 The interface is multiprocessing.Pool's (map, imap, imap_unordered,
-starmap, apply, apply_async, close, join, terminate, with) and
+starmap, apply, apply_async, close, join, terminate, with), plus
+apply_coro for asyncio, and
 concurrent.futures.ProcessPoolExecutor's (submit, map, shutdown).
 
 How it works: the tasks travel as chunks (a list of arguments and the
@@ -36,6 +37,7 @@ from . import Queue, Empty
 __all__ = ["Pool", "AsyncResult", "ProcessPoolExecutor", "WorkerLostError", "RemoteTraceback"]
 
 _RUN, _CLOSE, _TERMINATE = "RUN", "CLOSE", "TERMINATE"
+_ASYNC_CHUNK = -2  # the chunk number of an apply_coro task: its result goes to the async ring
 _POLL_S = 0.05
 
 
@@ -72,7 +74,7 @@ def _unwrap_exception(value):
     return exc
 
 
-def _worker(tasks, results, slots, index, initializer, initargs):
+def _worker(tasks, results, slots, index, initializer, initargs, aresults=None):
     if initializer is not None:
         initializer(*initargs)
     me = 2 * index
@@ -97,10 +99,11 @@ def _worker(tasks, results, slots, index, initializer, initargs):
         except BaseException as e:  # reported, not fatal to the worker
             msg = (job, chunk, False, _wrap_exception(e))
         slots[me] = -1
+        out_q = aresults if chunk == _ASYNC_CHUNK else results
         try:
-            results.put(msg)
+            out_q.put(msg)
         except Exception as e:  # an unpicklable result
-            results.put((job, chunk, False, _wrap_exception(e)))
+            out_q.put((job, chunk, False, _wrap_exception(e)))
 
 
 class AsyncResult:
@@ -265,6 +268,9 @@ class Pool:
         self._initializer, self._initargs = initializer, initargs
         self._tasks = Queue(capacity_bytes=capacity_bytes)
         self._results = Queue(capacity_bytes=capacity_bytes)
+        # apply_coro's results: read by the event loop itself (get_async)
+        self._aresults = Queue(capacity_bytes=1 << 20)
+        self._afutures = {}
         self._slots = self._ctx.RawArray("q", [-1] * (2 * processes))
         self._lock = threading.Lock()
         self._jobs = {}
@@ -278,7 +284,8 @@ class Pool:
     def _start(self, i):
         p = self._ctx.Process(target=_worker, name="weft-pool-worker-%d" % i,
                               args=(self._tasks, self._results, self._slots, i,
-                                    self._initializer, self._initargs), daemon=True)
+                                    self._initializer, self._initargs, self._aresults),
+                              daemon=True)
         p.start()
         return p
 
@@ -316,7 +323,11 @@ class Pool:
                 continue
             job, chunk = self._slots[2 * i], self._slots[2 * i + 1]
             self._slots[2 * i] = -1
-            if job >= 0:
+            if job >= 0 and chunk == _ASYNC_CHUNK:
+                self._fail_coro(job, WorkerLostError(
+                    "worker %s (pid %s) exited with code %s while running a task"
+                    % (p.name, p.pid, p.exitcode)))
+            elif job >= 0:
                 with self._lock:
                     r = self._jobs.get(job)
                 if r is not None:
@@ -333,6 +344,58 @@ class Pool:
                 r._set(0, False, WorkerLostError("the pool's workers exited first"))
             return False
         return True
+
+    def _fail_coro(self, job, exc):
+        with self._lock:
+            entry = self._afutures.pop(job, None)
+        if entry is not None:
+            loop, fut = entry
+            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_exception(exc))
+
+    async def apply_coro(self, func, *args, **kwargs):
+        """Run func(*args, **kwargs) in a worker and await its result in the
+        running asyncio loop, with no thread waiting for it: the worker puts
+        the result on a ring that the loop reads through its eventfd
+        (weft.Queue.get_async).  A task's exception is raised here, with the
+        worker's traceback as its __cause__; a dead worker's task raises
+        WorkerLostError."""
+        import asyncio
+
+        self._check_running()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with self._lock:
+            job = next(self._job_ids)
+            self._afutures[job] = (loop, fut)
+        try:
+            self._tasks.put((job, _ASYNC_CHUNK, func, [tuple(args)], True, kwargs or None))
+        except BaseException:
+            with self._lock:
+                self._afutures.pop(job, None)
+            raise
+        # Every waiting coroutine reads the ring and hands on what it reads,
+        # until its own future is done (by itself or by another one).
+        while not fut.done():
+            getter = asyncio.ensure_future(self._aresults.get_async())
+            await asyncio.wait({fut, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                try:
+                    await getter
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    pass
+            if getter.done() and not getter.cancelled() and getter.exception() is None:
+                j, _, ok, value = getter.result()
+                with self._lock:
+                    entry = self._afutures.pop(j, None)
+                if entry is not None and not entry[1].done():
+                    if ok:
+                        entry[1].set_result(value[0])
+                    else:
+                        entry[1].set_exception(_unwrap_exception(value))
+        return fut.result()
 
     def _forget(self, r):
         with self._lock:
