@@ -84,6 +84,26 @@ void lag_any()
     lag(lags[rl::rand(3)]);
 }
 
+/* A gate for a thread that must start at the same time as another, after
+ * lag_until (as in mpmc.cc): it waits blocked on a futex. */
+struct gate {
+    rl::atomic<unsigned> open;
+    void init()
+    {
+        open($).store(0, rl::mo_relaxed); /* relaxed: before the threads run */
+    }
+    void wait()
+    {
+        while (open($).load(rl::mo_acquire) == 0)
+            weft_model::futex(&open, FUTEX_WAIT, 0, nullptr, $);
+    }
+    void release()
+    {
+        open($).store(1, rl::mo_release);
+        weft_model::futex(&open, FUTEX_WAKE, 1, nullptr, $);
+    }
+};
+
 template <class Derived, int Threads>
 struct msgq_scenario : weft_model::scenario<Derived, Threads> {
     static const int ROWS = Threads + 1;
@@ -411,6 +431,37 @@ struct close_vs_send : msgq_scenario<close_vs_send, 2> {
     }
 };
 
+/* closed() true: what the closer wrote before close is visible. */
+struct closed_flag : msgq_scenario<closed_flag, 2> {
+    rl::var<int> note;
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            if (weft_msgq_closed(q))
+                RL_ASSERT(note($) == 1);
+        } else {
+            note($) = 1;
+            weft_msgq_close(q);
+        }
+    }
+};
+
+/* try_recv against close on an empty queue, without parking: EPIPE sees
+ * the closer's writes (the acquire in drained). */
+struct close_vs_try_recv : msgq_scenario<close_vs_try_recv, 2> {
+    rl::var<int> note;
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            if (try_recv(0) == EPIPE)
+                RL_ASSERT(note($) == 1);
+        } else {
+            note($) = 1;
+            weft_msgq_close(q);
+        }
+    }
+};
+
 /* ---- parking ------------------------------------------------------------ */
 
 /* A blocking receive on an empty queue, then (after a lag) a try_send or a
@@ -452,6 +503,85 @@ struct parked_sender_needs_two_cells : msgq_scenario<parked_sender_needs_two_cel
             RL_ASSERT(try_recv(1) == 0);
             lag_any();
             RL_ASSERT(try_recv(1) == 0);
+        }
+    }
+};
+
+/* A sender parked on a full queue of two cells is woken by a recv_many
+ * that takes both messages. */
+struct parked_sender_woken_by_recv_many : msgq_scenario<parked_sender_woken_by_recv_many, 2> {
+    void before()
+    {
+        msgq_scenario<parked_sender_woken_by_recv_many, 2>::before();
+        RL_ASSERT(try_send(msg_id(1, 0)) == 0);
+        RL_ASSERT(try_send(msg_id(1, 1)) == 0);
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            RL_ASSERT(send(msg_id(0, 0)) == 0);
+        } else {
+            lag_any();
+            RL_ASSERT(try_recv_many(1, 2) == 2);
+        }
+    }
+};
+
+/* Two receivers parked on an empty queue, then two senders send one
+ * message each from the same moment: both receives return.  The second
+ * position, published first, can wake a receiver that finds the first
+ * unpublished and parks again; the receiver woken for the first must pass
+ * the wake-up on (pass_on_receivers). */
+struct parked_receivers : msgq_scenario<parked_receivers, 4> {
+    gate g;
+    void before()
+    {
+        msgq_scenario<parked_receivers, 4>::before();
+        g.init();
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            lag_until(2, not_empty(q));
+            g.release();
+            RL_ASSERT(try_send(msg_id(0, 0)) == 0);
+        } else if (i == 1) {
+            g.wait();
+            RL_ASSERT(try_send(msg_id(1, 0)) == 0);
+        } else {
+            RL_ASSERT(recv(i) == 0);
+        }
+    }
+    void check()
+    {
+        RL_ASSERT(ntaken[4] == 0);
+    }
+};
+
+/* Two receivers parked on an empty queue while a send is half done; the
+ * queue is closed; the send completes and wakes one of them, but a third
+ * receiver (the closer) takes the message first.  The woken one finds the
+ * queue closed and drained and must wake the other before it returns
+ * EPIPE, as close's wake-up is spent.  Every receive returns. */
+struct closed_while_pending : msgq_scenario<closed_while_pending, 4> {
+    rl::atomic<int> done; /* the sender's send returned */
+    void before()
+    {
+        msgq_scenario<closed_while_pending, 4>::before();
+        done($).store(0, rl::mo_relaxed);
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            try_send(msg_id(0, 0)); /* refused if the close came first */
+            done($).store(1, rl::mo_release);
+        } else if (i == 1) {
+            weft_msgq_close(q);
+            while (done($).load(rl::mo_acquire) == 0)
+                rl::yield(1, $);
+            try_recv(1);
+        } else {
+            recv(i);
         }
     }
 };
@@ -525,11 +655,19 @@ int main()
     run<batches>("msgq: send_many/recv_many vs try_send/try_recv, 4 cells", bounded(K), COMPILED);
     run<too_small_buffer>("msgq: EMSGSIZE tells the length of the message at the head",
                           bounded(K + 1), COMPILED);
+    run<closed_flag>("msgq: close vs closed()", full, COMPILED);
+    run<close_vs_try_recv>("msgq: close vs try_recv, EPIPE sees the closer's writes", full,
+                           COMPILED);
     run<close_vs_send>("msgq: close vs send, EPIPE sees the closer's writes", full, COMPILED);
     run<close_vs_recv>("msgq: close wakes a parked receiver", bounded(K + 2));
     run<parked_receiver>("msgq: parked receiver woken by a send", bounded(K + 2));
     run<parked_sender_needs_two_cells>("msgq: a 2-cell sender parked until two receives",
                                        bounded(K + 1));
+    run<parked_sender_woken_by_recv_many>("msgq: a parked sender woken by a recv_many",
+                                          bounded(K + 2));
+    run<parked_receivers>("msgq: 2 parked receivers, 2 sends", bounded(K));
+    run<closed_while_pending>("msgq: close while a send is pending, 2 parked receivers",
+                              bounded(K));
     run<two_parked_senders>("msgq: two parked senders of 1 and 2 cells, one receiver", bounded(K));
     run<blocking_2s2r>("msgq: 2S x 2R send/recv, 2 cells", bounded(K));
     return exit_status();

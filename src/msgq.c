@@ -377,8 +377,15 @@ static inline void publish(weft_msgq *q, uint64_t p, const void *msg, size_t len
 {
     copy_in(q, p, msg, len);
     struct cell *c = cell_of(q, p);
-    /* relaxed: published by the release store of seq below */
-    atomic_store_explicit(&c->len, len, memory_order_relaxed);
+    /* release, although the release store of seq below publishes it: a
+     * receiver under a stale head may read this length before it checks
+     * that the cell still holds its message (the EMSGSIZE path of
+     * claim_recv); pairs with the acquire fence there, which then orders
+     * our earlier acquire of the cell (the previous receiver's release)
+     * before its second load of seq, so that load cannot return the old
+     * full_of(h) (C11's fence rules, N1570 7.17.4p2, need a release on
+     * this side; on x86 it is the same plain store) */
+    atomic_store_explicit(&c->len, len, memory_order_release);
     /* release: pairs with a receiver's acquire load of seq in claim_recv;
      * the bytes, the length and all the sender wrote before are visible to
      * the receiver that sees full_of(p) */
@@ -428,8 +435,12 @@ static size_t claim_recv(weft_msgq *q, size_t cap, size_t *lens, size_t n, uint6
                     /* too long for cap, unless the cell moved on under a
                      * stale head: the length counts only if seq still says
                      * full_of(h) after it was read (sequence numbers only
-                     * grow, so no ABA).  acquire fence: orders the load of
-                     * len before the second load of seq */
+                     * grow, so no ABA).  acquire fence: pairs with the
+                     * release store of len in publish (a later lap's),
+                     * so that the second load of seq sees the cell moved
+                     * on whenever len was a later lap's.  Relacy never
+                     * returns such a stale value, so removing the fence
+                     * survives the model (fence.remove in claim_recv, 2026-12-02) */
                     atomic_thread_fence(memory_order_acquire);
                     /* relaxed: ordered by the fence */
                     if (atomic_load_explicit(&c->seq, memory_order_relaxed) != seq)
