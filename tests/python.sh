@@ -29,12 +29,18 @@ pytest_dir=$("$py" -c 'import os, pytest; print(os.path.dirname(os.path.dirname(
 
 n=0
 tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
+out_file=$(mktemp)
+trap 'rm -f "$tap" "$out_file" "$out_file.pid"' EXIT
 # run_suite INTERPRETER EXTRA_PYTHONPATH: appends TAP lines to $tap
 run_suite() {
-  out=$(PYTHONPATH="$pkg${2:+:$2}${PYTHONPATH:+:$PYTHONPATH}" \
-    "$1" -m pytest -q -rA -p no:cacheprovider "$top_srcdir/python/tests" 2>&1)
+  # in a session of its own, killed whole afterwards: a process the tests
+  # leave behind must neither hold the output pipe open nor outlive the run
+  PYTHONPATH="$pkg${2:+:$2}${PYTHONPATH:+:$PYTHONPATH}" setsid --wait sh -c \
+    'echo $$ > "$0.pid"; exec "$@"' "$out_file" "$1" -m pytest -q -rA -p no:cacheprovider \
+    "$top_srcdir/python/tests" > "$out_file" 2>&1
   rc=$?
+  kill -KILL -- "-$(cat "$out_file.pid")" 2> /dev/null
+  out=$(cat "$out_file")
   printf '%s\n' "$out" | sed "s|^|# [$1] |"
   count=0
   for line in $(printf '%s\n' "$out" | grep -E '^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) ' |

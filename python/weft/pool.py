@@ -530,12 +530,16 @@ class Pool:
         """Stop the workers now; results not there yet never come
         (their get raises once the timeout passes)."""
         self._state = _TERMINATE
+        # the result thread first: it starts replacements for dead workers,
+        # so it must be gone before the kills (else a replacement started
+        # after them would wait for tasks for ever, and join with it)
+        if threading.current_thread() is not self._handler:
+            self._handler.join()
         for p in self._workers:
             if p.exitcode is None:
                 p.kill()
         for p in self._workers:
             p.join()
-        self._handler.join()
         with self._lock:
             pending = list(self._jobs.values())
             self._jobs.clear()
