@@ -28,9 +28,12 @@
 
 #include "eventcount.c"
 #include "msgq.c"
+#include "lags.h"
 
 namespace
 {
+
+using namespace weft_model_lags;
 
 const int PER_SENDER = 3;
 const int MAX_SENDERS = 3;
@@ -57,52 +60,6 @@ unsigned char byte_of(int id, size_t i)
 {
     return (unsigned char)(id * 37 + (int)i);
 }
-
-const unsigned PARK_AFTER = WAIT_SPINS + WAIT_YIELDS; /* src/wait.h */
-
-void lag(unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        rl::yield(1, $);
-}
-
-unsigned announced(struct weft_internal_ec *e)
-{
-    return atomic_load_explicit(&e->waiters, memory_order_relaxed);
-}
-
-void lag_until(unsigned n, struct weft_internal_ec *e)
-{
-    while (announced(e) < n)
-        rl::yield(1u << 24, $);
-}
-
-/* no lag, the partner's last retry, or its parking (see mpmc.cc) */
-void lag_any()
-{
-    static const unsigned lags[] = { 0, PARK_AFTER - 1, PARK_AFTER };
-    lag(lags[rl::rand(3)]);
-}
-
-/* A gate for a thread that must start at the same time as another, after
- * lag_until (as in mpmc.cc): it waits blocked on a futex. */
-struct gate {
-    rl::atomic<unsigned> open;
-    void init()
-    {
-        open($).store(0, rl::mo_relaxed); /* relaxed: before the threads run */
-    }
-    void wait()
-    {
-        while (open($).load(rl::mo_acquire) == 0)
-            weft_model::futex(&open, FUTEX_WAIT, 0, nullptr, $);
-    }
-    void release()
-    {
-        open($).store(1, rl::mo_release);
-        weft_model::futex(&open, FUTEX_WAKE, 1, nullptr, $);
-    }
-};
 
 template <class Derived, int Threads>
 struct msgq_scenario : weft_model::scenario<Derived, Threads> {

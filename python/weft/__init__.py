@@ -42,6 +42,16 @@ _RAW, _PICKLED = 0, 1
 _DEFAULT_CAPACITY = 1 << 22
 
 
+def _wait_for(block, timeout):
+    """put's and get's block and timeout as the C side's: 0 (one try),
+    None (for ever) or seconds."""
+    if not block:
+        return 0
+    if timeout is not None and timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    return timeout
+
+
 _dumps = pickle.dumps
 _loads = pickle.loads
 
@@ -115,14 +125,7 @@ class Queue:
             data, tag = obj, _RAW
         else:
             data, tag = _dumps(obj, 5), _PICKLED
-        if not block:
-            t = 0
-        elif timeout is None:
-            t = None
-        elif timeout < 0:
-            raise ValueError("'timeout' must be a non-negative number")
-        else:
-            t = timeout
+        t = _wait_for(block, timeout)
         if self._maxsize:
             self._wait_below_maxsize(t)
         try:
@@ -156,14 +159,7 @@ class Queue:
         """
         if self._closed:
             raise ValueError("Queue %r is closed" % self)
-        if not block:
-            t = 0
-        elif timeout is None:
-            t = None
-        elif timeout < 0:
-            raise ValueError("'timeout' must be a non-negative number")
-        else:
-            t = timeout
+        t = _wait_for(block, timeout)
         try:
             r = self._recv(t)
         except BrokenPipeError:
