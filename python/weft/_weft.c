@@ -109,6 +109,8 @@ static int msgq_init(MsgQ *self, PyObject *args, PyObject *kw)
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
         }
+        /* atomic_init: the mapping is not shared yet; the children that
+         * share it are started after this (fork, or spawn with the fd) */
         atomic_init(&self->extra->count, 0);
         atomic_init(&self->extra->bell, 0);
     } else {
