@@ -30,6 +30,32 @@
 #include "msgq.c"
 #include "lags.h"
 
+/* Who is who for robust queues (src/msgq.c's owner records): a thread's
+ * token is its index + 1; a robust scenario points model_dead at its
+ * flags, which a "dying" thread sets once it stops in the middle of an
+ * operation (the kernel's part: the process is gone).  Elsewhere every
+ * thread is alive.  Relacy runs after() on one of the threads, perhaps the
+ * dead one: past its death a thread is another process's (a new pid),
+ * token index + 1 + REBORN, alive. */
+static rl::atomic<bool> *model_dead;
+static const uint64_t REBORN = 16;
+
+uint64_t weft_model_msgq_token(void)
+{
+    uint64_t i = (uint64_t)rl::thread_index();
+    /* relaxed: the thread's own flag (or the last writer's, after join) */
+    bool dead = model_dead != nullptr && model_dead[i].load(memory_order_relaxed, $);
+    return i + 1 + (dead ? REBORN : 0);
+}
+
+bool weft_model_msgq_alive(uint64_t owner)
+{
+    /* acquire: pairs with the dying thread's release store (its intent is
+     * then visible, as the real kernel's exit makes it) */
+    return model_dead == nullptr || owner > REBORN ||
+           !model_dead[owner - 1].load(memory_order_acquire, $);
+}
+
 namespace
 {
 
@@ -87,6 +113,7 @@ struct msgq_scenario : weft_model::scenario<Derived, Threads> {
         q = weft_msgq_create(Derived::capacity());
         RL_ASSERT(q != nullptr);
         RL_ASSERT(weft_msgq_capacity(q) == Derived::capacity());
+        model_dead = nullptr;
         for (int i = 0; i <= MAX_ID; i++)
             sent[i] = false;
         for (int r = 0; r < ROWS; r++)
@@ -209,6 +236,7 @@ struct msgq_scenario : weft_model::scenario<Derived, Threads> {
         const int drain = Threads;
         unsigned char m[MAX_LEN];
         size_t len;
+        static_cast<Derived *>(this)->before_drain();
         while (weft_msgq_try_recv(q, m, sizeof m, &len) == 0)
             record(drain, m, len);
         RL_ASSERT(weft_msgq_bytes_used(q) == 0);
@@ -234,7 +262,121 @@ struct msgq_scenario : weft_model::scenario<Derived, Threads> {
         weft_msgq_destroy(q);
     }
 
+    void before_drain() {}
     void check() {}
+};
+
+/* ---- robust queues: dead owners' claims (src/msgq.c, "Recovery") ------ */
+
+/* A robust queue whose thread 1 dies in the middle of an operation: it
+ * claims (claim_send or claim_recv, the real code) and stops there, then
+ * its dead flag goes up.  The drain calls weft_msgq_recover whenever it is
+ * stuck (the threads' own calls may have found the owner still alive, or
+ * the claim behind a message): it must then get every other message, and
+ * the dead operation is counted in dropped exactly once. */
+template <class Derived, int Threads> struct robust_scenario : msgq_scenario<Derived, Threads> {
+    typedef msgq_scenario<Derived, Threads> base;
+    rl::atomic<bool> dead[Threads];
+    bool died_claiming;
+    void before()
+    {
+        base::before();
+        /* weft_msgq_init's WEFT_MSGQ_ROBUST, on the created queue */
+        this->q->robust = 1;
+        for (int i = 0; i < Threads; i++)
+            dead[i].store(false, memory_order_relaxed, $);
+        model_dead = dead;
+        died_claiming = false;
+    }
+    void die()
+    {
+        /* release: pairs with the acquire in weft_model_msgq_alive */
+        dead[rl::thread_index()].store(true, memory_order_release, $);
+    }
+    /* a sender that dies after its claim, before the publish */
+    void die_sending(size_t len)
+    {
+        struct op o = op_begin(this->q);
+        uint64_t t;
+        died_claiming = claim_send(this->q, o, &len, 1, &t) == 1;
+        die();
+    }
+    /* a receiver that dies after its claim, before the release: the
+     * message it claimed is lost with it */
+    void die_receiving()
+    {
+        struct op o = op_begin(this->q);
+        size_t lens[1];
+        uint64_t h, cells;
+        int why;
+        if (claim_recv(this->q, o, MAX_LEN, lens, 1, &h, &cells, &why) == 1) {
+            died_claiming = true;
+            for (int id = 1; id <= MAX_ID; id++)
+                if (this->sent[id] && Derived::len_of(id) == lens[0])
+                    this->sent[id] = false;
+        }
+        die();
+    }
+    /* the drain, recovering whenever it is stuck (a dead claim behind
+     * published messages is recovered once it is at the head) */
+    void before_drain()
+    {
+        unsigned char m[MAX_LEN];
+        size_t len;
+        do
+            while (weft_msgq_try_recv(this->q, m, sizeof m, &len) == 0)
+                this->record(Threads, m, len);
+        while (weft_msgq_recover(this->q) != 0);
+        RL_ASSERT(weft_msgq_dropped(this->q) == (died_claiming ? 1u : 0u));
+    }
+};
+
+/* A sender dies holding two cells (a 65-byte message) in a queue of four,
+ * beside a sender of two one-cell messages and a receiver that recovers
+ * and then tries twice: the live messages are never dropped, and one sent
+ * behind the dead claim is received once the claim is recovered. */
+struct dead_sender : robust_scenario<dead_sender, 3> {
+    static size_t capacity()
+    {
+        return 4 * WEFT_MSGQ_CELL;
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            try_send(msg_id(0, 0));
+            try_send(msg_id(0, 1));
+        } else if (i == 1) {
+            die_sending(WEFT_MSGQ_CELL + 1);
+        } else {
+            (void)weft_msgq_recover(q);
+            try_recv(2);
+            try_recv(2);
+        }
+    }
+};
+
+/* A full queue of two one-cell messages; a receiver dies holding the
+ * first it claims, beside a sender that tries a third message (it needs
+ * the dead receiver's cell, one lap on) and a thread that recovers and
+ * receives. */
+struct dead_receiver : robust_scenario<dead_receiver, 3> {
+    void before()
+    {
+        robust_scenario<dead_receiver, 3>::before();
+        RL_ASSERT(try_send(msg_id(0, 0)) == 0);
+        RL_ASSERT(try_send(msg_id(0, 1)) == 0);
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            try_send(msg_id(1, 0));
+        } else if (i == 1) {
+            die_receiving();
+        } else {
+            (void)weft_msgq_recover(q);
+            try_recv(2);
+        }
+    }
 };
 
 /* Messages of one and two cells, in a queue of two: a two-cell message
@@ -627,5 +769,12 @@ int main()
                               bounded(K));
     run<two_parked_senders>("msgq: two parked senders of 1 and 2 cells, one receiver", bounded(K));
     run<blocking_2s2r>("msgq: 2S x 2R send/recv, 2 cells", bounded(K));
+    /* dead_sender at bound 2 takes about 7 minutes (34 million
+     * schedules); it found the torn read of an intent that op_intent's
+     * seqlock now prevents.  make check runs bound 1. */
+    run<dead_sender>("msgq robust: a sender dies holding 2 cells; recover vs live send/recv",
+                     bounded(K), COMPILED);
+    run<dead_receiver>("msgq robust: a receiver dies holding a cell; recover vs live send/recv",
+                       bounded(K + 1), COMPILED);
     return exit_status();
 }

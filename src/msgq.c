@@ -38,8 +38,7 @@
  * crossbeam-channel's bounded channel): every claiming CAS expects a tail
  * without it, so the tail position frozen at close is final.
  *
- * What a dead process leaves behind is in the header ("Progress"): this
- * version records no owners, so it cannot recover stranded cells.
+ * Dead processes (WEFT_MSGQ_ROBUST): see "Recovery" below.
  */
 #include "config.h"
 
@@ -56,6 +55,15 @@
 #include <weft/eventcount.h>
 #include <weft/msgq.h>
 
+#ifndef WEFT_MODEL
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "base.h"
 #include "chaos.h"
 #include "eventcount_internal.h"
@@ -68,6 +76,45 @@
 #define CREATED_MAGIC 0x6d736771u /* "msgq" */
 
 enum { CELL = WEFT_MSGQ_CELL };
+
+/* The owner records of a robust queue (see "Recovery"); the model program
+ * has at most four threads, and each record read is a step it explores. */
+#ifndef WEFT_MODEL
+enum { RECORDS = WEFT_MSGQ_RECORDS };
+#else
+enum { RECORDS = 4 };
+/* model-check/msgq.cc: the calling thread's token (never 0), and whether
+ * the thread of a token is alive */
+uint64_t weft_model_msgq_token(void);
+bool weft_model_msgq_alive(uint64_t owner);
+#endif
+
+/* Bit 63 of a record's end: the claim is a receive's. */
+#define RECV_CLAIM ((uint64_t)1 << 63)
+
+/* A record's end while its owner rewrites lo (op_intent): no position
+ * with RECV_CLAIM reaches it. */
+#define INTENT_BUSY UINT64_MAX
+
+/* How long a blocking call waits at one stranded-looking position before
+ * it looks for dead owners (and the longest it parks meanwhile). */
+#define RECOVER_NS (10 * 1000 * 1000)
+
+/* One thread's record, on a line of its own: the owner writes its claims
+ * here on every operation.  Read by recoverers (recover_dead_*) and by
+ * threads looking for a record to take. */
+struct record {
+    /* (pid << 32) | tid of the thread that holds the record, 0 when none.
+     * Written by CAS (a thread taking the record). */
+    alignas(WEFT_CACHELINE) atomic_uint_least64_t owner;
+    /* The owner process's start time (field 22 of /proc/PID/stat), which
+     * tells a reused pid apart.  Written by the owner after taking it. */
+    atomic_uint_least64_t start;
+    /* The claim in progress: cells [lo, end & ~RECV_CLAIM) of the tail
+     * (a send) or of the head (RECV_CLAIM: a receive); end 0 when none.
+     * Written by the owner only (recoverers clear a dead owner's end). */
+    atomic_uint_least64_t lo, end;
+};
 
 struct cell {
     /* Whose turn (see the top).  Written by the sender that claimed the
@@ -84,6 +131,7 @@ struct weft_msgq {
     alignas(WEFT_CACHELINE) uint64_t mask; /* ncells - 1 */
     uint64_t data_offset;                  /* of the data area, from the block's start */
     uint32_t created;                      /* CREATED_MAGIC when from create */
+    uint32_t robust;                       /* WEFT_MSGQ_ROBUST was given */
     alignas(WEFT_CACHELINE) char pad_ro[LINE_PAIR_BYTES - WEFT_CACHELINE];
     /* Next position to send to | CLOSED.  Written by senders (CAS), close. */
     alignas(WEFT_CACHELINE) atomic_uint_least64_t tail;
@@ -95,6 +143,12 @@ struct weft_msgq {
     alignas(WEFT_CACHELINE) weft_eventcount not_empty;
     /* Senders park here; receivers notify. */
     alignas(WEFT_CACHELINE) weft_eventcount not_full;
+    /* Robust queues: operations in flight without a record (the table was
+     * full; they switch recovery off), and the dead owners' claims that
+     * recovery cleared.  Written by RMW, rarely. */
+    alignas(WEFT_CACHELINE) atomic_uint_least64_t untracked;
+    atomic_uint_least64_t dropped;
+    struct record records[RECORDS];
     alignas(WEFT_CACHELINE) struct cell cells[];
     /* then, at data_offset, ncells * CELL bytes of data */
 };
@@ -192,7 +246,7 @@ weft_msgq *weft_msgq_init(void *mem, size_t capacity_bytes, unsigned flags)
 {
     size_t n = round_cells(capacity_bytes);
     if (mem == NULL || (uintptr_t)mem % WEFT_MSGQ_ALIGN != 0 || n == 0 ||
-        (flags & ~WEFT_SHARED) != 0) {
+        (flags & ~(WEFT_SHARED | WEFT_MSGQ_ROBUST)) != 0) {
         errno = EINVAL;
         return NULL;
     }
@@ -200,10 +254,19 @@ weft_msgq *weft_msgq_init(void *mem, size_t capacity_bytes, unsigned flags)
     q->mask = (uint64_t)n - 1;
     q->data_offset = HEADER_BYTES + n * sizeof(struct cell);
     q->created = 0;
+    q->robust = (flags & WEFT_MSGQ_ROBUST) != 0;
     /* atomic_init: the queue is not shared yet; handing it to other threads
      * or processes is the caller's synchronisation */
     atomic_init(&q->tail, 0);
     atomic_init(&q->head, 0);
+    atomic_init(&q->untracked, 0);
+    atomic_init(&q->dropped, 0);
+    for (size_t i = 0; i < RECORDS; i++) {
+        atomic_init(&q->records[i].owner, 0);
+        atomic_init(&q->records[i].start, 0);
+        atomic_init(&q->records[i].lo, 0);
+        atomic_init(&q->records[i].end, 0);
+    }
     weft_eventcount_init(&q->not_empty, flags);
     weft_eventcount_init(&q->not_full, flags);
     for (size_t i = 0; i < n; i++) {
@@ -300,6 +363,300 @@ static void copy_out(weft_msgq *q, uint64_t p, void *buf, size_t len)
         memcpy((unsigned char *)buf + first, data_of(q), len - first);
 }
 
+
+/* ---- owner records (robust queues) -------------------------------------
+ *
+ * A thread takes a record of the queue's table the first time it operates
+ * on a robust queue (claim_record) and keeps it: its thread-local cache
+ * remembers which one for a few queues.  Before every claiming CAS of the
+ * tail or the head it writes the cells it is claiming into the record
+ * (intent), and clears them once the operation is over (op_end).  The CAS
+ * is a release, so a recoverer that reads the tail or the head with
+ * acquire and finds a position claimed also finds the claimer's intent
+ * (or a later value of its record, written after the operation ended).
+ */
+
+#ifndef WEFT_MODEL
+/* This process: its pid and start time, read once (and again in a child
+ * after fork, by at_fork_child). */
+static pid_t proc_pid;
+static uint64_t proc_start;
+static pthread_once_t proc_once = PTHREAD_ONCE_INIT;
+
+/* This thread: its token ((pid << 32) | tid, 0 until known) and the
+ * records it holds in the last few robust queues it used. */
+enum { CACHED = 4 };
+static _Thread_local uint64_t tls_token;
+static _Thread_local struct {
+    const weft_msgq *q;
+    unsigned idx;
+} tls_cache[CACHED];
+static _Thread_local unsigned tls_next;
+
+/* Field 3 (state) and field 22 (starttime) of /proc/PID/stat; false when
+ * the file cannot be read (no such process, or no /proc). */
+static bool read_stat(pid_t pid, char *state, uint64_t *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* the command name (field 2) is in parentheses and may hold anything:
+     * the fields after it start after the last ')' */
+    char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ')
+        return false;
+    p += 2;
+    *state = *p;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL)
+            return false;
+        p++;
+    }
+    *start = strtoull(p, NULL, 10);
+    return true;
+}
+
+static void at_fork_child(void)
+{
+    char state;
+    proc_pid = getpid();
+    if (!read_stat(proc_pid, &state, &proc_start))
+        proc_start = 0;
+    tls_token = 0;
+    memset(tls_cache, 0, sizeof tls_cache);
+}
+
+static void proc_init(void)
+{
+    char state;
+    proc_pid = getpid();
+    if (!read_stat(proc_pid, &state, &proc_start))
+        proc_start = 0;
+    (void)pthread_atfork(NULL, NULL, at_fork_child);
+}
+
+static uint64_t my_token(void)
+{
+    if (UNLIKELY(tls_token == 0)) {
+        (void)pthread_once(&proc_once, proc_init);
+        uint64_t tid = (uint64_t)(uint32_t)syscall(SYS_gettid);
+        tls_token = (uint64_t)(uint32_t)proc_pid << 32 | tid;
+    }
+    return tls_token;
+}
+
+static bool thread_gone(pid_t pid, pid_t tid)
+{
+    return syscall(SYS_tgkill, pid, tid, 0) == -1 && errno == ESRCH;
+}
+
+/* Is the thread of owner (with its process's start time) alive?  Errs on
+ * the side of alive: a claim is recovered only when its owner is surely
+ * gone. */
+static bool owner_alive(uint64_t owner, uint64_t start)
+{
+    int saved = errno;
+    pid_t pid = (pid_t)(owner >> 32), tid = (pid_t)(owner & 0xffffffffu);
+    bool alive = true;
+    char state;
+    uint64_t st;
+    if (pid == proc_pid) {
+        alive = !thread_gone(pid, tid);
+    } else if (kill(pid, 0) == -1 && errno == ESRCH) {
+        alive = false;
+    } else if (!read_stat(pid, &state, &st)) {
+        alive = !(kill(pid, 0) == -1 && errno == ESRCH); /* no /proc: kill alone */
+    } else if (state == 'Z' || state == 'X' || (start != 0 && st != start)) {
+        alive = false; /* a zombie, or the pid of another process now */
+    } else {
+        alive = !thread_gone(pid, tid);
+    }
+    errno = saved;
+    return alive;
+}
+
+static void cache_record(weft_msgq *q, unsigned idx)
+{
+    unsigned i = tls_next++ % CACHED;
+    tls_cache[i].q = q;
+    tls_cache[i].idx = idx;
+}
+
+static uint64_t my_start(void)
+{
+    return proc_start;
+}
+#else  /* WEFT_MODEL: the model program says who is who and who is dead */
+static uint64_t my_token(void)
+{
+    return weft_model_msgq_token();
+}
+static bool owner_alive(uint64_t owner, uint64_t start)
+{
+    (void)start;
+    return weft_model_msgq_alive(owner);
+}
+static void cache_record(weft_msgq *q, unsigned idx)
+{
+    (void)q;
+    (void)idx;
+}
+static uint64_t my_start(void)
+{
+    return 0;
+}
+#endif /* WEFT_MODEL */
+
+/* Is the claim in record r finished with, whoever owned it: a send's cells
+ * all below the head (received or dropped), a receive's all handed on and
+ * claimed again by a later lap's sender? */
+static bool claim_obsolete(weft_msgq *q, struct record *r)
+{
+    /* acquire: pairs with the release stores of end (op_end) */
+    uint64_t end = atomic_load_explicit(&r->end, memory_order_acquire);
+    if (end == 0 || end == INTENT_BUSY) /* BUSY: it died before its CAS */
+        return true;
+    uint64_t e = end & ~RECV_CLAIM;
+    /* relaxed: the positions only grow; a stale value errs on the side of
+     * "still needed" */
+    if (end & RECV_CLAIM)
+        return (int64_t)((atomic_load_explicit(&q->tail, memory_order_relaxed) & ~CLOSED) -
+                         (e + ncells(q))) >= 0;
+    return (int64_t)(atomic_load_explicit(&q->head, memory_order_relaxed) - e) >= 0;
+}
+
+/* Take a record for this thread: the one it already holds, a free one, or
+ * one whose owner is dead and whose claim is finished with.  NULL when
+ * every record is held. */
+COLD static struct record *claim_record(weft_msgq *q, uint64_t me)
+{
+    for (unsigned i = 0; i < RECORDS; i++)
+        /* relaxed: only this thread writes its own token.  The same token
+         * with another start time is a dead process's whose pid and tid
+         * were reused (its claim may wait for recovery): not ours.  The
+         * start read is ours when we hold the record (we wrote it); when a
+         * dead predecessor does, any value it reads is an earlier owner's,
+         * and those are not our process (it began after them). */
+        if (atomic_load_explicit(&q->records[i].owner, memory_order_relaxed) == me &&
+            atomic_load_explicit(&q->records[i].start, memory_order_relaxed) == my_start()) {
+            cache_record(q, i);
+            return &q->records[i];
+        }
+    for (unsigned i = 0; i < RECORDS; i++) {
+        struct record *r = &q->records[i];
+        /* acquire: pairs with the owner-taking CAS below (another thread's),
+         * so that its start is read below */
+        uint64_t o = atomic_load_explicit(&r->owner, memory_order_acquire);
+        if (o != 0 && (owner_alive(o, atomic_load_explicit(&r->start, memory_order_relaxed)) ||
+                       !claim_obsolete(q, r)))
+            continue;
+        /* acq_rel: takes the record (release: pairs with the acquire above
+         * in other threads); acquire of the last owner's writes */
+        if (atomic_compare_exchange_strong_explicit(&r->owner, &o, me, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
+            /* relaxed: published by the release CAS of the first claim
+             * whose intent is written here */
+            atomic_store_explicit(&r->start, my_start(), memory_order_relaxed);
+            atomic_store_explicit(&r->end, 0, memory_order_relaxed);
+            cache_record(q, i);
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* The record this thread writes its claims into: NULL for a queue that is
+ * not robust, and for one whose table is full (then the operation counts
+ * in untracked instead: op_begin). */
+static inline struct record *my_record(weft_msgq *q)
+{
+    uint64_t me = my_token();
+#ifndef WEFT_MODEL
+    for (unsigned i = 0; i < CACHED; i++)
+        if (tls_cache[i].q == q) {
+            struct record *r = &q->records[tls_cache[i].idx];
+            /* relaxed: only this thread writes its own token there */
+            if (LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me))
+                return r;
+        }
+#endif
+    return claim_record(q, me);
+}
+
+/* Who is doing an operation: its record (NULL: none), or untracked. */
+struct op {
+    struct record *r;
+    bool untracked;
+};
+
+static inline struct op op_begin(weft_msgq *q)
+{
+    struct op o = { NULL, false };
+    if (LIKELY(!q->robust))
+        return o;
+    o.r = my_record(q);
+    if (UNLIKELY(o.r == NULL)) {
+        o.untracked = true;
+        /* relaxed: published by the release CAS of the claim (as an intent
+         * is); a recoverer that reads the claimed position with acquire
+         * sees this count or a later one */
+        atomic_fetch_add_explicit(&q->untracked, 1, memory_order_relaxed);
+    }
+    return o;
+}
+
+/* The claim about to be made: cells [lo, end) (| RECV_CLAIM for a receive).
+ * The release CAS that follows publishes it to recoverers (see the top of
+ * "Recovery"). */
+static inline void op_intent(struct op o, uint64_t lo, uint64_t end)
+{
+    if (o.r != NULL) {
+        /* A seqlock over (lo, end) (Boehm, "Can seqlocks get along with
+         * programming language memory models?", MSPC 2012, the fence
+         * form): end goes BUSY, a release fence, lo, then end.  A reader
+         * (read_intent) that reads this lo also reads BUSY or this end
+         * after its acquire fence, and so never pairs this lo with an
+         * earlier end: the model checker found that torn pair dropping a
+         * published message (model-check/msgq.cc, dead_sender). */
+        /* relaxed: ordered before lo by the fence */
+        atomic_store_explicit(&o.r->end, INTENT_BUSY, memory_order_relaxed);
+        /* release fence: pairs with the acquire fence in read_intent */
+        atomic_thread_fence(memory_order_release);
+        /* relaxed: ordered by the fence above and the release below */
+        atomic_store_explicit(&o.r->lo, lo, memory_order_relaxed);
+        /* release: pairs with the acquire load of end in read_intent.  A
+         * recoverer that reads this intent of our NEXT operation (it read
+         * the tail or the head after our previous claim) must also see how
+         * the previous one ended, its publish or its release of the cells:
+         * only a release here orders them (a plain store after op_end's
+         * release would not carry it), and lo with it.  On x86 a plain
+         * mov. */
+        atomic_store_explicit(&o.r->end, end, memory_order_release);
+    }
+}
+
+/* The operation is over: its message published, or its cells handed on
+ * (or it claimed nothing). */
+static inline void op_end(weft_msgq *q, struct op o)
+{
+    if (o.r != NULL)
+        /* release: pairs with the acquire loads of end in recoverers
+         * (snapshot) and claim_obsolete: a recoverer that finds the claim
+         * over also finds its publish or its release of the cells */
+        atomic_store_explicit(&o.r->end, 0, memory_order_release);
+    else if (o.untracked)
+        /* release: as op_end's store of end */
+        atomic_fetch_sub_explicit(&q->untracked, 1, memory_order_release);
+}
+
 /* ---- the non-blocking core ----------------------------------------------- */
 
 /* Are the k cells from position p all free for their positions?  Returns
@@ -324,7 +681,7 @@ static inline int scan_free(weft_msgq *q, uint64_t p, uint64_t k)
  * them whose cells are all free, with one CAS.  Returns how many messages
  * (0 when not even the first fits, *at is then the tail, with CLOSED set
  * when closed), their first position in *at. */
-static size_t claim_send(weft_msgq *q, const size_t *lens, size_t n, uint64_t *at)
+static size_t claim_send(weft_msgq *q, struct op o, const size_t *lens, size_t n, uint64_t *at)
 {
     /* relaxed: a guess; the cells' seq (acquire) and the CAS decide */
     uint64_t p = atomic_load_explicit(&q->tail, memory_order_relaxed);
@@ -360,12 +717,22 @@ static size_t claim_send(weft_msgq *q, const size_t *lens, size_t n, uint64_t *a
             continue;
         }
         WEFT_CHAOS_POINT();
-        /* relaxed: the CAS only decides who owns the cells (a total order
-         * on the tail); the data hand-off is ordered by seq.  Success
-         * proves nobody claimed p or later since the scan; it fails once
-         * close set the mark. */
-        if (atomic_compare_exchange_weak_explicit(&q->tail, &p, p + cells, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+        /* Success proves nobody claimed p or later since the scan; it
+         * fails once close set the mark. */
+        bool won;
+        if (UNLIKELY(q->robust)) {
+            op_intent(o, p, p + cells);
+            /* release: publishes the intent just written (pairs with the
+             * acquire load of the tail in recover_dead_senders) */
+            won = atomic_compare_exchange_weak_explicit(&q->tail, &p, p + cells,
+                                                        memory_order_release, memory_order_relaxed);
+        } else {
+            /* relaxed: the CAS only decides who owns the cells (a total
+             * order on the tail); the data hand-off is ordered by seq */
+            won = atomic_compare_exchange_weak_explicit(&q->tail, &p, p + cells,
+                                                        memory_order_relaxed, memory_order_relaxed);
+        }
+        if (won) {
             *at = p;
             return m;
         }
@@ -408,8 +775,8 @@ static inline void release_cells(weft_msgq *q, uint64_t h, uint64_t k)
  * *cells; or 0 with *at the head: OP_WOULD_BLOCK in *why when empty,
  * OP_TOO_BIG when the oldest alone is longer than cap (its length in
  * lens[0]). */
-static size_t claim_recv(weft_msgq *q, size_t cap, size_t *lens, size_t n, uint64_t *at,
-                         uint64_t *cells_out, int *why)
+static size_t claim_recv(weft_msgq *q, struct op o, size_t cap, size_t *lens, size_t n,
+                         uint64_t *at, uint64_t *cells_out, int *why)
 {
     /* relaxed: a guess; the cells' seq (acquire) and the CAS decide */
     uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
@@ -469,11 +836,23 @@ static size_t claim_recv(weft_msgq *q, size_t cap, size_t *lens, size_t n, uint6
             continue;
         }
         WEFT_CHAOS_POINT();
-        /* relaxed: the CAS only decides who owns the messages; success
-         * proves that none of them was received since the scan, so the
-         * lengths read are theirs */
-        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + cells, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+        /* success proves that none of them was received since the scan, so
+         * the lengths read are theirs */
+        bool won;
+        if (UNLIKELY(q->robust)) {
+            op_intent(o, h, (h + cells) | RECV_CLAIM);
+            /* release: publishes the intent (pairs with the acquire load
+             * of the head in recover_dead_receivers), and, through the
+             * acquire of seq above, the sender's writes to the cells, which
+             * a recoverer hands on (see there) */
+            won = atomic_compare_exchange_weak_explicit(&q->head, &h, h + cells,
+                                                        memory_order_release, memory_order_relaxed);
+        } else {
+            /* relaxed: the CAS only decides who owns the messages */
+            won = atomic_compare_exchange_weak_explicit(&q->head, &h, h + cells,
+                                                        memory_order_relaxed, memory_order_relaxed);
+        }
+        if (won) {
             *at = h;
             *cells_out = cells;
             return m;
@@ -498,12 +877,15 @@ static inline void notify_senders(weft_msgq *q)
 static int send_one(weft_msgq *q, const void *msg, size_t len, uint64_t *seen)
 {
     uint64_t t;
-    if (claim_send(q, &len, 1, &t) == 0) {
+    struct op o = op_begin(q);
+    if (claim_send(q, o, &len, 1, &t) == 0) {
+        op_end(q, o);
         *seen = t;
         return (t & CLOSED) ? OP_CLOSED : OP_WOULD_BLOCK;
     }
     WEFT_CHAOS_POINT(); /* claimed, not yet published */
     publish(q, t, msg, len);
+    op_end(q, o);
     return OP_OK;
 }
 
@@ -512,7 +894,9 @@ static int recv_one(weft_msgq *q, void *buf, size_t cap, size_t *len, uint64_t *
     uint64_t h, cells;
     int why = OP_WOULD_BLOCK;
     size_t n; /* claim_recv writes lengths it may drop: *len changes only on success or TOO_BIG */
-    if (claim_recv(q, cap, &n, 1, &h, &cells, &why) == 0) {
+    struct op o = op_begin(q);
+    if (claim_recv(q, o, cap, &n, 1, &h, &cells, &why) == 0) {
+        op_end(q, o);
         *seen = h;
         if (why == OP_TOO_BIG)
             *len = n;
@@ -522,6 +906,7 @@ static int recv_one(weft_msgq *q, void *buf, size_t cap, size_t *len, uint64_t *
     WEFT_CHAOS_POINT(); /* claimed, not yet released */
     copy_out(q, h, buf, n);
     release_cells(q, h, cells);
+    op_end(q, o);
     return OP_OK;
 }
 
@@ -575,14 +960,18 @@ size_t weft_msgq_try_send_many(weft_msgq *q, const void *const *msgs, const size
     if (ok == 0)
         return 0;
     uint64_t t;
-    size_t m = claim_send(q, lens, ok, &t);
-    if (m == 0)
+    struct op o = op_begin(q);
+    size_t m = claim_send(q, o, lens, ok, &t);
+    if (m == 0) {
+        op_end(q, o);
         return 0;
+    }
     WEFT_CHAOS_POINT(); /* claimed, not yet published */
     for (size_t i = 0; i < m; i++) {
         publish(q, t, msgs[i], lens[i]);
         t += cells_for(lens[i]);
     }
+    op_end(q, o);
     notify_receivers(q, m > INT_MAX ? INT_MAX : (int)m);
     return m;
 }
@@ -594,9 +983,12 @@ size_t weft_msgq_try_recv_many(weft_msgq *q, void *buf, size_t cap, size_t *lens
         return 0;
     uint64_t h, cells;
     int why;
-    size_t m = claim_recv(q, cap, lens, n, &h, &cells, &why);
-    if (m == 0)
+    struct op o = op_begin(q);
+    size_t m = claim_recv(q, o, cap, lens, n, &h, &cells, &why);
+    if (m == 0) {
+        op_end(q, o);
         return 0;
+    }
     WEFT_CHAOS_POINT(); /* claimed, not yet released */
     size_t off = 0;
     uint64_t p = h;
@@ -606,6 +998,7 @@ size_t weft_msgq_try_recv_many(weft_msgq *q, void *buf, size_t cap, size_t *lens
         p += cells_for(lens[i]);
     }
     release_cells(q, h, cells);
+    op_end(q, o);
     notify_senders(q);
     return m;
 }
@@ -623,6 +1016,300 @@ void weft_msgq_close(weft_msgq *q)
      * the fence in weft_eventcount_prepare */
     weft_internal_ec_notify(not_empty(q), INT_MAX);
     weft_internal_ec_notify(not_full(q), INT_MAX);
+}
+
+
+/* ---- recovery from dead owners (robust queues) ---------------------------
+ *
+ * Why the rule "no live owner's intent covers position p" is enough to take
+ * a claimed, stranded position p from its claimer: the claimer wrote its
+ * intent covering p before the CAS that claimed p, a release; the recoverer
+ * read the tail (or the head) past p with acquire, and every later change
+ * of that word is a read-modify-write, which continues the claimer's
+ * release sequence; so the recoverer's snapshot of the records, made after
+ * that load, sees the claimer's intent, or a later value of its record,
+ * which the claimer writes only once its operation is over (op_end, a
+ * release: the recoverer then sees the cell published or handed on, and
+ * leaves it).  With no untracked operation in flight every claimer has a
+ * record, so if no live owner's intent covers p, p's claimer is dead.  A
+ * record is taken over only from a dead owner whose claim is finished with
+ * (claim_obsolete), so a stranded claim keeps its record until recovered.
+ * Recoveries race each other only through CASes on the head or on a
+ * cell's seq, which sequence numbers keep free of ABA.
+ */
+
+/* A claim read from a record. */
+struct span {
+    uint64_t lo, end, raw; /* cells [lo, end); raw: the record's end word */
+    unsigned idx;          /* which record */
+};
+
+struct claims {
+    struct span live[RECORDS], dead[RECORDS];
+    size_t nlive, ndead;
+};
+
+/* Read record r's intent whole: false when its owner kept rewriting it
+ * (or died doing so, between BUSY and the end). */
+static bool read_intent(struct record *r, uint64_t *lo, uint64_t *end)
+{
+    for (int tries = 0; tries < 16; tries++) {
+        /* acquire: pairs with the release stores of end in op_intent and
+         * op_end */
+        uint64_t e1 = atomic_load_explicit(&r->end, memory_order_acquire);
+        if (e1 == INTENT_BUSY)
+            continue;
+        /* relaxed: checked by the second read of end */
+        uint64_t l = atomic_load_explicit(&r->lo, memory_order_relaxed);
+        /* acquire fence: pairs with the release fence in op_intent: a lo
+         * written after e1 makes the read below see BUSY or later */
+        atomic_thread_fence(memory_order_acquire);
+        /* relaxed: ordered by the fence */
+        if (atomic_load_explicit(&r->end, memory_order_relaxed) == e1) {
+            *lo = l;
+            *end = e1;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The claims in progress of one kind (receives when recv), split by
+ * whether their owners are alive. */
+static void snapshot(weft_msgq *q, bool recv, struct claims *c)
+{
+    c->nlive = c->ndead = 0;
+    for (unsigned i = 0; i < RECORDS; i++) {
+        struct record *r = &q->records[i];
+        /* acquire: pairs with the owner-taking CAS in claim_record (its
+         * start is then read below) */
+        uint64_t o = atomic_load_explicit(&r->owner, memory_order_acquire);
+        if (o == 0)
+            continue;
+        uint64_t lo, end;
+        bool whole = read_intent(r, &lo, &end);
+        bool alive = owner_alive(o, atomic_load_explicit(&r->start, memory_order_relaxed));
+        if (!whole) {
+            /* a live owner busy rewriting its intent: it covers all (we
+             * look again later); a dead one died before its CAS */
+            if (alive)
+                c->live[c->nlive++] = (struct span){ 0, UINT64_MAX >> 1, INTENT_BUSY, i };
+            continue;
+        }
+        if (end == 0 || ((end & RECV_CLAIM) != 0) != recv)
+            continue;
+        struct span sp = { lo, end & ~RECV_CLAIM, end, i };
+        if (alive)
+            c->live[c->nlive++] = sp;
+        else
+            c->dead[c->ndead++] = sp;
+    }
+}
+
+static bool covers(const struct span *sp, size_t n, uint64_t p)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((int64_t)(p - sp[i].lo) >= 0 && (int64_t)(sp[i].end - p) > 0)
+            return true;
+    return false;
+}
+
+/* Clear the dead owners' claims that lie below limit and met [from, to):
+ * each is an operation recovered.  Returns how many this call cleared (a
+ * claim is counted once, by the recoverer whose CAS clears it; a claim
+ * recovered in parts, by two recoverers or because a live claim stopped
+ * one, is cleared by the one that finds it all below limit). */
+static size_t clear_dead(weft_msgq *q, const struct claims *c, uint64_t from, uint64_t to,
+                         uint64_t limit)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->ndead; i++) {
+        const struct span *sp = &c->dead[i];
+        if ((int64_t)(sp->end - from) <= 0 || (int64_t)(to - sp->lo) <= 0 ||
+            (int64_t)(limit - sp->end) < 0)
+            continue;
+        uint64_t raw = sp->raw;
+        /* relaxed: the dead owner writes nothing any more; the CAS makes
+         * one clearer count it */
+        if (atomic_compare_exchange_strong_explicit(&q->records[sp->idx].end, &raw, 0,
+                                                    memory_order_relaxed, memory_order_relaxed))
+            n++;
+    }
+    if (n != 0)
+        /* relaxed: a statistic */
+        atomic_fetch_add_explicit(&q->dropped, n, memory_order_relaxed);
+    return n;
+}
+
+/* The head h is claimed by a send (h < tail) and not published: if its
+ * sender is dead, take the stranded cells from h on as one receive that
+ * drops them.  Returns the operations recovered (0: none). */
+COLD static size_t recover_dead_senders(weft_msgq *q, uint64_t h)
+{
+    /* acquire: pairs with the release claiming CAS in claim_send (see the
+     * top of this section) */
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_acquire) & ~CLOSED;
+    /* acquire: an untracked claim below t was counted before its release
+     * CAS, which the acquire above synchronised with, so 0 here means it
+     * is over; pairs with the release decrement in op_end, whose publish
+     * we must then see */
+    if ((int64_t)(t - h) <= 0 || atomic_load_explicit(&q->untracked, memory_order_acquire) != 0)
+        return 0;
+    struct claims c;
+    snapshot(q, false, &c);
+    uint64_t p = h;
+    /* the dead sender's cells, and any dead senders' after them, up to a
+     * published message, a live claim or the tail */
+    while ((int64_t)(t - p) > 0 && !covers(c.live, c.nlive, p) &&
+           /* relaxed: only a dead claimer could change it (its claim is
+            * not covered by a live intent) */
+           atomic_load_explicit(&cell_of(q, p)->seq, memory_order_relaxed) == free_for(p))
+        p++;
+    if (p == h)
+        return 0;
+    /* Count (and clear) the dead claims first: once the head passes them
+     * their records look finished with, and a thread may take one over
+     * before we clear it (the model checker found that lost count).  If
+     * our CAS below fails, the recoverer that moved the head took these
+     * same dead cells (nobody else can move it past them), and finds them
+     * counted. */
+    size_t n = clear_dead(q, &c, h, p, p);
+    struct op o = op_begin(q);
+    op_intent(o, h, p | RECV_CLAIM);
+    uint64_t expect = h;
+    /* release: publishes our intent, as claim_recv's CAS (a recoverer can
+     * die too); fails when another recoverer or a receiver moved on */
+    bool won = atomic_compare_exchange_strong_explicit(&q->head, &expect, p, memory_order_release,
+                                                       memory_order_relaxed);
+    if (won)
+        release_cells(q, h, p - h);
+    op_end(q, o);
+    if (won)
+        notify_senders(q);
+    return n;
+}
+
+/* A sender is held up by cells of the previous lap: hand on every cell
+ * that a dead receiver claimed (below the head) and did not release.
+ * Returns the operations recovered (0: none). */
+COLD static size_t recover_dead_receivers(weft_msgq *q)
+{
+    /* acquire: pairs with the release claiming CASes of the head
+     * (claim_recv, recover_dead_senders): their intents, and the writes of
+     * the senders whose messages they claimed (acquired from seq before
+     * their CAS), are visible from here */
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    /* acquire: as in recover_dead_senders */
+    if (atomic_load_explicit(&q->untracked, memory_order_acquire) != 0)
+        return 0;
+    /* relaxed: the cells below tail - ncells were handed on already, and
+     * a stale tail only widens the range (their CASes then fail) */
+    uint64_t t = atomic_load_explicit(&q->tail, memory_order_relaxed) & ~CLOSED;
+    uint64_t from = t > ncells(q) ? t - ncells(q) : 0;
+    if ((int64_t)(h - from) <= 0)
+        return 0;
+    struct claims c;
+    snapshot(q, true, &c);
+    if (c.ndead == 0)
+        return 0;
+    /* the cells not handed on whose claimers are dead: [lo, hi) holds them */
+    uint64_t lo = h, hi = from;
+    for (uint64_t p = from; p != h; p++) {
+        /* relaxed: a filter; the CASes below decide */
+        uint64_t seq = atomic_load_explicit(&cell_of(q, p)->seq, memory_order_relaxed);
+        if (!covers(c.live, c.nlive, p) && (seq == full_of(p) || seq == free_for(p))) {
+            lo = (int64_t)(p - lo) < 0 ? p : lo;
+            hi = p + 1;
+        }
+    }
+    if ((int64_t)(hi - lo) <= 0)
+        return 0;
+    /* count first, as in recover_dead_senders: a sender may reuse the
+     * cells, and then a thread take the dead record over, before a count
+     * after the CASes */
+    size_t n = clear_dead(q, &c, lo, hi, h);
+    bool any = false;
+    for (uint64_t p = lo; p != hi; p++) {
+        if (covers(c.live, c.nlive, p))
+            continue;
+        struct cell *cl = cell_of(q, p);
+        /* relaxed: a filter; the CAS decides */
+        uint64_t seq = atomic_load_explicit(&cl->seq, memory_order_relaxed);
+        if (seq != full_of(p) && seq != free_for(p))
+            continue; /* handed on already */
+        /* release: pairs with the acquire in scan_free: the last sender's
+         * writes to the cell (visible here through the head, see above)
+         * happen-before the next one's */
+        any |= atomic_compare_exchange_strong_explicit(&cl->seq, &seq, free_for(p + ncells(q)),
+                                                       memory_order_release, memory_order_relaxed);
+    }
+    if (any)
+        notify_senders(q);
+    return n;
+}
+
+/* Has a blocking call waited RECOVER_NS at position at?  (The time it
+ * first saw at is in *since; 0: not yet.) */
+static bool waited_long(uint64_t *seen_at, uint64_t *since, uint64_t at)
+{
+    uint64_t now = now_ns();
+    if (*since == 0 || *seen_at != at) {
+        *seen_at = at;
+        *since = now;
+        return false;
+    }
+    if (now - *since < RECOVER_NS)
+        return false;
+    *since = now;
+    return true;
+}
+
+/* A receiver at head h: is the message there claimed and not published? */
+static bool head_stranded(weft_msgq *q, uint64_t h)
+{
+    /* relaxed: a hint for when to look (recover_dead_senders re-checks) */
+    return (int64_t)((atomic_load_explicit(&q->tail, memory_order_relaxed) & ~CLOSED) - h) > 0;
+}
+
+/* A sender at tail t: did receivers claim cells of the previous lap that
+ * it may be waiting for? */
+static bool tail_stranded(weft_msgq *q, uint64_t t)
+{
+    /* relaxed: a hint, as above */
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    return (int64_t)(h - ((t & ~CLOSED) - ncells(q))) > 0;
+}
+
+/* The park of a robust queue's blocking call where a claim might be
+ * stranded: at most RECOVER_NS, so that it comes back to look. */
+static struct deadline park_deadline(weft_msgq *q, bool stranded, struct deadline d)
+{
+    if (!q->robust || !stranded)
+        return d;
+    struct deadline slice = deadline_in(RECOVER_NS);
+    return slice.at < d.at ? slice : d;
+}
+
+size_t weft_msgq_recover(weft_msgq *q)
+{
+    assert(q != NULL);
+    if (!q->robust)
+        return 0;
+    /* relaxed: where to look; recover_dead_senders re-checks */
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    size_t n = 0;
+    /* relaxed: as above */
+    if (atomic_load_explicit(&cell_of(q, h)->seq, memory_order_relaxed) == free_for(h))
+        n += recover_dead_senders(q, h);
+    return n + recover_dead_receivers(q);
+}
+
+uint64_t weft_msgq_dropped(const weft_msgq *q)
+{
+    assert(q != NULL);
+    weft_msgq *m = (weft_msgq *)(uintptr_t)q;
+    /* relaxed: a statistic */
+    return atomic_load_explicit(&m->dropped, memory_order_relaxed);
 }
 
 /* ---- parking ----------------------------------------------------------------
@@ -654,7 +1341,7 @@ static void pass_on_receivers(weft_msgq *q)
 COLD static int send_slow(weft_msgq *q, const void *msg, size_t len, struct deadline d)
 {
     weft_eventcount *ec = &q->not_full;
-    uint64_t seen;
+    uint64_t seen, stuck_at = 0, stuck_since = 0;
     int r = OP_WOULD_BLOCK;
     for (unsigned round = 0; r == OP_WOULD_BLOCK;) {
         enum wait_rung rung = wait_rung(&round, d);
@@ -669,9 +1356,13 @@ COLD static int send_slow(weft_msgq *q, const void *msg, size_t len, struct dead
                 weft_eventcount_cancel(ec);
                 break;
             }
-            (void)wait_park(ec, key, d); /* the send below tries once more */
+            /* the send below tries once more */
+            (void)wait_park(ec, key, park_deadline(q, tail_stranded(q, seen), d));
         }
         r = send_one(q, msg, len, &seen);
+        if (UNLIKELY(q->robust) && r == OP_WOULD_BLOCK && tail_stranded(q, seen) &&
+            waited_long(&stuck_at, &stuck_since, seen))
+            (void)recover_dead_receivers(q); /* the loop tries again */
     }
     if (r == OP_CLOSED)
         return EPIPE;
@@ -722,6 +1413,7 @@ COLD static int recv_slow(weft_msgq *q, void *buf, size_t cap, size_t *len, uint
     if (drained(q, seen))
         return recv_closed(q);
     int r;
+    uint64_t stuck_at = 0, stuck_since = 0;
     for (unsigned round = 0;;) {
         enum wait_rung rung = wait_rung(&round, d);
         if (rung == WAIT_TIMEOUT)
@@ -737,13 +1429,17 @@ COLD static int recv_slow(weft_msgq *q, void *buf, size_t cap, size_t *len, uint
                     return recv_closed(q);
                 break;
             }
-            (void)wait_park(ec, key, d); /* the receive below tries once more */
+            /* the receive below tries once more */
+            (void)wait_park(ec, key, park_deadline(q, head_stranded(q, seen), d));
         }
         r = recv_one(q, buf, cap, len, &seen);
         if (r != OP_WOULD_BLOCK)
             break;
         if (drained(q, seen))
             return recv_closed(q);
+        if (UNLIKELY(q->robust) && head_stranded(q, seen) &&
+            waited_long(&stuck_at, &stuck_since, seen))
+            (void)recover_dead_senders(q, seen); /* the loop tries again */
     }
     if (r == OP_TOO_BIG) {
         pass_on_receivers(q); /* we leave the message: another may take it */

@@ -278,7 +278,7 @@ static void create_and_init_reject_bad_arguments(void)
     CHECK(weft_msgq_init(mem + 8, 64, 0) == NULL);
     CHECK_ERRNO(errno, EINVAL);
     errno = 0;
-    CHECK(weft_msgq_init(mem, 64, 2u) == NULL);
+    CHECK(weft_msgq_init(mem, 64, 4u) == NULL);
     CHECK_ERRNO(errno, EINVAL);
     errno = 0;
     CHECK(weft_msgq_init(mem, 0, 0) == NULL);

@@ -55,12 +55,33 @@
  * forms never block.  The queue as a whole is not lock-free: a sender
  * stopped between claim and publish makes the queue look empty at its
  * message until it resumes, and a receiver stopped between claim and
- * release makes it look full there one lap later.  A process that DIES
- * there (SIGKILL) strands its message and every message behind it: this
- * version does not detect dead processes, so receives and sends behind the
- * stranded cells wait (blocking forms) or fail (try_: EAGAIN; _timed:
- * ETIMEDOUT).  Nothing takes a lock; the system calls are the parks and a
- * futex wake when a call finds a thread parked.
+ * release makes it look full there one lap later.  Nothing takes a lock;
+ * the system calls are the parks and a futex wake when a call finds a
+ * thread parked.
+ *
+ * Dead processes: a process that dies (SIGKILL, a crash) between claim and
+ * publish, or between claim and release, strands those cells, and every
+ * message behind them waits.  A queue initialised with WEFT_MSGQ_ROBUST
+ * recovers: every thread that operates on it holds a record in the block
+ * (pid, thread id, the process's start time, and the cells it is claiming,
+ * written before each claim), and a blocking or timed call that has waited
+ * RECOVER_NS (10 ms) at the same position looks for dead owners there:
+ * the cells of a dead sender's claim are dropped (received as nothing),
+ * those of a dead receiver's handed on to the next lap.  The dead process
+ * loses the messages of the one operation it was in (one message, or one
+ * batch), nothing else is lost or duplicated, and weft_msgq_dropped counts
+ * the operations recovered.  weft_msgq_recover does the same at once (for
+ * programs that use only the try_ forms).  A process counts as dead when
+ * kill(pid, 0) fails with ESRCH, when /proc/PID/stat says zombie, or when
+ * its start time there differs (the pid was reused); a thread of a live
+ * process when tgkill fails with ESRCH.  So all processes must share one
+ * pid namespace and /proc.  A process merely stopped (SIGSTOP, a debugger)
+ * is alive, and its claims wait for it.  Limits: at most
+ * WEFT_MSGQ_RECORDS threads are tracked at once; an operation that finds no
+ * free record runs untracked, and while one runs recovery waits.  A robust
+ * operation costs four stores to the thread's own record.  Without
+ * WEFT_MSGQ_ROBUST (and for weft_msgq_create) nothing is recorded and a
+ * dead process's claims strand the queue for good.
  *
  * Ordering: everything a sender wrote before sending a message
  * happens-before the return of the receive that takes it; everything a
@@ -138,6 +159,16 @@ typedef struct weft_msgq weft_msgq;
  * cells of this many bytes. */
 #define WEFT_MSGQ_CELL 64
 
+/* Flag for weft_msgq_init, with WEFT_SHARED: record the owner of every
+ * claim, so that the claims of processes that died in the middle of a send
+ * or a receive can be recovered (see "Dead processes" at the top). */
+#define WEFT_MSGQ_ROBUST 2u
+
+/* Threads that a robust queue tracks at once (one record each, in the
+ * queue's block; the records of dead processes and ended threads are
+ * reused). */
+#define WEFT_MSGQ_RECORDS 64
+
 /* The number of bytes weft_msgq_init needs for a queue of capacity_bytes of
  * message storage (rounded up to a power of two number of cells, at least
  * one: weft_msgq_capacity tells the result).
@@ -148,14 +179,15 @@ WEFT_API size_t weft_msgq_footprint(size_t capacity_bytes);
 /* Build an empty queue in mem, which must hold
  * weft_msgq_footprint(capacity_bytes) bytes aligned to WEFT_MSGQ_ALIGN;
  * mmap'ed memory qualifies.  flags: 0, or WEFT_SHARED when mem is shared
- * between processes.  Do not call weft_msgq_destroy on it: unmap or free
- * the memory after the last use.
+ * between processes, with WEFT_MSGQ_ROBUST added to recover from processes
+ * that die inside an operation (see the top).  Do not call
+ * weft_msgq_destroy on it: unmap or free the memory after the last use.
  * Thread: one, before any other call on the queue (from any process).
  * Progress: wait-free; writes the header and the cells' states (not the
  *   data area).
  * Returns: mem as a queue; or NULL with errno EINVAL when mem is NULL or
  *   misaligned, capacity_bytes is 0 or too large (footprint 0), or flags
- *   has a bit other than WEFT_SHARED. */
+ *   has a bit other than WEFT_SHARED and WEFT_MSGQ_ROBUST. */
 WEFT_API weft_msgq *weft_msgq_init(void *mem, size_t capacity_bytes, unsigned flags);
 
 /* Allocate and initialise an empty, process-private queue (as init).
@@ -245,6 +277,21 @@ WEFT_API size_t weft_msgq_try_send_many(weft_msgq *q, const void *const *msgs, c
  *   tells its length); lens[k] and beyond hold nothing useful. */
 WEFT_API size_t weft_msgq_try_recv_many(weft_msgq *q, void *buf, size_t cap, size_t *lens,
                                         size_t n);
+
+/* Look for claims of dead processes at the head and a lap behind the tail
+ * of a robust queue, and recover them (see the top) now, without the
+ * blocking calls' wait.  Safe at any time: a live owner's claims are never
+ * touched.
+ * Thread: any.  Progress: lock-free; system calls (kill, /proc) for each
+ *   record with a claim in progress.
+ * Returns: the number of dead owners' operations recovered by this call;
+ *   0 for a queue that is not robust. */
+WEFT_API size_t weft_msgq_recover(weft_msgq *q);
+
+/* Thread: any.  Progress: wait-free.
+ * Returns: how many operations of dead processes recovery has cleared
+ *   (each lost at most the messages it was moving: one, or a batch). */
+WEFT_API uint64_t weft_msgq_dropped(const weft_msgq *q);
 
 /* Mark the queue closed and wake every parked thread (see the top).
  * Thread: any.  Progress: lock-free (a futex wake per eventcount with

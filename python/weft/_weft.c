@@ -104,7 +104,9 @@ static int msgq_init(MsgQ *self, PyObject *args, PyObject *kw)
     }
     self->extra = (struct extra *)((char *)self->view.buf + extra_offset((size_t)cap));
     if (init) {
-        self->q = weft_msgq_init(self->view.buf, (size_t)cap, WEFT_SHARED);
+        /* robust: a worker killed in the middle of a put or a get (terminate,
+         * the OOM killer) costs that one item, not the queue */
+        self->q = weft_msgq_init(self->view.buf, (size_t)cap, WEFT_SHARED | WEFT_MSGQ_ROBUST);
         if (self->q == NULL) {
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
