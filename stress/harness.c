@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stress.h"
 #include "wait.h"
@@ -63,6 +64,20 @@ void stress_backoff(unsigned *spins)
 
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 enum { MAX_PRINTED_FAILURES = 8 };
+
+void stress_child_fail(atomic_uint *errors, const char *fmt, ...)
+{
+    /* relaxed: a counter the parent reads after every child is reaped */
+    if (atomic_fetch_add_explicit(errors, 1, memory_order_relaxed) < 8) {
+        va_list ap;
+        va_start(ap, fmt);
+        printf("    FAIL (child %d): ", (int)getpid());
+        vprintf(fmt, ap);
+        printf("\n");
+        fflush(stdout);
+        va_end(ap);
+    }
+}
 
 void stress_fail(struct stress_run *r, const char *fmt, ...)
 {

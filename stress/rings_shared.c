@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -69,21 +68,6 @@ static uint64_t sh_sum(const struct sh_slot *s)
     return h;
 }
 
-static void sh_error(struct sh_hdr *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sh_error(struct sh_hdr *h, const char *fmt, ...)
-{
-    /* relaxed: a counter read by the parent after waitpid */
-    if (atomic_fetch_add_explicit(&h->errors, 1, memory_order_relaxed) < 8) {
-        va_list ap;
-        va_start(ap, fmt);
-        printf("    FAIL (child %d): ", (int)getpid());
-        vprintf(fmt, ap);
-        printf("\n");
-        fflush(stdout);
-        va_end(ap);
-    }
-}
-
 static void sh_producer(struct stress_run *r, const struct ring_ops *ops, struct shared_run *s,
                         unsigned id, unsigned P, struct stress_progress *prog)
 {
@@ -123,7 +107,7 @@ static void sh_producer(struct stress_run *r, const struct ring_ops *ops, struct
                 stress_backoff(&spins);
         }
         if (e != 0) {
-            sh_error(s->hdr, "producer %u: push returned %d", id, e);
+            stress_child_fail(&s->hdr->errors, "producer %u: push returned %d", id, e);
             break;
         }
         seq++;
@@ -147,20 +131,22 @@ static void sh_consumer(const struct ring_ops *ops, struct shared_run *s, unsign
         if (e == EPIPE)
             break;
         if (e != 0) {
-            sh_error(s->hdr, "consumer %u: pop returned %d", id, e);
+            stress_child_fail(&s->hdr->errors, "consumer %u: pop returned %d", id, e);
             break;
         }
         uintptr_t idx = (uintptr_t)item;
         if (idx >= (uintptr_t)P * s->nslots) {
-            sh_error(s->hdr, "consumer %u: bogus item %#lx", id, (unsigned long)idx);
+            stress_child_fail(&s->hdr->errors, "consumer %u: bogus item %#lx", id,
+                              (unsigned long)idx);
             continue;
         }
         struct sh_slot *sl = &s->slots[idx];
         unsigned prod = (unsigned)(idx / s->nslots);
         if (sl->producer != prod || sl->seq % s->nslots != idx % s->nslots ||
             sl->check != sh_sum(sl) || sl->seq >= SH_MAX_SEQ) {
-            sh_error(s->hdr, "consumer %u: torn payload in slot %lu (producer %u seq %llu)", id,
-                     (unsigned long)idx, sl->producer, (unsigned long long)sl->seq);
+            stress_child_fail(&s->hdr->errors,
+                              "consumer %u: torn payload in slot %lu (producer %u seq %llu)", id,
+                              (unsigned long)idx, sl->producer, (unsigned long long)sl->seq);
             continue;
         }
         uint64_t seq = sl->seq;
@@ -169,11 +155,12 @@ static void sh_consumer(const struct ring_ops *ops, struct shared_run *s, unsign
         /* relaxed: the RMW alone decides who was first */
         uint64_t old = atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
         if (old & bit)
-            sh_error(s->hdr, "consumer %u: producer %u seq %llu delivered twice", id, prod,
-                     (unsigned long long)seq);
+            stress_child_fail(&s->hdr->errors, "consumer %u: producer %u seq %llu delivered twice",
+                              id, prod, (unsigned long long)seq);
         if (last[prod] && seq < last[prod])
-            sh_error(s->hdr, "consumer %u: producer %u seq %llu after seq %llu: FIFO broken", id,
-                     prod, (unsigned long long)seq, (unsigned long long)(last[prod] - 1));
+            stress_child_fail(&s->hdr->errors,
+                              "consumer %u: producer %u seq %llu after seq %llu: FIFO broken", id,
+                              prod, (unsigned long long)seq, (unsigned long long)(last[prod] - 1));
         last[prod] = seq + 1;
         /* release: pairs with the acquire in sh_producer; our reads of the
          * payload are done before the producer rewrites the slot */

@@ -138,9 +138,16 @@ extern const struct scenario stress_queue_scenarios[];
 extern const size_t stress_queue_count;
 extern const struct scenario stress_msgq_scenarios[];
 extern const size_t stress_msgq_count;
+/* msgq-kill (stress/msgq_kill.c) */
+int run_msgq_kill(struct stress_run *r);
 
 /* Record a failed check: counts it, prints the first few.  Thread-safe. */
 void stress_fail(struct stress_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same from a fork()ed child: counts the failure in *errors (in shared
+ * memory, read by the parent once the child is reaped), prints the first
+ * few with the child's pid. */
+void stress_child_fail(atomic_uint *errors, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Has this run failed anything yet? */
 static inline bool stress_failed(struct stress_run *r)
 {
@@ -184,6 +191,12 @@ static inline void prog_done(struct stress_progress *p, uint64_t n)
     /* single writer: a relaxed load and store, no RMW */
     uint64_t v = atomic_load_explicit(&p->ops, memory_order_relaxed);
     atomic_store_explicit(&p->ops, v + n, memory_order_relaxed);
+}
+
+static inline uint64_t prog_ops(struct stress_progress *p)
+{
+    /* relaxed: a hint (has the thread begun?) */
+    return atomic_load_explicit(&p->ops, memory_order_relaxed);
 }
 
 struct stress_worker {
