@@ -21,12 +21,13 @@ whole cells of 64 bytes, plus one byte of its own); a message longer than
 the ring raises ``ValueError`` at ``put``.  ``maxsize`` bounds the number of
 messages approximately: ``put`` checks the count before it sends, so
 concurrent puts may overshoot it by one each.  A process killed while it is
-inside ``put`` or ``get`` can leave the queue stuck (see weft/msgq.h).
+inside ``put`` or ``get`` loses that one item and nothing else: the rings are
+robust (WEFT_MSGQ_ROBUST, see weft/msgq.h), and whoever waits next recovers
+them (``qsize`` may then be off by that item for good).
 """
 
 import os
 import mmap
-import pickle
 import queue as _queue
 import time as _time
 
@@ -38,8 +39,8 @@ __all__ = ["Queue", "SimpleQueue", "Empty", "Full", "Pool", "AsyncResult",
 Empty = _queue.Empty
 Full = _queue.Full
 
-_RAW, _PICKLED = 0, 1
 _DEFAULT_CAPACITY = 1 << 22
+_NOTHING = object()  # what _weft's get returns when its time ran out
 
 
 def _wait_for(block, timeout):
@@ -51,9 +52,6 @@ def _wait_for(block, timeout):
         raise ValueError("'timeout' must be a non-negative number")
     return timeout
 
-
-_dumps = pickle.dumps
-_loads = pickle.loads
 
 
 class _Ring:
@@ -100,8 +98,8 @@ class Queue:
 
     def _bind(self):
         self._closed = False
-        self._send = self._ring.q.send
-        self._recv = self._ring.q.recv
+        self._put = self._ring.q.put
+        self._get = self._ring.q.get
 
     def __getstate__(self):
         return (self._maxsize, self._ring)
@@ -121,15 +119,11 @@ class Queue:
         """
         if self._closed:
             raise ValueError("Queue %r is closed" % self)
-        if type(obj) is bytes:
-            data, tag = obj, _RAW
-        else:
-            data, tag = _dumps(obj, 5), _PICKLED
-        t = _wait_for(block, timeout)
+        t = None if block and timeout is None else _wait_for(block, timeout)
         if self._maxsize:
             self._wait_below_maxsize(t)
         try:
-            ok = self._send(data, tag, t)
+            ok = self._put(obj, t)  # pickles (bytes go as they are), then sends
         except BrokenPipeError:
             raise ValueError("the queue was closed") from None
         if not ok:
@@ -159,15 +153,14 @@ class Queue:
         """
         if self._closed:
             raise ValueError("Queue %r is closed" % self)
-        t = _wait_for(block, timeout)
+        t = None if block and timeout is None else _wait_for(block, timeout)
         try:
-            r = self._recv(t)
+            obj = self._get(t, _NOTHING)  # receives, then unpickles
         except BrokenPipeError:
             raise Empty from None
-        if r is None:
+        if obj is _NOTHING:
             raise Empty
-        data, tag = r
-        return data if tag == _RAW else _loads(data)
+        return obj
 
     async def get_async(self):
         """Remove and return the oldest item, waiting in the running asyncio
@@ -185,18 +178,17 @@ class Queue:
             if self._closed:
                 raise ValueError("Queue %r is closed" % self)
             try:
-                r = self._recv(0)
-                if r is None:
+                obj = self._get(0, _NOTHING)
+                if obj is _NOTHING:
                     q.arm()
-                    r = self._recv(0)  # the look after arming
-                    if r is not None:
+                    obj = self._get(0, _NOTHING)  # the look after arming
+                    if obj is not _NOTHING:
                         q.disarm()
             except BrokenPipeError:
                 q.disarm()
                 raise Empty from None
-            if r is not None:
-                data, tag = r
-                return data if tag == _RAW else _loads(data)
+            if obj is not _NOTHING:
+                return obj
             fut = loop.create_future()
             waiters = self.__dict__.setdefault("_async_waiters", [])
             waiters.append(fut)

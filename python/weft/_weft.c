@@ -7,13 +7,14 @@
  * _weft.MsgQ(buffer, capacity_bytes, init) -> a queue over buffer (a
  *   writable buffer of footprint bytes, page-aligned: an mmap); init builds
  *   an empty queue there, otherwise the one already there is used.
- * MsgQ methods (the GIL is released while they wait):
- *   send(data, tag, timeout) -> True, or False on timeout; data is
- *     bytes-like, tag one byte stored after it; timeout None waits for ever,
- *     0 does not wait.  Raises BrokenPipeError when closed, ValueError
- *     when the message is longer than the queue.
- *   recv(timeout) -> (bytes, tag), or None on timeout; BrokenPipeError once
- *     closed and drained.
+ * MsgQ methods (the GIL is released while they wait; a first try keeps it):
+ *   put(obj, timeout) -> True, or False on timeout: bytes go as they are,
+ *     anything else pickled (protocol 5), with a tag byte after the data
+ *     that says which; timeout None waits for ever, 0 does not wait.
+ *     Raises BrokenPipeError when closed, ValueError when the message is
+ *     longer than the queue, pickle's errors (then nothing was sent).
+ *   get(timeout, default) -> the oldest object (bytes, or unpickled), or
+ *     default on timeout; BrokenPipeError once closed and drained.
  *   close(), closed(), count(), capacity(), bytes_used().
  *   set_eventfd(fd), arm(), disarm(), clear(): the asyncio bell (below).
  * A wait with no timeout is cut into slices of 50 ms so that signals
@@ -102,7 +103,7 @@ static int msgq_init(MsgQ *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_ValueError, "buffer too small or misaligned for the queue");
         return -1;
     }
-    self->extra = (struct extra *)((char *)self->view.buf + extra_offset((size_t)cap));
+    self->extra = (struct extra *)(void *)((char *)self->view.buf + extra_offset((size_t)cap));
     if (init) {
         /* robust: a worker killed in the middle of a put or a get (terminate,
          * the OOM killer) costs that one item, not the queue */
@@ -166,21 +167,27 @@ static PyObject *closed_error(void)
     return NULL;
 }
 
-static PyObject *msgq_send(MsgQ *self, PyObject *args)
+/* An errno of a send or a receive as the exception put and get raise
+ * (-1: the exception is set already). */
+static PyObject *rc_error(int rc)
 {
-    Py_buffer data;
-    int tag;
-    PyObject *timeout;
-    if (!PyArg_ParseTuple(args, "y*iO", &data, &tag, &timeout))
+    if (rc == -1)
         return NULL;
-    uint64_t ns;
-    if (timeout_ns(timeout, &ns) != 0) {
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    size_t len = (size_t)data.len + 1;
+    if (rc == EPIPE)
+        return closed_error();
+    errno = rc;
+    return PyErr_SetFromErrno(PyExc_OSError);
+}
+
+/* Send the n bytes at data with the tag byte after them: one try holding
+ * the GIL, then, unless ns is 0, waits of at most SLICE_NS with the GIL
+ * released, for ns nanoseconds in all (UINT64_MAX: for ever).
+ * Returns: True; False when the time ran out; NULL with BrokenPipeError
+ *   (closed), ValueError (longer than the queue) or a signal's exception. */
+static PyObject *send_tagged(MsgQ *self, const void *data, size_t n, int tag, uint64_t ns)
+{
+    size_t len = n + 1;
     if (len > weft_msgq_max_message(self->q)) {
-        PyBuffer_Release(&data);
         PyErr_Format(PyExc_ValueError,
                      "message of %zu bytes is longer than the queue (%zu bytes); "
                      "make the queue with a larger capacity_bytes",
@@ -189,36 +196,22 @@ static PyObject *msgq_send(MsgQ *self, PyObject *args)
     }
     unsigned char small[512];
     unsigned char *m = len <= sizeof small ? small : PyMem_RawMalloc(len);
-    if (m == NULL) {
-        PyBuffer_Release(&data);
+    if (m == NULL)
         return PyErr_NoMemory();
-    }
-    memcpy(m, data.buf, (size_t)data.len);
-    m[len - 1] = (unsigned char)tag;
-    PyBuffer_Release(&data);
-    int rc;
-    if (ns == 0) {
-        rc = weft_msgq_try_send(self->q, m, len);
-        if (rc == EAGAIN)
-            rc = ETIMEDOUT;
-    } else {
-        for (;;) {
-            uint64_t slice = ns < SLICE_NS ? ns : SLICE_NS;
-            PyThreadState *ts = PyEval_SaveThread(); /* the GIL is released while we wait */
-            rc = weft_msgq_send_timed(self->q, m, len, slice);
-            PyEval_RestoreThread(ts);
-            if (rc != ETIMEDOUT)
-                break;
-            if (ns != UINT64_MAX) {
-                ns -= slice;
-                if (ns == 0)
-                    break;
-            }
-            if (PyErr_CheckSignals() != 0) {
-                rc = -1;
-                break;
-            }
-        }
+    memcpy(m, data, n);
+    m[n] = (unsigned char)tag;
+    int rc = weft_msgq_try_send(self->q, m, len);
+    if (rc == EAGAIN)
+        rc = ETIMEDOUT;
+    while (rc == ETIMEDOUT && ns != 0) {
+        uint64_t slice = ns < SLICE_NS ? ns : SLICE_NS;
+        PyThreadState *ts = PyEval_SaveThread(); /* the GIL is released while we wait */
+        rc = weft_msgq_send_timed(self->q, m, len, slice);
+        PyEval_RestoreThread(ts);
+        if (ns != UINT64_MAX)
+            ns -= slice;
+        if (rc == ETIMEDOUT && PyErr_CheckSignals() != 0)
+            rc = -1;
     }
     if (m != small)
         PyMem_RawFree(m);
@@ -228,94 +221,125 @@ static PyObject *msgq_send(MsgQ *self, PyObject *args)
         ring_bell(self);
         Py_RETURN_TRUE;
     }
-    if (rc == -1)
-        return NULL;
     if (rc == ETIMEDOUT)
         Py_RETURN_FALSE;
-    if (rc == EPIPE)
-        return closed_error();
-    errno = rc;
-    return PyErr_SetFromErrno(PyExc_OSError);
+    return rc_error(rc);
 }
 
-/* One receive with the GIL released: into small, or into a new bytes object
- * of the length EMSGSIZE told. */
-static PyObject *msgq_recv(MsgQ *self, PyObject *args)
+/* Receive one message, waiting as send_tagged: into small (cap bytes), or
+ * into *big, a new bytes object of the length EMSGSIZE told (another
+ * receiver may take that message meanwhile: then on to the next).  *at and
+ * *len tell where it is, tag included.
+ * Returns: 0; ETIMEDOUT; -1 with an exception set (a signal's, memory,
+ *   BrokenPipeError once closed and drained, OSError). */
+static int recv_tagged(MsgQ *self, uint64_t ns, unsigned char *small, size_t cap,
+                       const unsigned char **at, size_t *len, PyObject **big)
 {
-    PyObject *timeout;
-    if (!PyArg_ParseTuple(args, "O", &timeout))
-        return NULL;
-    uint64_t ns;
-    if (timeout_ns(timeout, &ns) != 0)
-        return NULL;
-    unsigned char small[512];
     unsigned char *into = small;
-    size_t cap = sizeof small, len = 0;
-    PyObject *big = NULL;
-    int rc;
+    *big = NULL;
+    int rc = weft_msgq_try_recv(self->q, into, cap, len);
     for (;;) {
-        uint64_t slice = ns < SLICE_NS ? ns : SLICE_NS;
-        if (slice == 0) {
-            rc = weft_msgq_try_recv(self->q, into, cap, &len);
-            if (rc == EAGAIN)
-                rc = ETIMEDOUT;
-        } else {
-            PyThreadState *ts = PyEval_SaveThread();
-            rc = weft_msgq_recv_timed(self->q, into, cap, &len, slice);
-            PyEval_RestoreThread(ts);
-        }
+        if (rc == EAGAIN)
+            rc = ETIMEDOUT;
         if (rc == EMSGSIZE) {
-            /* longer than our buffer: make one of its length and retry at
-             * once (another receiver may have taken it: then again) */
-            Py_XDECREF(big);
-            big = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
-            if (big == NULL)
-                return NULL;
-            into = (unsigned char *)PyBytes_AS_STRING(big);
-            cap = len;
+            Py_XDECREF(*big);
+            *big = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)*len);
+            if (*big == NULL)
+                return -1;
+            into = (unsigned char *)PyBytes_AS_STRING(*big);
+            cap = *len;
+            rc = weft_msgq_try_recv(self->q, into, cap, len);
             continue;
         }
-        if (rc != ETIMEDOUT || slice == 0)
+        if (rc != ETIMEDOUT || ns == 0)
             break;
-        if (ns != UINT64_MAX) {
+        uint64_t slice = ns < SLICE_NS ? ns : SLICE_NS;
+        PyThreadState *ts = PyEval_SaveThread();
+        rc = weft_msgq_recv_timed(self->q, into, cap, len, slice);
+        PyEval_RestoreThread(ts);
+        if (ns != UINT64_MAX)
             ns -= slice;
-            if (ns == 0)
-                break;
-        }
-        if (PyErr_CheckSignals() != 0) {
-            Py_XDECREF(big);
-            return NULL;
-        }
+        if (rc == ETIMEDOUT && PyErr_CheckSignals() != 0)
+            rc = -1;
     }
-    if (rc != 0) {
-        Py_XDECREF(big);
-        if (rc == ETIMEDOUT)
-            Py_RETURN_NONE;
-        if (rc == EPIPE)
-            return closed_error();
-        errno = rc;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    /* relaxed: a hint for qsize */
-    atomic_fetch_sub_explicit(&self->extra->count, 1, memory_order_relaxed);
-    if (len == 0) { /* not one of ours: every message ends with its tag */
-        Py_XDECREF(big);
+    if (rc == 0 && *len == 0) { /* not one of ours: every message ends with its tag */
         PyErr_SetString(PyExc_ValueError, "an empty message: the queue's memory is corrupt");
+        rc = -1;
+    } else if (rc == 0) {
+        /* relaxed: a hint for qsize */
+        atomic_fetch_sub_explicit(&self->extra->count, 1, memory_order_relaxed);
+        *at = into;
+        return 0;
+    }
+    Py_CLEAR(*big);
+    if (rc != ETIMEDOUT && rc != -1) {
+        (void)rc_error(rc);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* What put pickles with (pickle.dumps, protocol 5) and get unpickles with
+ * (pickle.loads): set at import. */
+static PyObject *pickle_dumps, *pickle_loads, *protocol_5;
+enum { TAG_RAW = 0, TAG_PICKLED = 1 }; /* the byte after each message */
+
+static PyObject *msgq_put(MsgQ *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "put(obj, timeout) takes 2 arguments");
         return NULL;
     }
-    int tag = into[len - 1];
-    PyObject *b;
+    uint64_t ns;
+    if (timeout_ns(args[1], &ns) != 0)
+        return NULL;
+    PyObject *obj = args[0];
+    if (PyBytes_CheckExact(obj))
+        return send_tagged(self, PyBytes_AS_STRING(obj), (size_t)PyBytes_GET_SIZE(obj), TAG_RAW,
+                           ns);
+    PyObject *pargs[2] = { obj, protocol_5 };
+    PyObject *data = PyObject_Vectorcall(pickle_dumps, pargs, 2, NULL);
+    if (data == NULL)
+        return NULL; /* unpicklable: nothing was sent */
+    PyObject *r =
+        send_tagged(self, PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), TAG_PICKLED, ns);
+    Py_DECREF(data);
+    return r;
+}
+
+static PyObject *msgq_get(MsgQ *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "get(timeout, default) takes 2 arguments");
+        return NULL;
+    }
+    uint64_t ns;
+    if (timeout_ns(args[0], &ns) != 0)
+        return NULL;
+    unsigned char small[512];
+    const unsigned char *at;
+    size_t len;
+    PyObject *big, *b;
+    int rc = recv_tagged(self, ns, small, sizeof small, &at, &len, &big);
+    if (rc == ETIMEDOUT) {
+        Py_INCREF(args[1]);
+        return args[1];
+    }
+    if (rc != 0)
+        return NULL;
+    int tag = at[len - 1];
     if (big == NULL) {
-        b = PyBytes_FromStringAndSize((const char *)small, (Py_ssize_t)(len - 1));
-        if (b == NULL)
-            return NULL;
+        b = PyBytes_FromStringAndSize((const char *)at, (Py_ssize_t)(len - 1));
     } else {
         b = big;
         if (_PyBytes_Resize(&b, (Py_ssize_t)(len - 1)) != 0)
-            return NULL;
+            b = NULL;
     }
-    PyObject *r = Py_BuildValue("(Ni)", b, tag);
-    return r;
+    if (b == NULL || tag == TAG_RAW)
+        return b;
+    PyObject *obj = PyObject_Vectorcall(pickle_loads, &b, 1, NULL);
+    Py_DECREF(b);
+    return obj;
 }
 
 static PyObject *msgq_close(MsgQ *self, PyObject *unused)
@@ -401,10 +425,10 @@ static PyObject *msgq_bytes_used(MsgQ *self, PyObject *unused)
 }
 
 static PyMethodDef msgq_methods[] = {
-    { "send", (PyCFunction)msgq_send, METH_VARARGS,
-      "send(data, tag, timeout) -> True, or False when the timeout passed" },
-    { "recv", (PyCFunction)msgq_recv, METH_VARARGS,
-      "recv(timeout) -> (bytes, tag), or None when the timeout passed" },
+    { "put", (PyCFunction)(void (*)(void))msgq_put, METH_FASTCALL,
+      "put(obj, timeout) -> True, or False when the timeout passed" },
+    { "get", (PyCFunction)(void (*)(void))msgq_get, METH_FASTCALL,
+      "get(timeout, default) -> the oldest object, or default when the timeout passed" },
     { "close", (PyCFunction)msgq_close, METH_NOARGS, "close the queue (idempotent)" },
     { "set_eventfd", (PyCFunction)msgq_set_eventfd, METH_O,
       "set_eventfd(fd): this process's copy of the asyncio bell's eventfd" },
@@ -462,6 +486,17 @@ PyMODINIT_FUNC PyInit__weft(void)
 {
     if (PyType_Ready(&MsgQType) < 0)
         return NULL;
+    if (pickle_dumps == NULL) {
+        PyObject *pickle = PyImport_ImportModule("pickle");
+        if (pickle == NULL)
+            return NULL;
+        pickle_dumps = PyObject_GetAttrString(pickle, "dumps");
+        pickle_loads = PyObject_GetAttrString(pickle, "loads");
+        Py_DECREF(pickle);
+        protocol_5 = PyLong_FromLong(5);
+        if (pickle_dumps == NULL || pickle_loads == NULL || protocol_5 == NULL)
+            return NULL;
+    }
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
