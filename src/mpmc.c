@@ -79,12 +79,10 @@
 #include "chaos.h"
 #include "doorbell_internal.h"
 #include "eventcount_internal.h"
+#include "seq_cells.h"
 #include "wait.h"
 
 /* Fields written by different sides are LINE_PAIR_BYTES apart (base.h). */
-
-/* Bit 63 of the tail word: the ring is closed. */
-#define CLOSED ((uint64_t)1 << 63)
 
 /* A marker in the header: the ring came from weft_mpmc_create (destroy
  * asserts it, to catch destroy on an in-place ring). */
@@ -142,20 +140,6 @@ _Static_assert(sizeof(struct slot) <= WEFT_CACHELINE && WEFT_CACHELINE % sizeof(
 _Static_assert(sizeof(uintptr_t) <= sizeof(uint64_t), "items fit a slot");
 
 enum { OP_OK, OP_WOULD_BLOCK, OP_CLOSED };
-
-/* Slot states (the sequence number), for position p.  Both are even/odd
- * multiples so that "full with p" (2p+1) never equals "free for p+1"
- * (2p+2), not even with capacity 1, where Vyukov's p+1 encoding is
- * ambiguous. */
-static inline uint64_t free_for(uint64_t p)
-{
-    return 2 * p;
-}
-
-static inline uint64_t full_of(uint64_t p)
-{
-    return 2 * p + 1;
-}
 
 static inline struct weft_internal_ec *not_empty(weft_mpmc *q)
 {
@@ -599,13 +583,11 @@ int weft_mpmc_set_doorbell(weft_mpmc *q, weft_doorbell *db)
  * --enable-chaos.)
  */
 
-/* The ring is closed and every position below the frozen tail was claimed
- * by a consumer, given that a consumer found position h empty. */
+/* Closed and drained, given that a consumer found position h empty (see
+ * seq_cells.h). */
 static bool drained(weft_mpmc *q, uint64_t h)
 {
-    /* acquire: pairs with the release half of the fetch_or in close */
-    uint64_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
-    return (t & CLOSED) != 0 && (int64_t)(h - (t & ~CLOSED)) >= 0;
+    return seq_drained(&q->tail, h);
 }
 
 /* See "One subtlety" above. */

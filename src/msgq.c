@@ -67,10 +67,8 @@
 #include "base.h"
 #include "chaos.h"
 #include "eventcount_internal.h"
+#include "seq_cells.h"
 #include "wait.h"
-
-/* Bit 63 of the tail word: the queue is closed. */
-#define CLOSED ((uint64_t)1 << 63)
 
 /* A marker in the header: the queue came from weft_msgq_create. */
 #define CREATED_MAGIC 0x6d736771u /* "msgq" */
@@ -170,16 +168,6 @@ _Static_assert(WEFT_CACHELINE % sizeof(struct cell) == 0, "cells never straddle 
 _Static_assert(CELL % WEFT_CACHELINE == 0, "data cells are whole lines");
 
 enum { OP_OK, OP_WOULD_BLOCK, OP_CLOSED, OP_TOO_BIG };
-
-static inline uint64_t free_for(uint64_t p)
-{
-    return 2 * p;
-}
-
-static inline uint64_t full_of(uint64_t p)
-{
-    return 2 * p + 1;
-}
 
 static inline struct weft_internal_ec *not_empty(weft_msgq *q)
 {
@@ -910,13 +898,11 @@ static int recv_one(weft_msgq *q, void *buf, size_t cap, size_t *len, uint64_t *
     return OP_OK;
 }
 
-/* The queue is closed and every position below the frozen tail was
- * claimed by a receiver, given that a receiver found position h empty. */
+/* Closed and drained, given that a receiver found position h empty (see
+ * seq_cells.h). */
 static bool drained(weft_msgq *q, uint64_t h)
 {
-    /* acquire: pairs with the release fetch_or in close */
-    uint64_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
-    return (t & CLOSED) != 0 && (int64_t)(h - (t & ~CLOSED)) >= 0;
+    return seq_drained(&q->tail, h);
 }
 
 static int send_errno(int r)
