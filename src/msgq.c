@@ -94,6 +94,14 @@ bool weft_model_msgq_alive(uint64_t owner);
  * with RECV_CLAIM reaches it. */
 #define INTENT_BUSY UINT64_MAX
 
+/* Bit 63 of a record's owner: the owner in it is taking the record and has
+ * not written its start yet (tokens, (pid << 32) | tid, never reach it).
+ * Until the owner word drops it, nobody judges that owner by the start:
+ * the one there is the previous owner's, and a live thread would look dead
+ * by it and lose its record to another taker.  A thread that dies in those
+ * few instructions leaves the record taken for good (one of RECORDS). */
+#define TAKING ((uint64_t)1 << 63)
+
 /* How long a blocking call waits at one stranded-looking position before
  * it looks for dead owners (and the longest it parks meanwhile). */
 #define RECOVER_NS (10 * 1000 * 1000)
@@ -540,20 +548,26 @@ COLD static struct record *claim_record(weft_msgq *q, uint64_t me)
         }
     for (unsigned i = 0; i < RECORDS; i++) {
         struct record *r = &q->records[i];
-        /* acquire: pairs with the owner-taking CAS below (another thread's),
-         * so that its start is read below */
+        /* acquire: pairs with the release store of owner below (another
+         * thread's), so that the start it wrote before is read below */
         uint64_t o = atomic_load_explicit(&r->owner, memory_order_acquire);
-        if (o != 0 && (owner_alive(o, atomic_load_explicit(&r->start, memory_order_relaxed)) ||
-                       !claim_obsolete(q, r)))
+        /* TAKING: being taken, its start not written yet (a live owner
+         * would look dead by the start before its) */
+        if ((o & TAKING) != 0 ||
+            (o != 0 && (owner_alive(o, atomic_load_explicit(&r->start, memory_order_relaxed)) ||
+                        !claim_obsolete(q, r))))
             continue;
-        /* acq_rel: takes the record (release: pairs with the acquire above
-         * in other threads); acquire of the last owner's writes */
-        if (atomic_compare_exchange_strong_explicit(&r->owner, &o, me, memory_order_acq_rel,
-                                                    memory_order_relaxed)) {
-            /* relaxed: published by the release CAS of the first claim
-             * whose intent is written here */
+        /* acq_rel: acquire of the last owner's writes (the release store
+         * below, or the release CAS of its claims); release: pairs with
+         * the acquire loads of owner in other takers */
+        if (atomic_compare_exchange_strong_explicit(&r->owner, &o, me | TAKING,
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
+            /* relaxed: published by the release store of owner below */
             atomic_store_explicit(&r->start, my_start(), memory_order_relaxed);
             atomic_store_explicit(&r->end, 0, memory_order_relaxed);
+            /* release: pairs with the acquire loads of owner above and in
+             * snapshot, which then read this start */
+            atomic_store_explicit(&r->owner, me, memory_order_release);
             cache_record(q, i);
             return r;
         }
@@ -1067,10 +1081,12 @@ static void snapshot(weft_msgq *q, bool recv, struct claims *c)
     c->nlive = c->ndead = 0;
     for (unsigned i = 0; i < RECORDS; i++) {
         struct record *r = &q->records[i];
-        /* acquire: pairs with the owner-taking CAS in claim_record (its
-         * start is then read below) */
+        /* acquire: pairs with the release store of owner in claim_record
+         * (its start is then read below) */
         uint64_t o = atomic_load_explicit(&r->owner, memory_order_acquire);
-        if (o == 0)
+        /* TAKING: being taken; the claim there was finished with (the
+         * taker checked), and the new owner's are not begun */
+        if (o == 0 || (o & TAKING) != 0)
             continue;
         uint64_t lo, end;
         bool whole = read_intent(r, &lo, &end);
