@@ -585,7 +585,8 @@ static inline struct record *my_record(weft_msgq *q)
     for (unsigned i = 0; i < CACHED; i++)
         if (tls_cache[i].q == q) {
             struct record *r = &q->records[tls_cache[i].idx];
-            /* relaxed: only this thread writes its own token there */
+            /* relaxed: a record holding this thread's token (without
+             * TAKING) is taken only from a dead owner, never from us */
             if (LIKELY(atomic_load_explicit(&r->owner, memory_order_relaxed) == me))
                 return r;
         }

@@ -77,8 +77,10 @@
  * process when tgkill fails with ESRCH.  So all processes must share one
  * pid namespace and /proc.  A process merely stopped (SIGSTOP, a debugger)
  * is alive, and its claims wait for it.  Limits: at most
- * WEFT_MSGQ_RECORDS threads are tracked at once; an operation that finds no
- * free record runs untracked, and while one runs recovery waits.  A robust
+ * WEFT_MSGQ_RECORDS threads are tracked at once (a thread killed in the few
+ * instructions of taking its record keeps that record for good); an
+ * operation that finds no free record runs untracked, and while one runs
+ * recovery waits.  A robust
  * operation costs four stores to the thread's own record.  Without
  * WEFT_MSGQ_ROBUST (and for weft_msgq_create) nothing is recorded and a
  * dead process's claims strand the queue for good.
