@@ -57,6 +57,15 @@ struct deque_scenario : weft_model::scenario<Derived, Threads> {
         pushed = item;
     }
 
+    /* The pool's private push (deque_internal.h, "Private items"): no
+     * thief may see item until a publish. */
+    void push_private(int item)
+    {
+        payload[item]($) = item * 10;
+        RL_ASSERT(deque_push_private(d, (void *)(intptr_t)item) == 0);
+        pushed = item;
+    }
+
     void record(unsigned thread, void *x)
     {
         int item = (int)(intptr_t)x;
@@ -234,6 +243,56 @@ struct grow_vs_steal : deque_scenario<grow_vs_steal, 2> {
     }
 };
 
+/* Private items (deque_internal.h): the owner pushes 1 public and 2, 3
+ * private, lets deque_share_if_dry decide on what the thief took, pops, and
+ * pushes 4 private after a pop, into the slot a public pop freed.  Thieves
+ * may take only published items: an unpublished one reaching a thief would
+ * be taken twice (the owner pops it without any atomic), which exactly-once
+ * catches; a publish without its release is a race on the payload. */
+struct private_items : deque_scenario<private_items, 2> {
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            push(1);
+            push_private(2);
+            push_private(3);
+            (void)deque_share_if_dry(d);
+            pop(0);
+            pop(0);
+            push_private(4);
+            deque_publish(d);
+            pop(0);
+        } else {
+            steal(1);
+            steal(1);
+            steal(1);
+        }
+    }
+};
+
+/* Private items across a grow: capacity 1, so both private pushes grow the
+ * array while a thief steals the public item from the old one; the publish
+ * then hands the thief the new array with the private items in it. */
+struct private_grow : deque_scenario<private_grow, 2> {
+    static size_t initial_capacity()
+    {
+        return 1;
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            push(1);
+            push_private(2);
+            push_private(3);
+            deque_publish(d);
+            pop(0);
+        } else {
+            steal(1);
+            steal(1);
+        }
+    }
+};
+
 } /* namespace */
 
 int main()
@@ -249,5 +308,7 @@ int main()
     run<two_thieves_3>("deque: pops vs two thieves, 3 items", bounded(4));
     run<batch_vs_pop>("deque: steal_batch vs pops, 4 items", bounded(5));
     run<grow_vs_steal>("deque: grow vs steals", bounded(5));
+    run<private_items>("deque: private items, share_if_dry and publish vs steals", bounded(5));
+    run<private_grow>("deque: private items across a grow vs steals", bounded(5));
     return exit_status();
 }

@@ -63,6 +63,11 @@
  *    (it is their only writer), so that push and pop never load the line
  *    that holds top; see the layout note above struct weft_deque.
  *  - No shrinking (crossbeam's shrinking path caused CVE-2021-32810).
+ *  - Private items, for the pool only (weft_join): pushes that do not yet
+ *    raise bottom, popped back with no atomic access, published later by one
+ *    store of bottom (Lace's split deque; deque_internal.h, "Private
+ *    items").  weft_deque_push publishes every push, so the public API is
+ *    Chase-Lev's exactly.
  */
 #include "config.h"
 
@@ -174,6 +179,7 @@ weft_deque *weft_deque_create(size_t initial_capacity)
     atomic_init(&d->array, a);
     d->top_cache = 0;
     d->own_bottom = 0;
+    d->end = 0;
     d->own_array = a;
     d->retired = NULL;
     return d;

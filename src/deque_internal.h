@@ -85,7 +85,13 @@ struct weft_deque {
     alignas(WEFT_CACHELINE) int64_t top_cache; /* a value top had; <= top */
     int64_t own_bottom;                        /* == bottom: the owner's last store of it */
     struct deque_array *own_array;             /* == array: the owner's last store of it */
-    struct deque_array *retired;               /* replaced arrays, newest first */
+    /* One past the newest item: >= own_bottom; items in [bottom, end) are
+     * private (see "Private items" below).  Not beside own_bottom: gcc's
+     * vectoriser then loads the two with one 16-byte load in deque_pop,
+     * which store forwarding cannot serve from push's 8-byte store of end
+     * (a stall that took 40% of a fork-join). */
+    int64_t end;
+    struct deque_array *retired; /* replaced arrays, newest first */
 };
 
 _Static_assert(offsetof(struct weft_deque, array) + sizeof(void *) <= WEFT_CACHELINE &&
@@ -208,11 +214,45 @@ static inline bool claim(struct weft_deque *d, int64_t *t)
 struct deque_array *weft_internal_deque_grow(struct weft_deque *d, struct deque_array *a, int64_t t,
                                              int64_t b);
 
-static inline int deque_push(struct weft_deque *d, void *item)
+/* ---- private items -------------------------------------------------------
+ *
+ * The pool's weft_join keeps the call it pushes private while the deque still
+ * holds stealable items, after Lace's split deque (Tom van Dijk and Jaco van
+ * de Pol, "Lace: non-blocking split deque for work-stealing", Euro-Par 2014
+ * Workshops, LNCS 8806): items [top, bottom) are public, as in Chase-Lev;
+ * items [bottom, end) were written to their slots but bottom was not yet
+ * raised over them, so no thief can see them (a thief reads only slots below
+ * a bottom it loaded).  Lace's split point is our bottom, its tail our end.
+ *
+ *  - deque_push_private writes the slot and raises end: no store to the
+ *    shared line, no fence.
+ *  - deque_pop takes a private item by lowering end: no atomic access at
+ *    all; only once the private part is empty does it run Chase-Lev's pop,
+ *    with its Dekker pair, on the public part.
+ *  - deque_publish raises bottom to end with push's release store: the
+ *    private items become public at once, oldest first for thieves.  A
+ *    private push followed later by a publish is, to every thief, one push of
+ *    several items (bottom's stores are merged); a private push undone by a
+ *    private pop before any publish is, to thieves, nothing at all.  So
+ *    Chase-Lev's safety argument covers the split as it stands: thieves'
+ *    code is unchanged, and the slots it may read (below a bottom it loaded,
+ *    at or above a top it loaded) are never private ones.
+ *  - When to publish is a policy, not a safety matter: deque_share_if_dry
+ *    publishes when the public part looks empty (Lace's "all stolen" rule:
+ *    a thief took everything it could see, so it may be waiting).  Lace's
+ *    thieves also raise a split request flag; here the owner reads top
+ *    instead, on the line the thieves write only when they take an item.
+ *    The cost is that private items wait for the owner's next push or pop
+ *    to become stealable: a caller must not wait inside one call for the
+ *    other to start (weft_join says so).
+ * Only the pool uses private items; weft_deque_push publishes each push. */
+
+/* Write item to the slot at end and raise end: private until published. */
+static inline int deque_push_private(struct weft_deque *d, void *item)
 {
     assert(d != NULL);
     /* the owner's copies: no load from the line the thieves CAS */
-    int64_t b = d->own_bottom;
+    int64_t b = d->end;
     struct deque_array *a = d->own_array;
     if (UNLIKELY(b - d->top_cache > (int64_t)a->mask)) {
         /* acquire: pairs with the CAS of the thief that took the oldest
@@ -228,13 +268,43 @@ static inline int deque_push(struct weft_deque *d, void *item)
                 return ENOMEM;
         }
     }
-    /* relaxed: published by the release store of bottom below */
+    /* relaxed: published by the release store of bottom in deque_publish */
     atomic_store_explicit(&a->slots[(size_t)b & a->mask], item, memory_order_relaxed);
-    d->own_bottom = b + 1;
-    /* release: publishes the slot (and the caller's writes to the item);
-     * pairs with the acquire (or seq_cst) loads of bottom in the thieves */
-    atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
+    d->end = b + 1;
     return 0;
+}
+
+/* Make every private item public. */
+static inline void deque_publish(struct weft_deque *d)
+{
+    d->own_bottom = d->end;
+    /* release: publishes the slots (and the caller's writes to the items);
+     * pairs with the acquire (or seq_cst) loads of bottom in the thieves */
+    atomic_store_explicit(&d->bottom, d->end, memory_order_release);
+}
+
+static inline int deque_push(struct weft_deque *d, void *item)
+{
+    int err = deque_push_private(d, item);
+    if (LIKELY(err == 0))
+        deque_publish(d);
+    return err;
+}
+
+/* Publish the private items if there are some and the public part looks
+ * empty; true when it published (the caller then wakes an idle worker). */
+static inline bool deque_share_if_dry(struct weft_deque *d)
+{
+    if (LIKELY(d->end == d->own_bottom))
+        return false; /* nothing private */
+    /* relaxed: a hint for the policy above; publishing and keeping private
+     * are both safe whatever value it reads, and nothing is accessed on its
+     * strength.  Usually a hit: thieves write this line only when they take
+     * an item. */
+    if (atomic_load_explicit(&d->top, memory_order_relaxed) < d->own_bottom)
+        return false; /* thieves still see an item */
+    deque_publish(d);
+    return true;
 }
 
 /* Pop when the owner's cached top says exactly one item may be left: item
@@ -259,9 +329,9 @@ static inline bool pop_last(struct weft_deque *d, struct deque_array *a, int64_t
     return false;
 }
 
-static inline bool deque_pop(struct weft_deque *d, void **item)
+/* Chase-Lev's pop, of the public part (no private item is left). */
+static inline bool deque_pop_public(struct weft_deque *d, void **item)
 {
-    assert(d != NULL && item != NULL);
     int64_t b = d->own_bottom; /* the owner's copy (see struct weft_deque) */
     int64_t t = d->top_cache;
     if (UNLIKELY(b <= t))
@@ -272,6 +342,7 @@ static inline bool deque_pop(struct weft_deque *d, void **item)
         return pop_last(d, a, t, item);
     t = dekker_owner(d, b);
     d->own_bottom = b;
+    d->end = b;
     d->top_cache = t;
     if (LIKELY(t < b)) {
         /* relaxed: the owner wrote this slot; with an item left above it
@@ -295,7 +366,21 @@ static inline bool deque_pop(struct weft_deque *d, void **item)
      * sequences only, as in dekker_owner (mutant src/deque.c:463:46) */
     atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
     d->own_bottom = b + 1;
+    d->end = b + 1;
     return got;
+}
+
+static inline bool deque_pop(struct weft_deque *d, void **item)
+{
+    assert(d != NULL && item != NULL);
+    if (d->end == d->own_bottom)
+        return deque_pop_public(d, item);
+    /* a private item: no thief can reach its slot ("Private items" above).
+     * relaxed: the owner wrote it */
+    int64_t e = --d->end;
+    struct deque_array *a = d->own_array;
+    *item = atomic_load_explicit(&a->slots[(size_t)e & a->mask], memory_order_relaxed);
+    return true;
 }
 
 static inline size_t deque_size(const struct weft_deque *d)

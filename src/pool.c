@@ -19,7 +19,13 @@
  * own deque first, which usually gives back the task it just spawned, so an
  * unstolen fork-join is a push and a pop), as TBB and rayon do.  This keeps
  * the stack as the only per-task storage: no continuation is ever stolen,
- * no extra thread is ever needed.
+ * no extra thread is ever needed.  weft_join's push is private while the
+ * deque's public part still holds work (Lace's split deque: van Dijk and
+ * van de Pol, Euro-Par 2014; deque_internal.h, "Private items"), so that
+ * the unstolen fork-join, the common case, pays no fence (Chase-Lev's pop
+ * pays one); the work-first principle of Frigo, Leiserson and Randall (PLDI
+ * 1998): the cost moves to the steal, which finds the private items only
+ * once the owner sees the public part empty at its next join.
  *
  * Work from outside the pool enters through one bounded weft_mpmc, the
  * injection ring (Go's global run queue, rayon's injector); workers drain it

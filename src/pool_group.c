@@ -135,17 +135,26 @@ void weft_join(weft_pool *p, void (*fa)(void *), void *a, void (*fb)(void *), vo
     g->owner = w;
     struct task t = { fb, b, g, KIND_GROUP };
     (void)group_count_spawn(&g->count, true);
-    if (UNLIKELY(deque_push(w->dq, &t) != 0)) {
+    /* t stays private while thieves still see an older item of this deque
+     * (deque_internal.h, "Private items"): then the push and the pop below
+     * touch no shared line and no thread needs waking */
+    if (UNLIKELY(deque_push_private(w->dq, &t) != 0)) {
         fa(a); /* the deque cannot grow: run both here, lose nothing */
         fb(b);
         return;
     }
-    WEFT_CHAOS_POINT();
-    wake_for_new_work(p);
+    if (deque_share_if_dry(w->dq)) {
+        WEFT_CHAOS_POINT();
+        wake_for_new_work(p);
+    }
     fa(a);
     void *item;
     if (LIKELY(deque_pop(w->dq, &item))) {
         if (LIKELY(item == &t)) { /* not stolen: the usual case */
+            /* the older private items of the callers' joins, if thieves
+             * took what they could see meanwhile */
+            if (UNLIKELY(deque_share_if_dry(w->dq)))
+                wake_for_new_work(p);
             fb(b);
             count(&w->tasks_run, 1);
             return;

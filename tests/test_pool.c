@@ -484,6 +484,76 @@ static void join_whose_second_call_is_stolen_waits_for_the_thief(void)
     weft_pool_destroy(p);
 }
 
+/* weft_join's push is private while older work of the deque is stealable
+ * (pool.h): the root's join publishes its B (the deque is empty), A's join
+ * keeps its A2 private behind B.  Once the other worker took B, A1's next
+ * join must publish A2, so that the idle worker steals it while A1 waits.
+ * Without that publication A2 stays private, A1 gives up after 10 s (a
+ * bound for a hang, not a timing), and A2 runs on A1's worker. */
+struct join_share {
+    atomic_int b_started, a2_started;
+    pthread_t a1_thread, a2_thread;
+};
+
+static void share_b(void *arg)
+{
+    struct join_share *js = arg;
+    atomic_store(&js->b_started, 1);
+}
+
+static void share_nothing(void *arg)
+{
+    (void)arg;
+}
+
+static void share_a1(void *arg)
+{
+    struct join_share *js = arg;
+    js->a1_thread = pthread_self();
+    uint64_t give_up = check_now_ns() + 10 * 1000000000ull;
+    while (!atomic_load(&js->b_started)) { /* B can only be stolen */
+        if (check_now_ns() > give_up)
+            return;
+        sched_yield();
+    }
+    weft_join(join_pool, share_nothing, NULL, share_nothing, NULL);
+    while (!atomic_load(&js->a2_started) && check_now_ns() < give_up)
+        sched_yield();
+}
+
+static void share_a2(void *arg)
+{
+    struct join_share *js = arg;
+    js->a2_thread = pthread_self();
+    atomic_store(&js->a2_started, 1);
+}
+
+static void share_a(void *arg)
+{
+    weft_join(join_pool, share_a1, arg, share_a2, arg);
+}
+
+static void share_root(void *arg)
+{
+    weft_join(join_pool, share_a, arg, share_b, arg);
+}
+
+static void join_shares_a_private_push_once_older_work_was_stolen(void)
+{
+    weft_pool *p = weft_pool_create(2);
+    REQUIRE(p != NULL);
+    join_pool = p;
+    for (int round = 0; round < 10; round++) {
+        struct join_share js = { 0 };
+        run_as_task(p, share_root, &js);
+        CHECK(atomic_load(&js.b_started));
+        CHECK(!pthread_equal(js.a1_thread, js.a2_thread));
+        if (!atomic_load(&js.b_started) || pthread_equal(js.a1_thread, js.a2_thread))
+            break; /* one hang is enough */
+    }
+    weft_pool_destroy(p);
+}
+
 /* fa leaves submitted tasks above fb on the deque: weft_join runs them too
  * before (or while) it finds fb. */
 static void join_submit_then_return(void *arg)
@@ -1570,6 +1640,7 @@ CHECK_MAIN(
     CASE(fib_on_a_single_worker_is_correct), CASE(join_computes_fib_on_any_number_of_workers),
     CASE(join_from_outside_the_pool_runs_both_on_workers),
     CASE(join_whose_second_call_is_stolen_waits_for_the_thief),
+    CASE(join_shares_a_private_push_once_older_work_was_stolen),
     CASE(join_after_a_call_that_submitted_work_runs_everything),
     CASE(tasks_spawning_into_their_own_group_are_all_waited_for),
     CASE(waiting_for_a_stolen_task_parks_and_is_woken),

@@ -259,9 +259,14 @@ WEFT_API void weft_group_wait(weft_group *g);
  * spawn, in one call).  On a worker of p, fb(b) is pushed on the worker's
  * deque where an idle worker may steal it, fa(a) runs on the caller, then
  * the caller pops fb(b) back and runs it itself unless it was stolen; then
- * it waits as weft_group_wait does.  The unstolen path is a push, a pop and
- * the two calls, with no atomic read-modify-write beside the pop's (and
- * with no group to initialise).  From any other thread both calls are
+ * it waits as weft_group_wait does.  The push is private while idle workers
+ * can still steal older work from this deque (a split deque, as Lace's): fb(b)
+ * becomes stealable at once when nothing else on the deque is, and otherwise
+ * at this worker's next join (or spawn) once that older work was taken.  So
+ * the unstolen path is a push, a pop and the two calls with no atomic
+ * read-modify-write, no fence and no store another thread reads; and fa(a)
+ * must not wait for fb(b) to start (with one worker it never would anyway).
+ * From any other thread both calls are
  * submitted to p and the caller waits for them as an outside
  * weft_group_wait does.  Allocates nothing; never fails (if the deque
  * cannot grow, both run on the caller, one after the other).
