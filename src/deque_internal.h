@@ -291,18 +291,22 @@ static inline int deque_push(struct weft_deque *d, void *item)
     return err;
 }
 
-/* Publish the private items if there are some and the public part looks
- * empty; true when it published (the caller then wakes an idle worker). */
-static inline bool deque_share_if_dry(struct weft_deque *d)
+/* Whether the public part looks empty: thieves took all they could see. */
+static inline bool deque_dry(struct weft_deque *d)
 {
-    if (LIKELY(d->end == d->own_bottom))
-        return false; /* nothing private */
     /* relaxed: a hint for the policy above; publishing and keeping private
      * are both safe whatever value it reads, and nothing is accessed on its
      * strength.  Usually a hit: thieves write this line only when they take
      * an item. */
-    if (atomic_load_explicit(&d->top, memory_order_relaxed) < d->own_bottom)
-        return false; /* thieves still see an item */
+    return atomic_load_explicit(&d->top, memory_order_relaxed) >= d->own_bottom;
+}
+
+/* Publish the private items if there are some and the public part looks
+ * empty; true when it published (the caller then wakes an idle worker). */
+static inline bool deque_share_if_dry(struct weft_deque *d)
+{
+    if (LIKELY(d->end == d->own_bottom) || !deque_dry(d))
+        return false; /* nothing private, or thieves still see an item */
     deque_publish(d);
     return true;
 }

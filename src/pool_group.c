@@ -138,22 +138,24 @@ void weft_join(weft_pool *p, void (*fa)(void *), void *a, void (*fb)(void *), vo
     /* t stays private while thieves still see an older item of this deque
      * (deque_internal.h, "Private items"): then the push and the pop below
      * touch no shared line and no thread needs waking */
-    if (UNLIKELY(deque_push_private(w->dq, &t) != 0)) {
+    struct weft_deque *dq = w->dq;
+    if (UNLIKELY(deque_push_private(dq, &t) != 0)) {
         fa(a); /* the deque cannot grow: run both here, lose nothing */
         fb(b);
         return;
     }
-    if (deque_share_if_dry(w->dq)) {
+    if (deque_dry(dq)) {
+        deque_publish(dq);
         WEFT_CHAOS_POINT();
         wake_for_new_work(p);
     }
     fa(a);
     void *item;
-    if (LIKELY(deque_pop(w->dq, &item))) {
+    if (LIKELY(deque_pop(dq, &item))) {
         if (LIKELY(item == &t)) { /* not stolen: the usual case */
             /* the older private items of the callers' joins, if thieves
              * took what they could see meanwhile */
-            if (UNLIKELY(deque_share_if_dry(w->dq)))
+            if (UNLIKELY(deque_share_if_dry(dq)))
                 wake_for_new_work(p);
             fb(b);
             count(&w->tasks_run, 1);
