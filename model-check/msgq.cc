@@ -39,6 +39,17 @@
  * token index + 1 + REBORN, alive. */
 static rl::atomic<bool> *model_dead;
 static const uint64_t REBORN = 16;
+/* Tokens from GHOST up: processes that died before the scenario began,
+ * whose records a scenario may leave in the table (record_reuse). */
+static const uint64_t GHOST = 64;
+
+/* The start time of a token's process: distinct for every token, so that a
+ * record's owner read with a start that is not its own (a stale read of
+ * the previous owner's) looks dead, as a reused pid does to /proc. */
+static uint64_t start_of(uint64_t token)
+{
+    return 1000 + token;
+}
 
 uint64_t weft_model_msgq_token(void)
 {
@@ -48,8 +59,15 @@ uint64_t weft_model_msgq_token(void)
     return i + 1 + (dead ? REBORN : 0);
 }
 
-bool weft_model_msgq_alive(uint64_t owner)
+uint64_t weft_model_msgq_start(void)
 {
+    return start_of(weft_model_msgq_token());
+}
+
+bool weft_model_msgq_alive(uint64_t owner, uint64_t start)
+{
+    if (owner >= GHOST || start != start_of(owner))
+        return false;
     /* acquire: pairs with the dying thread's release store (its intent is
      * then visible, as the real kernel's exit makes it) */
     return model_dead == nullptr || owner > REBORN ||
@@ -372,6 +390,38 @@ struct dead_receiver : robust_scenario<dead_receiver, 3> {
             try_send(msg_id(1, 0));
         } else if (i == 1) {
             die_receiving();
+        } else {
+            (void)weft_msgq_recover(q);
+            try_recv(2);
+        }
+    }
+};
+
+/* Every record is held by a process that died before (a ghost, its claim
+ * finished with), so each thread must take a ghost's record, racing the
+ * other for it: sender 0 dies holding a claim, sender 1 sends, a
+ * receiver recovers and tries once, and the drain recovers the dead claim.  A taker that judged a live owner by the previous owner's start
+ * (a record's start read without the owner word's acquire, or taken
+ * before its start is written) could take sender 0's record while sender 0
+ * is inside an operation; the two would then write their claims into one
+ * record, the dead claim would be lost, and what was sent behind it
+ * would never be received. */
+struct record_reuse : robust_scenario<record_reuse, 3> {
+    void before()
+    {
+        robust_scenario<record_reuse, 3>::before();
+        for (unsigned i = 0; i < RECORDS; i++) {
+            /* relaxed (init): no thread runs yet */
+            atomic_store_explicit(&q->records[i].owner, GHOST + i, memory_order_relaxed);
+            atomic_store_explicit(&q->records[i].start, start_of(GHOST + i), memory_order_relaxed);
+        }
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            die_sending(1);
+        } else if (i == 1) {
+            try_send(msg_id(1, 0));
         } else {
             (void)weft_msgq_recover(q);
             try_recv(2);
@@ -758,6 +808,8 @@ int main()
                      bounded(K), COMPILED);
     run<dead_receiver>("msgq robust: a receiver dies holding a cell; recover vs live send/recv",
                        bounded(K + 1), COMPILED);
+    run<record_reuse>("msgq robust: every record a ghost's; two takers, one dies in a send",
+                      bounded(K), COMPILED);
 #else
     run<try_2s2r>("msgq: 2S x 2R try_send/try_recv, 1- and 2-cell messages, 2 cells", bounded(K),
                   COMPILED);

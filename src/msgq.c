@@ -81,10 +81,12 @@ enum { CELL = WEFT_MSGQ_CELL };
 enum { RECORDS = WEFT_MSGQ_RECORDS };
 #else
 enum { RECORDS = 4 };
-/* model-check/msgq.cc: the calling thread's token (never 0), and whether
- * the thread of a token is alive */
+/* model-check/msgq.cc: the calling thread's token (never 0) and its
+ * process's start time, and whether the owner of a record is alive by its
+ * token and the start time read beside it (as kill(2) and /proc say) */
 uint64_t weft_model_msgq_token(void);
-bool weft_model_msgq_alive(uint64_t owner);
+uint64_t weft_model_msgq_start(void);
+bool weft_model_msgq_alive(uint64_t owner, uint64_t start);
 #endif
 
 /* Bit 63 of a record's end: the claim is a receive's. */
@@ -497,8 +499,7 @@ static uint64_t my_token(void)
 }
 static bool owner_alive(uint64_t owner, uint64_t start)
 {
-    (void)start;
-    return weft_model_msgq_alive(owner);
+    return weft_model_msgq_alive(owner, start);
 }
 static void cache_record(weft_msgq *q, unsigned idx)
 {
@@ -507,7 +508,7 @@ static void cache_record(weft_msgq *q, unsigned idx)
 }
 static uint64_t my_start(void)
 {
-    return 0;
+    return weft_model_msgq_start();
 }
 #endif /* WEFT_MODEL */
 
