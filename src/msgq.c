@@ -1252,19 +1252,52 @@ COLD static size_t recover_dead_receivers(weft_msgq *q)
     return n;
 }
 
-/* Has a blocking call waited RECOVER_NS at position at?  (The time it
- * first saw at is in *since; 0: not yet.) */
-static bool waited_long(uint64_t *seen_at, uint64_t *since, uint64_t at)
+/* Where this thread's blocking and timed calls of one direction have been
+ * waiting, and since when.  Kept across calls, per thread: a loop of timed
+ * calls shorter than RECOVER_NS each (a sender retrying every millisecond)
+ * must add up to RECOVER_NS at one position as one long call does, or
+ * nobody would look for the dead receiver whose cells it waits for (the
+ * hang msgq-kill found).  A position left and met again means the queue
+ * never moved past it, so an old since is still true. */
+struct stuck {
+    const weft_msgq *q;
+    uint64_t at, since; /* since 0: not waiting yet */
+};
+
+#ifndef WEFT_MODEL
+static _Thread_local struct stuck tls_stuck[2]; /* [0] sends, [1] receives */
+#endif
+
+/* This thread's struct stuck for q in direction recv (local: the
+ * caller's, for the model program, whose threads share one OS thread). */
+static struct stuck *stuck_of(const weft_msgq *q, bool recv, struct stuck *local)
+{
+#ifndef WEFT_MODEL
+    struct stuck *st = &tls_stuck[recv];
+    (void)local;
+#else
+    struct stuck *st = local;
+    (void)recv;
+#endif
+    if (st->q != q) {
+        st->q = q;
+        st->since = 0;
+    }
+    return st;
+}
+
+/* Has this thread waited RECOVER_NS at position at? */
+static bool waited_long(struct stuck *st, uint64_t at)
 {
     uint64_t now = now_ns();
-    if (*since == 0 || *seen_at != at) {
-        *seen_at = at;
-        *since = now;
+    if (st->since == 0 || st->at != at) {
+        st->at = at;
+        st->since = now;
         return false;
     }
-    if (now - *since < RECOVER_NS)
+    if (now - st->since < RECOVER_NS)
         return false;
-    *since = now;
+    st->since = now;
     return true;
 }
 
@@ -1345,7 +1378,8 @@ static void pass_on_receivers(weft_msgq *q)
 COLD static int send_slow(weft_msgq *q, const void *msg, size_t len, struct deadline d)
 {
     weft_eventcount *ec = &q->not_full;
-    uint64_t seen, stuck_at = 0, stuck_since = 0;
+    uint64_t seen;
+    struct stuck local = { NULL, 0, 0 }, *st = stuck_of(q, false, &local);
     int r = OP_WOULD_BLOCK;
     for (unsigned round = 0; r == OP_WOULD_BLOCK;) {
         enum wait_rung rung = wait_rung(&round, d);
@@ -1365,7 +1399,7 @@ COLD static int send_slow(weft_msgq *q, const void *msg, size_t len, struct dead
         }
         r = send_one(q, msg, len, &seen);
         if (UNLIKELY(q->robust) && r == OP_WOULD_BLOCK && tail_stranded(q, seen) &&
-            waited_long(&stuck_at, &stuck_since, seen))
+            waited_long(st, seen))
             (void)recover_dead_receivers(q); /* the loop tries again */
     }
     if (r == OP_CLOSED)
@@ -1417,7 +1451,7 @@ COLD static int recv_slow(weft_msgq *q, void *buf, size_t cap, size_t *len, uint
     if (drained(q, seen))
         return recv_closed(q);
     int r;
-    uint64_t stuck_at = 0, stuck_since = 0;
+    struct stuck local = { NULL, 0, 0 }, *st = stuck_of(q, true, &local);
     for (unsigned round = 0;;) {
         enum wait_rung rung = wait_rung(&round, d);
         if (rung == WAIT_TIMEOUT)
@@ -1441,8 +1475,7 @@ COLD static int recv_slow(weft_msgq *q, void *buf, size_t cap, size_t *len, uint
             break;
         if (drained(q, seen))
             return recv_closed(q);
-        if (UNLIKELY(q->robust) && head_stranded(q, seen) &&
-            waited_long(&stuck_at, &stuck_since, seen))
+        if (UNLIKELY(q->robust) && head_stranded(q, seen) && waited_long(st, seen))
             (void)recover_dead_senders(q, seen); /* the loop tries again */
     }
     if (r == OP_TOO_BIG) {

@@ -169,6 +169,47 @@ static void dead_receiver_is_recovered_by_a_blocking_send(void)
     munmap(mem, size);
 }
 
+/* Loops of timed calls shorter than RECOVER_NS each recover too: the wait
+ * at one position adds up across the calls (a sender retrying every
+ * millisecond once hung msgq-kill: no single call waited long enough to
+ * look for the dead receiver).  Both directions; each loop gives up after
+ * 10 s, a bound for a hang. */
+static void short_timed_calls_in_a_loop_recover_too(void)
+{
+    void *mem;
+    size_t size;
+    weft_msgq *q = shared_queue(4, &mem, &size);
+    REQUIRE(q != NULL);
+    static const char *const msgs[] = { "one", "two", "six", "ten" };
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_I(weft_msgq_try_send(q, msgs[i], 4), 0);
+    REQUIRE(child_dies_in(q, recv_into_forbidden)); /* takes "one" with it */
+    int e = ETIMEDOUT;
+    for (int i = 0; i < 10000 && e == ETIMEDOUT; i++)
+        e = weft_msgq_send_timed(q, "new", 4, SECOND / 1000);
+    CHECK_EQ_I(e, 0);
+    CHECK_EQ(weft_msgq_dropped(q), 1);
+    char buf[64];
+    size_t len = 0;
+    for (int i = 1; i < 4; i++) {
+        CHECK_EQ_I(weft_msgq_try_recv(q, buf, sizeof buf, &len), 0);
+        CHECK(len == 4 && memcmp(buf, msgs[i], 4) == 0);
+    }
+    CHECK_EQ_I(weft_msgq_try_recv(q, buf, sizeof buf, &len), 0);
+    CHECK(len == 4 && memcmp(buf, "new", 4) == 0);
+    /* a sender dies holding three cells at the head, with a message
+     * behind them: receives of 1 ms each */
+    REQUIRE(child_dies_in(q, send_from_forbidden));
+    CHECK_EQ_I(weft_msgq_try_send(q, "end", 4), 0);
+    e = ETIMEDOUT;
+    for (int i = 0; i < 10000 && e == ETIMEDOUT; i++)
+        e = weft_msgq_recv_timed(q, buf, sizeof buf, &len, SECOND / 1000);
+    CHECK_EQ_I(e, 0);
+    CHECK(len == 4 && memcmp(buf, "end", 4) == 0);
+    CHECK_EQ(weft_msgq_dropped(q), 2);
+    munmap(mem, size);
+}
+
 /* recover on a healthy robust queue and on a plain one finds nothing;
  * init takes WEFT_MSGQ_ROBUST (even without WEFT_SHARED) and refuses other
  * bits. */
@@ -200,4 +241,5 @@ static void live_owners_and_plain_queues_are_left_alone(void)
 CHECK_MAIN(CASE(dead_sender_is_recovered_by_a_blocking_receive),
            CASE(dead_sender_is_recovered_by_recover),
            CASE(dead_receiver_is_recovered_by_a_blocking_send),
+           CASE(short_timed_calls_in_a_loop_recover_too),
            CASE(live_owners_and_plain_queues_are_left_alone))

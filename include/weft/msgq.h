@@ -64,8 +64,9 @@
  * message behind them waits.  A queue initialised with WEFT_MSGQ_ROBUST
  * recovers: every thread that operates on it holds a record in the block
  * (pid, thread id, the process's start time, and the cells it is claiming,
- * written before each claim), and a blocking or timed call that has waited
- * RECOVER_NS (10 ms) at the same position looks for dead owners there:
+ * written before each claim), and a thread whose blocking or timed calls
+ * have waited RECOVER_NS (10 ms) at the same position, in one call or in a
+ * loop of shorter timed ones, looks for dead owners there:
  * the cells of a dead sender's claim are dropped (received as nothing),
  * those of a dead receiver's handed on to the next lap.  The dead process
  * loses the messages of the one operation it was in (one message, or one
