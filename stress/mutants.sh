@@ -789,6 +789,17 @@ mutant pool-for-split-off-by-one src/pool_parallel.c \
 'struct pfor_part right = { pf, mid, e };' \
 'struct pfor_part right = { pf, mid + 1, e };'
 
+# deque: pop takes every item as a private one (deque_internal.h, "Private
+# items"): it lowers only the owner's end, never bottom, so a public item
+# stays in thieves' sight while the owner takes it without a CAS.
+# Checker: duplicates (deque-steal, deque-race and the rest of the deque
+# scenarios; pool-nested runs a task twice).
+mutant deque-pop-public-as-private src/deque_internal.h \
+'    if (d->end == d->own_bottom)
+        return deque_pop_public(d, item);' \
+'    if (d->end < d->own_bottom)
+        return deque_pop_public(d, item);'
+
 # pool: weft_join returns without waiting for the thief of its second
 # call.  Checker: pool-nested (a 2-child node joined with weft_join finds
 # its stolen child not yet run, "ran 0 times"; TSan: race on its result);
