@@ -517,7 +517,13 @@ static uint64_t my_start(void)
  * claimed again by a later lap's sender? */
 static bool claim_obsolete(weft_msgq *q, struct record *r)
 {
-    /* acquire: pairs with the release stores of end (op_end) */
+    /* acquire: pairs with the release stores of end (op_end, and the
+     * recoverers' CAS), so that the dead owner's stores of lo and end
+     * happen-before a taker's and so precede them in modification order:
+     * without it a reader of the taker's intent could read the dead
+     * owner's later-ordered lo beside the taker's end.  Relacy orders
+     * stores as they run, so it cannot produce that inversion, and the
+     * mutant to relaxed survives it. */
     uint64_t end = atomic_load_explicit(&r->end, memory_order_acquire);
     if (end == 0 || end == INTENT_BUSY) /* BUSY: it died before its CAS */
         return true;
@@ -558,11 +564,18 @@ COLD static struct record *claim_record(weft_msgq *q, uint64_t me)
             (o != 0 && (owner_alive(o, atomic_load_explicit(&r->start, memory_order_relaxed)) ||
                         !claim_obsolete(q, r))))
             continue;
-        /* acq_rel: acquire of the last owner's writes (the release store
-         * below, or the release CAS of its claims); release: pairs with
-         * the acquire loads of owner in other takers */
+        /* relaxed: no edge is needed here.  The last owner's take (its
+         * start) happens-before us by the acquire load of o above, which
+         * read the store this CAS replaces (only a taker writes owner, and
+         * o's thread is dead: no ABA); its claims by claim_obsolete's
+         * acquire of end; and what we write, o | TAKING, publishes
+         * nothing: every reader that sees TAKING skips the record (our
+         * start is published by the release store of owner below).  An
+         * acquire or a release here was an ordering no execution needs:
+         * mutants of this CAS to acquire and to release survived every
+         * model scenario, record_reuse among them. */
         if (atomic_compare_exchange_strong_explicit(&r->owner, &o, me | TAKING,
-                                                    memory_order_acq_rel, memory_order_relaxed)) {
+                                                    memory_order_relaxed, memory_order_relaxed)) {
             /* relaxed: published by the release store of owner below */
             atomic_store_explicit(&r->start, my_start(), memory_order_relaxed);
             atomic_store_explicit(&r->end, 0, memory_order_relaxed);
