@@ -144,7 +144,7 @@ static const struct ring_ops *choose_ops(struct stress_run *r, const struct ring
     }
     if (a->msgq) {
         if (r->peer == STRESS_PEER_NONE)
-            return stress_msgq_ops();
+            return stress_msgq_ops(a->msgq_two_cells);
         snprintf(r->skip, sizeof r->skip, "the message queue has no peer here");
         return NULL;
     }

@@ -52,8 +52,8 @@ const struct ring_ops *stress_ck_ops(bool multi, char *why, size_t whylen);
 const struct ring_ops *stress_queue_ops(void);
 
 /* weft_msgq behind the ring interface: each item a message of three
- * cells (stress/msgq.c). */
-const struct ring_ops *stress_msgq_ops(void);
+ * cells, or of two (stress/msgq.c says why msgq-lin's are). */
+const struct ring_ops *stress_msgq_ops(bool two_cells);
 
 /* A ring behind a mutex with the whole interface (weft-stress --peer
  * mutex): a trusted reference for every ring scenario. */
@@ -64,11 +64,12 @@ const struct ring_ops *stress_mutex_ops(bool multi);
 enum { M_TRY = 1, M_BATCH = 2, M_BLOCK = 4, M_TIMED = 8, M_ALL = 15 };
 
 struct ring_arg {
-    bool multi;     /* mpmc (true) or spsc */
-    bool queue;     /* the unbounded weft_queue (stress/queue.c) */
-    bool msgq;      /* weft_msgq, items as messages (stress/msgq.c) */
-    unsigned modes; /* flow scenarios: the operations threads pick from */
-    bool lanes;     /* one ring per producer/consumer pair (spsc oversub) */
+    bool multi;          /* mpmc (true) or spsc */
+    bool queue;          /* the unbounded weft_queue (stress/queue.c) */
+    bool msgq;           /* weft_msgq, items as messages (stress/msgq.c) */
+    bool msgq_two_cells; /* ... of two cells instead of three */
+    unsigned modes;      /* flow scenarios: the operations threads pick from */
+    bool lanes;          /* one ring per producer/consumer pair (spsc oversub) */
 };
 
 /* Pick the ring under test; NULL (with r->skip set) when it cannot run.
