@@ -40,7 +40,10 @@
 static rl::atomic<bool> *model_dead;
 static const uint64_t REBORN = 16;
 /* Tokens from GHOST up: processes that died before the scenario began,
- * whose records a scenario may leave in the table (record_reuse). */
+ * whose records a scenario may leave in the table (record_reuse); from
+ * LIVE_GHOST to GHOST: processes alive all along that hold records and do
+ * nothing (untracked_send). */
+static const uint64_t LIVE_GHOST = 48;
 static const uint64_t GHOST = 64;
 
 /* The start time of a token's process: distinct for every token, so that a
@@ -68,6 +71,8 @@ bool weft_model_msgq_alive(uint64_t owner, uint64_t start)
 {
     if (owner >= GHOST || start != start_of(owner))
         return false;
+    if (owner >= LIVE_GHOST)
+        return true;
     /* acquire: pairs with the dying thread's release store (its intent is
      * then visible, as the real kernel's exit makes it) */
     return model_dead == nullptr || owner > REBORN ||
@@ -425,6 +430,35 @@ struct record_reuse : robust_scenario<record_reuse, 3> {
         } else {
             (void)weft_msgq_recover(q);
             try_recv(2);
+        }
+    }
+};
+
+/* Every record is held by a live process that does nothing, so a sender
+ * runs untracked (op_begin finds no record) while a receiver recovers and
+ * tries: recovery must stay off while the untracked send is in flight, and
+ * once its count is back to 0 it must see the message published (the
+ * release decrement in op_end), or it would drop a live message as a dead
+ * sender's cells. */
+struct untracked_send : robust_scenario<untracked_send, 2> {
+    void before()
+    {
+        robust_scenario<untracked_send, 2>::before();
+        for (unsigned i = 0; i < RECORDS; i++) {
+            /* relaxed (init): no thread runs yet */
+            atomic_store_explicit(&q->records[i].owner, LIVE_GHOST + i, memory_order_relaxed);
+            atomic_store_explicit(&q->records[i].start, start_of(LIVE_GHOST + i),
+                                  memory_order_relaxed);
+        }
+    }
+    void thread(unsigned i)
+    {
+        if (i == 0) {
+            try_send(msg_id(0, 0));
+        } else {
+            (void)weft_msgq_recover(q);
+            try_recv(1);
+            (void)weft_msgq_recover(q);
         }
     }
 };
@@ -810,6 +844,9 @@ int main()
                        bounded(K + 1), COMPILED);
     run<record_reuse>("msgq robust: every record a ghost's; two takers, one dies in a send",
                       bounded(K), COMPILED);
+    run<untracked_send>(
+        "msgq robust: every record held by a live idler; an untracked send vs recover",
+        bounded(K + 1), COMPILED);
 #else
     run<try_2s2r>("msgq: 2S x 2R try_send/try_recv, 1- and 2-cell messages, 2 cells", bounded(K),
                   COMPILED);
