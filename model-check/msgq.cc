@@ -340,6 +340,17 @@ template <class Derived, int Threads> struct robust_scenario : msgq_scenario<Der
         }
         die();
     }
+    /* Before the threads run: every record held by token base + i (a
+     * ghost's or an idle live process's), with its own start. */
+    void hold_every_record(uint64_t base)
+    {
+        for (unsigned i = 0; i < RECORDS; i++) {
+            /* relaxed (init): no thread runs yet */
+            atomic_store_explicit(&this->q->records[i].owner, base + i, memory_order_relaxed);
+            atomic_store_explicit(&this->q->records[i].start, start_of(base + i),
+                                  memory_order_relaxed);
+        }
+    }
     /* the drain, recovering whenever it is stuck (a dead claim behind
      * published messages is recovered once it is at the head) */
     void before_drain()
@@ -415,11 +426,7 @@ struct record_reuse : robust_scenario<record_reuse, 3> {
     void before()
     {
         robust_scenario<record_reuse, 3>::before();
-        for (unsigned i = 0; i < RECORDS; i++) {
-            /* relaxed (init): no thread runs yet */
-            atomic_store_explicit(&q->records[i].owner, GHOST + i, memory_order_relaxed);
-            atomic_store_explicit(&q->records[i].start, start_of(GHOST + i), memory_order_relaxed);
-        }
+        hold_every_record(GHOST);
     }
     void thread(unsigned i)
     {
@@ -444,12 +451,7 @@ struct untracked_send : robust_scenario<untracked_send, 2> {
     void before()
     {
         robust_scenario<untracked_send, 2>::before();
-        for (unsigned i = 0; i < RECORDS; i++) {
-            /* relaxed (init): no thread runs yet */
-            atomic_store_explicit(&q->records[i].owner, LIVE_GHOST + i, memory_order_relaxed);
-            atomic_store_explicit(&q->records[i].start, start_of(LIVE_GHOST + i),
-                                  memory_order_relaxed);
-        }
+        hold_every_record(LIVE_GHOST);
     }
     void thread(unsigned i)
     {

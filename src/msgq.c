@@ -1271,7 +1271,9 @@ COLD static size_t recover_dead_receivers(weft_msgq *q)
  * must add up to RECOVER_NS at one position as one long call does, or
  * nobody would look for the dead receiver whose cells it waits for (the
  * hang msgq-kill found).  A position left and met again means the queue
- * never moved past it, so an old since is still true. */
+ * never moved past it, so an old since is still true; another queue later
+ * mapped at the same address can only have its first recovery come sooner,
+ * and a recovery is safe at any time (it takes only dead owners' claims). */
 struct stuck {
     const weft_msgq *q;
     uint64_t at, since; /* since 0: not waiting yet */

@@ -492,6 +492,7 @@ static void join_whose_second_call_is_stolen_waits_for_the_thief(void)
  * bound for a hang, not a timing), and A2 runs on A1's worker. */
 struct join_share {
     atomic_int b_started, a2_started;
+    bool b_stolen; /* A1 saw B start while it waited (B ran elsewhere) */
     pthread_t a1_thread, a2_thread;
 };
 
@@ -516,6 +517,7 @@ static void share_a1(void *arg)
             return;
         sched_yield();
     }
+    js->b_stolen = true;
     weft_join(join_pool, share_nothing, NULL, share_nothing, NULL);
     while (!atomic_load(&js->a2_started) && check_now_ns() < give_up)
         sched_yield();
@@ -546,9 +548,12 @@ static void join_shares_a_private_push_once_older_work_was_stolen(void)
     for (int round = 0; round < 10; round++) {
         struct join_share js = { 0 };
         run_as_task(p, share_root, &js);
-        CHECK(atomic_load(&js.b_started));
-        CHECK(!pthread_equal(js.a1_thread, js.a2_thread));
-        if (!atomic_load(&js.b_started) || pthread_equal(js.a1_thread, js.a2_thread))
+        /* (b_started itself is always set by now: the root's join runs B
+         * here if nobody stole it) */
+        bool a2_stolen = !pthread_equal(js.a1_thread, js.a2_thread);
+        CHECK(js.b_stolen);
+        CHECK(a2_stolen);
+        if (!js.b_stolen || !a2_stolen)
             break; /* one hang is enough */
     }
     weft_pool_destroy(p);
