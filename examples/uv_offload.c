@@ -65,8 +65,10 @@ static void written(uv_write_t *w, int status)
     free(w->data);
 }
 
-static void answer_results(void)
+/* Answer every result in the ring; returns how many. */
+static unsigned answer_results(void)
 {
+    unsigned n = 0;
     void *item;
     while (weft_mpmc_try_pop(results, &item)) {
         struct job *j = item;
@@ -75,7 +77,9 @@ static void answer_results(void)
         if (uv_write(&j->wr, (uv_stream_t *)&j->c->tcp, &b, 1, written) != 0)
             abort();
         answered++;
+        n++;
     }
+    return n;
 }
 
 static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *b)
@@ -142,9 +146,9 @@ static void on_idle(uv_idle_t *h)
 static void before_wait(uv_prepare_t *h)
 {
     (void)h;
-    answer_results();
+    (void)answer_results();
     weft_doorbell_prepare(db);
-    if (weft_mpmc_size(results) > 0) {
+    if (answer_results() > 0) { /* the look: a pop, not a size */
         weft_doorbell_cancel(db);
         uv_idle_start(&idle, on_idle); /* results came in: do not block */
         return;
@@ -164,7 +168,7 @@ static void on_doorbell(uv_poll_t *h, int status, int events)
     weft_doorbell_clear(db); /* before taking the results */
     prepared = false;
     wakes++;
-    answer_results();
+    (void)answer_results();
 }
 
 /* Just after the loop's I/O wait: a prepare nothing rang ends here. */

@@ -36,6 +36,16 @@ namespace
  * covers it (src/doorbell.c). */
 bool settle_fallback;
 
+/* Set for the runs of the symmetric mode: before the threads start, two
+ * prepares close together switch the doorbell to it (the second issues
+ * the switching membarrier), and from then on the model's membarrier is
+ * NOT_CALLED: light fences are nothing, so only the mode's own fences (the
+ * ringer's seq_cst fence after it read SYM, prepare's seq_cst fence) keep
+ * the wake-up, and a prepare that issued membarrier would fail the run.
+ * With leave_sym the loop's first prepare comes "long" after the settling
+ * ones (last_prepare_ns 0) and switches back, issuing membarrier again. */
+bool settle_sym, leave_sym;
+
 template <class Derived, int Threads> struct db_scenario : weft_model::scenario<Derived, Threads> {
     weft_doorbell *db;
     _Atomic(weft_doorbell *) *slot; /* a ring's attachment (the arena's) */
@@ -59,6 +69,19 @@ template <class Derived, int Threads> struct db_scenario : weft_model::scenario<
             weft_doorbell_clear(db);
             RL_ASSERT(!weft_internal_membarrier_works());
             RL_ASSERT(!weft_model_fd_readable(db->fd));
+        }
+        if (settle_sym) {
+            weft_model::membarrier() = weft_model::MEMBARRIER_WORKS;
+            for (int i = 0; i < 2; i++) {
+                weft_doorbell_prepare(db);
+                weft_doorbell_cancel(db);
+            }
+            RL_ASSERT(db->loop_sym &&
+                      (atomic_load_explicit(&db->state, memory_order_relaxed) & DOORBELL_SYM));
+            if (leave_sym)
+                db->last_prepare_ns = 0;
+            else
+                weft_model::membarrier() = weft_model::MEMBARRIER_NOT_CALLED;
         }
     }
 
@@ -202,5 +225,14 @@ int main()
                           MEMBARRIER_FAILS_LATER);
     run<two_rounds<false>>("doorbell, membarrier refused after create: two rounds", bounded(3),
                            MEMBARRIER_FAILS_LATER);
+    settle_fallback = false;
+    settle_sym = true;
+    run<one_ringer<true>>("doorbell (symmetric mode): one attached ring", full);
+    run<one_ringer<false>>("doorbell (symmetric mode): one ring", full);
+    run<two_ringers<true>>("doorbell (symmetric mode): attached and plain rings", bounded(3));
+    run<two_rounds<true>>("doorbell (symmetric mode): two rounds", bounded(3));
+    leave_sym = true;
+    run<two_rounds<true>>("doorbell (leaving symmetric mode): two rounds", bounded(3));
+    run<two_ringers<false>>("doorbell (leaving symmetric mode): two rings", bounded(3));
     return exit_status();
 }

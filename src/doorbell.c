@@ -31,6 +31,31 @@
  * fd never stays readable after a clear with nobody to read it, and it is
  * written once per round at most: a burst of rings costs one write(2).
  *
+ * Modes.  membarrier(2) is cheap while the process's other threads sleep
+ * and dear while they run: on this project's 2-vCPU VM it takes 0.5 us
+ * alone and 15 us against one running thread (an IPI to its CPU, which
+ * that thread pays too).  A loop that sleeps after every few items would
+ * spend its life in it.  So the loop chooses, at each prepare, from how
+ * long ago its previous prepare ran:
+ *   asymmetric (the default): prepare issues membarrier, rings use a
+ *     compiler barrier: a ring while the loop is busy is one load;
+ *   symmetric (SYM in state): once prepares come less than SYM_ENTER_NS
+ *     apart, prepare issues a seq_cst fence and rings a seq_cst fence
+ *     (a load of state, the fence, a second load), until a prepare comes
+ *     more than SYM_LEAVE_NS after the one before.
+ * The loop alone writes SYM (prepare sets or clears it, clear keeps it),
+ * so a ringer's first load tells it which fence pairs with the prepare it
+ * races.  A ringer that read SYM fences for real, which pairs with either
+ * kind of prepare.  A ringer R that read no SYM used a compiler barrier
+ * only, and a symmetric prepare P issues no membarrier; but P's mode began
+ * with a prepare P0 that stored SYM and then issued membarrier, and R's
+ * load, having read no SYM, came before P0's store in the state's order.
+ * The barrier membarrier forced on R's CPU cannot fall before R's load
+ * (the load would then see P0's store), so it falls after it, after R's
+ * publication too: P0's look and every later one, P's included, see R's
+ * work.  The prepare that leaves the symmetric mode issues membarrier: it
+ * is an asymmetric prepare.
+ *
  * Processes.  The doorbell lives in a MAP_SHARED page, so a fork()ed child
  * shares it.  membarrier(2) reaches only the caller's process: after a fork
  * (an atfork handler notes it) weft_doorbell_ring fences for real in both
@@ -57,6 +82,7 @@
 #include "base.h"
 #include "doorbell_internal.h"
 #include "eventcount_internal.h"
+#include "wait.h" /* now_ns */
 
 #ifndef WEFT_MODEL
 /* 1 once this process forked after making a doorbell: rings fence for real.
@@ -195,6 +221,8 @@ weft_doorbell *weft_doorbell_create(void)
     db->asym = weft_internal_asym_fences();
     db->map_bytes = bytes;
     db->loop_fenced = false;
+    db->loop_sym = false;
+    db->last_prepare_ns = 0;
     return db;
 }
 
@@ -212,19 +240,48 @@ int weft_doorbell_fd(const weft_doorbell *db)
     return db->fd;
 }
 
+/* Prepares closer together than this switch the doorbell to the symmetric
+ * mode; one further apart than SYM_LEAVE_NS switches it back ("Modes"
+ * above: at 200 us a 15 us membarrier would be 7% of the loop's time). */
+#define SYM_ENTER_NS 200000u
+#define SYM_LEAVE_NS 2000000u
+
+/* The mode this prepare runs in (the loop's own bookkeeping, no atomics). */
+static bool choose_sym(weft_doorbell *db)
+{
+    if (!db->asym || db->loop_fenced)
+        return false; /* no membarrier in play: rings fence for real already */
+    uint64_t now = now_ns(), last = db->last_prepare_ns;
+    db->last_prepare_ns = now;
+    if (last == 0)
+        return false;
+    uint64_t gap = now - last;
+    return db->loop_sym ? gap <= SYM_LEAVE_NS : gap < SYM_ENTER_NS;
+}
+
 void weft_doorbell_prepare(weft_doorbell *db)
 {
     assert(db != NULL);
+    bool was_sym = db->loop_sym, sym = choose_sym(db);
+    db->loop_sym = sym;
     /* The store half of the Dekker pair: this RMW, the fence, then the
      * loop's look for work; pairs with the ringer's fence before its load
-     * of state (weft_doorbell_ring, or the ring's notify fence).  relaxed:
-     * the fence orders it, as in weft_eventcount_prepare */
-    atomic_fetch_or_explicit(&db->state, DOORBELL_PREPARED, memory_order_relaxed);
+     * of state (weft_internal_doorbell_ring_after_fence).  relaxed: the
+     * fence orders it, as in weft_eventcount_prepare.  Only the loop writes
+     * SYM, and no ring writes state while PREPARED is clear, so the mode
+     * switches need no care beyond their own RMW. */
+    if (was_sym && !sym)
+        atomic_fetch_and_explicit(&db->state, ~DOORBELL_SYM, memory_order_relaxed);
+    atomic_fetch_or_explicit(&db->state, DOORBELL_PREPARED | (sym ? DOORBELL_SYM : 0),
+                             memory_order_relaxed);
     bool shared = forked_now();
     /* pairs with the compiler barrier of this process's ringers (their
-     * weft_internal_fence_light); falls back to a seq_cst fence itself */
+     * weft_internal_fence_light); falls back to a seq_cst fence itself.
+     * Not in the symmetric mode, except in the prepare that enters it: a
+     * ringer that read the state before this prepare's SYM skipped its
+     * fence ("Modes" above) */
     bool heavy = false;
-    if (db->asym && !db->loop_fenced) {
+    if (db->asym && !db->loop_fenced && !(sym && was_sym)) {
         heavy = weft_internal_heavy_fence();
         if (!heavy) {
             /* membarrier was refused just now: a ringer that read
@@ -233,14 +290,14 @@ void weft_doorbell_prepare(weft_doorbell *db)
              * again after that ring's stores have drained (the eventcount's
              * bounded park, eventcount.c, covers the same window) */
             db->loop_fenced = true;
-            weft_internal_doorbell_ring_slow(db);
+            weft_internal_doorbell_ring_slow(db, DOORBELL_PREPARED | (sym ? DOORBELL_SYM : 0));
         }
     }
     if (!heavy || shared)
         /* pairs with the seq_cst fence of the ringers that do not rely on
-         * membarrier (another process's, the TSan build, a kernel without
-         * it); when membarrier failed heavy_fence issued one already, and a
-         * second costs nothing that matters here */
+         * membarrier (those that read SYM, another process's, the TSan
+         * build, a kernel without it); when membarrier failed heavy_fence
+         * issued one already, and a second costs nothing that matters here */
         atomic_thread_fence(memory_order_seq_cst);
 }
 
@@ -256,11 +313,12 @@ void weft_doorbell_clear(weft_doorbell *db)
 {
     assert(db != NULL);
     /* relaxed: reading RUNG (set by a ring's CAS, or put back below) is all
-     * this needs.  What the ringer that wrote the fd did before its ring is
+     * this needs; SYM stays as the loop's last prepare set it.  What the ringer that wrote the fd did before its ring is
      * visible after clear through the eventfd itself: its write(2) and our
      * read(2) take the same kernel lock (model-check/doorbell_model.h models
      * them as a release bump and an acquire take) */
-    unsigned old = atomic_exchange_explicit(&db->state, 0, memory_order_relaxed);
+    unsigned old =
+        atomic_exchange_explicit(&db->state, db->loop_sym ? DOORBELL_SYM : 0, memory_order_relaxed);
     if ((old & DOORBELL_RUNG) && !fd_read(db))
         /* the claimed write(2) has not landed: keep it claimed, so that no
          * ring writes a second time and the next clear reads it.  relaxed:
@@ -268,17 +326,16 @@ void weft_doorbell_clear(weft_doorbell *db)
         atomic_fetch_or_explicit(&db->state, DOORBELL_RUNG, memory_order_relaxed);
 }
 
-void weft_internal_doorbell_ring_slow(weft_doorbell *db)
+void weft_internal_doorbell_ring_slow(weft_doorbell *db, unsigned seen)
 {
-    unsigned expect = DOORBELL_PREPARED;
+    unsigned expect = seen;
     /* relaxed: the CAS only decides who writes this round (an RMW, so one
      * ring wins); the work reaches the loop through the write(2) that
      * follows (see weft_doorbell_clear) or through the rings' own release
      * and acquire.  relaxed on failure: another ring claimed this round, or
      * the loop ended it (then its next prepare sees our work, see the top
      * comment) */
-    if (atomic_compare_exchange_strong_explicit(&db->state, &expect,
-                                                DOORBELL_PREPARED | DOORBELL_RUNG,
+    if (atomic_compare_exchange_strong_explicit(&db->state, &expect, seen | DOORBELL_RUNG,
                                                 memory_order_relaxed, memory_order_relaxed))
         fd_write(db);
 }
@@ -290,7 +347,5 @@ void weft_doorbell_ring(weft_doorbell *db)
     /* the ringer's half of the Dekker pair: pairs with prepare's heavy
      * fence (a compiler barrier against membarrier, else seq_cst fences) */
     weft_internal_fence_light(real);
-    /* relaxed: ordered by the fence above */
-    if (atomic_load_explicit(&db->state, memory_order_relaxed) == DOORBELL_PREPARED)
-        weft_internal_doorbell_ring_slow(db);
+    weft_internal_doorbell_ring_after_fence(db, real);
 }

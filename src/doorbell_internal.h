@@ -9,6 +9,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <weft/doorbell.h>
 
@@ -17,6 +18,9 @@
 /* state bits */
 #define DOORBELL_PREPARED 1u /* the loop is between prepare and cancel/clear */
 #define DOORBELL_RUNG 2u     /* a ring claimed the write(2) of this round */
+#define DOORBELL_SYM \
+    4u /* symmetric mode: rings fence, prepare does not
+                              * issue membarrier (doorbell.c, "Modes") */
 
 struct weft_doorbell {
     /* Written by the loop (prepare, cancel, clear) and by the one ring per
@@ -30,6 +34,10 @@ struct weft_doorbell {
     /* The loop's own: membarrier failed in one of its prepares (from then
      * on it fences, as the rings do once membarrier_works reads 0). */
     bool loop_fenced;
+    /* The loop's own: the mode its last prepare chose (the state's SYM bit
+     * mirrors it), and when that prepare ran (now_ns; 0: never). */
+    bool loop_sym;
+    uint64_t last_prepare_ns;
 };
 
 #ifdef WEFT_MODEL
@@ -40,8 +48,32 @@ void weft_model_fd_write(int fd);
 bool weft_model_fd_read(int fd);
 #endif
 
-/* The rare half of a ring: claim this round's write and make it. */
-void weft_internal_doorbell_ring_slow(weft_doorbell *db);
+/* The rare half of a ring: claim this round's write (state read as seen,
+ * exactly PREPARED, with or without SYM) and make it. */
+void weft_internal_doorbell_ring_slow(weft_doorbell *db, unsigned seen);
+
+/* The ring proper, after the ringer's half of the Dekker pair: a light
+ * fence (fenced false: a compiler barrier against prepare's membarrier) or
+ * a seq_cst fence (fenced true).  One load when the loop is busy and the
+ * doorbell is in asymmetric mode; in symmetric mode (SYM: prepare issued no
+ * membarrier) a light fence is no fence, so the ringer issues a seq_cst
+ * fence and loads again. */
+static inline void weft_internal_doorbell_ring_after_fence(weft_doorbell *db, bool fenced)
+{
+    /* relaxed: ordered after the publication of the work by the caller's
+     * fence (pairs with the heavy fence in weft_doorbell_prepare), or, for
+     * the SYM bit, read only to choose the fence below */
+    unsigned s = atomic_load_explicit(&db->state, memory_order_relaxed);
+    if (UNLIKELY(s & DOORBELL_SYM) && !fenced) {
+        /* pairs with the seq_cst fence of a prepare in symmetric mode: the
+         * Dekker pair of that mode (doorbell.c, "Modes") */
+        atomic_thread_fence(memory_order_seq_cst);
+        /* relaxed: ordered by the fence above */
+        s = atomic_load_explicit(&db->state, memory_order_relaxed);
+    }
+    if (UNLIKELY((s & ~DOORBELL_SYM) == DOORBELL_PREPARED))
+        weft_internal_doorbell_ring_slow(db, s);
+}
 
 /* The ring of a push or close that already issued its notify fence (the
  * light fence of weft_internal_ec_notify, or a seq_cst one) after making
@@ -55,10 +87,8 @@ static inline void weft_internal_doorbell_ring_fenced(_Atomic(weft_doorbell *) *
     weft_doorbell *db = atomic_load_explicit(slot, memory_order_acquire);
     if (LIKELY(db == NULL))
         return;
-    /* relaxed: the caller's fence orders it after the publication of the
-     * work (pairs with the heavy fence in weft_doorbell_prepare) */
-    if (UNLIKELY(atomic_load_explicit(&db->state, memory_order_relaxed) == DOORBELL_PREPARED))
-        weft_internal_doorbell_ring_slow(db);
+    /* fenced false: the notify fence may have been a light one */
+    weft_internal_doorbell_ring_after_fence(db, false);
 }
 
 /* Attach db (or NULL) to a ring's slot: the rings' set_doorbell. */

@@ -27,6 +27,12 @@
  *   ...
  *   when the fd is readable: weft_doorbell_clear(db), then take the work
  *
+ * Look with a pop (weft_mpmc_try_pop and the like), not with a ring's size:
+ * size counts a push whose producer is still inside it, and a loop that
+ * cancels on that spins until the producer runs again (which, with more
+ * threads than cores, can be a whole time slice).  A push that has not
+ * published its item yet rings after it has, so the loop may wait.
+ *
  * Concurrency: may two threads make these calls on one doorbell at once?
  *                   | prepare, cancel, clear | ring | fd
  *   prepare,        |                        |      |
@@ -42,9 +48,14 @@
  *
  * Progress: prepare, cancel, clear and ring never block.  ring makes one
  * write(2) when it is the first ring since a prepare; clear makes one
- * read(2) when the fd was written.  prepare issues membarrier(2) when the
- * kernel offers it (so that ring needs no fence of its own, as
- * weft_eventcount_prepare does), else ring pays a seq_cst fence.
+ * read(2) when the fd was written.  Fences: a loop that prepares rarely
+ * (more than 2 ms apart) issues membarrier(2) in prepare when the kernel
+ * offers it, so that a ring needs no fence of its own, as
+ * weft_eventcount_prepare does; membarrier costs microseconds when the
+ * process's other threads run, so a loop whose prepares come less than
+ * 200 us apart switches to a seq_cst fence in prepare, and rings pay a
+ * seq_cst fence too, until its prepares slow down again.  Without
+ * membarrier, both sides always use a seq_cst fence.
  *
  * Ordering: no lost wake-up.  If a thread makes work visible (any store,
  * then ring, or a push of a ring the doorbell is attached to) and the loop,
@@ -106,8 +117,13 @@
  *         if (rc == EPIPE)
  *             break; // closed and drained
  *         weft_doorbell_prepare(db);
- *         if (weft_mpmc_size(q) > 0 || weft_mpmc_closed(q)) {
- *             weft_doorbell_cancel(db); // work after all: no wait
+ *         if (weft_mpmc_try_pop(q, &item)) { // the look: work after all
+ *             weft_doorbell_cancel(db);
+ *             sum += (uintptr_t)item;
+ *             continue;
+ *         }
+ *         if (weft_mpmc_closed(q)) { // closed: drain what is left, end
+ *             weft_doorbell_cancel(db);
  *             continue;
  *         }
  *         struct pollfd p = { weft_doorbell_fd(db), POLLIN, 0 };

@@ -236,6 +236,11 @@ enum membarrier_mode {
     MEMBARRIER_NEVER,       /* the kernel has none: registration fails */
     MEMBARRIER_FAILS_LATER, /* registration succeeds, barriers fail (a
                                 seccomp filter installed after init) */
+    MEMBARRIER_NOT_CALLED,  /* registration succeeds, but the code under
+                                test must not call it (a doorbell settled
+                                in its symmetric mode): a call fails the
+                                run, and light fences are what they are in
+                                the machine code, nothing */
 };
 
 inline membarrier_mode &membarrier()
@@ -346,6 +351,7 @@ inline long membarrier_call(long cmd, rl::debug_info_param info)
             break;
         return 0;
     case MEMBARRIER_CMD_PRIVATE_EXPEDITED:
+        RL_ASSERT(membarrier() != MEMBARRIER_NOT_CALLED);
         if (membarrier() != MEMBARRIER_WORKS)
             break;
         /* the caller's own full barrier; what it forces on the other
