@@ -22,7 +22,10 @@
  *                          libuv coalesces the sends); the loop is uv_run
  *
  * Reported: items per second (median of --runs rounds, the transports
- * interleaved in each round) and system calls per item: the process's
+ * interleaved in each round), what a send costs the producer (its time
+ * inside its bursts, per item: the sends and what they wait for, such as
+ * a mutex or a write(2); the clock reads around each burst included), and
+ * system calls per item: the process's
  * read(2)/write(2)-family calls (/proc/self/io, syscr + syscw) plus the
  * loop's poll(2)/epoll_wait(2) calls (counted here; libuv's epoll_wait
  * calls are counted by its uv_prepare handle) and the doorbell's
@@ -126,7 +129,8 @@ static void pause_between_bursts(void)
 struct run {
     unsigned producers, burst;
     uint64_t per_producer;
-    uint64_t loop_syscalls; /* poll / epoll_wait by the loop, then membarrier */
+    uint64_t loop_syscalls;       /* poll / epoll_wait by the loop, then membarrier */
+    atomic_uint_fast64_t send_ns; /* the producers' time inside their bursts */
     void *ctx;
 };
 
@@ -154,11 +158,18 @@ struct producer_arg {
 static void *producer(void *arg)
 {
     struct producer_arg *a = arg;
+    uint64_t in_bursts = 0, start = now_ns();
     for (uint64_t k = 0; k < a->r->per_producer; k++) {
         a->send(a->r, item_of(a->p, k));
-        if ((k + 1) % a->r->burst == 0)
+        if ((k + 1) % a->r->burst == 0) {
+            in_bursts += now_ns() - start;
             pause_between_bursts();
+            start = now_ns();
+        }
     }
+    in_bursts += now_ns() - start;
+    /* relaxed: read after the join */
+    atomic_fetch_add_explicit(&a->r->send_ns, in_bursts, memory_order_relaxed);
     return NULL;
 }
 
@@ -438,10 +449,12 @@ enum { NT = sizeof transports / sizeof transports[0] };
 static const unsigned bursts[] = { 1, 16, 256 };
 enum { NB = 3, NP = 2 };
 
-/* One measured run: items/s, and syscalls per item into *spi. */
-static double measure(const struct transport *tr, unsigned producers, unsigned burst, double *spi)
+/* One measured run: items/s, syscalls per item into *spi, and the
+ * producers' nanoseconds per item inside their bursts into *npi. */
+static double measure(const struct transport *tr, unsigned producers, unsigned burst, double *spi,
+                      double *npi)
 {
-    struct run r = { producers, burst, opt_items / producers, 0, NULL };
+    struct run r = { producers, burst, opt_items / producers, 0, 0, NULL };
     /* relaxed: no thread of the run is running (see __wrap_syscall) */
     uint64_t m0 = atomic_load_explicit(&membarrier_calls, memory_order_relaxed);
     uint64_t s0 = rw_syscalls(), t0 = now_ns();
@@ -454,6 +467,8 @@ static double measure(const struct transport *tr, unsigned producers, unsigned b
         exit(1);
     }
     *spi = (double)(s1 - s0 + r.loop_syscalls) / (double)total;
+    /* relaxed: the producers are joined */
+    *npi = (double)atomic_load_explicit(&r.send_ns, memory_order_relaxed) / (double)total;
     return (double)total / ((double)(t1 - t0) / 1e9);
 }
 
@@ -478,14 +493,14 @@ int main(int argc, char **argv)
     }
     if (runs < 1 || runs > MAX_RUNS || opt_items < 1000)
         return 2;
-    static double ips[NT][NP][NB][MAX_RUNS], spi[NT][NP][NB][MAX_RUNS];
+    static double ips[NT][NP][NB][MAX_RUNS], spi[NT][NP][NB][MAX_RUNS], npi[NT][NP][NB][MAX_RUNS];
     printf("bench_loop: %" PRIu64 " items per run, %d round(s)\n", opt_items, runs);
     for (int round = 0; round < runs; round++) {
         for (int p = 0; p < NP; p++)
             for (int b = 0; b < NB; b++)
                 for (int t = 0; t < NT; t++)
-                    ips[t][p][b][round] =
-                        measure(&transports[t], (unsigned)p + 1, bursts[b], &spi[t][p][b][round]);
+                    ips[t][p][b][round] = measure(&transports[t], (unsigned)p + 1, bursts[b],
+                                                  &spi[t][p][b][round], &npi[t][p][b][round]);
         printf("bench_loop: round %d of %d done\n", round + 1, runs);
     }
     printf(
@@ -502,5 +517,17 @@ int main(int argc, char **argv)
         }
     printf("\nsystem calls: read/write family (/proc/self/io) + the loop's poll/epoll_wait +\n"
            "the doorbell's membarrier calls; futex calls not counted.\n");
+    printf(
+        "\nWhat a send costs the producer: ns per item inside its bursts (the sends, and\n"
+        "whatever the sends wait for), median of %d rounds\n\n"
+        "| transport | producers | burst 1 | burst 16 | burst 256 |\n|---|---:|---:|---:|---:|\n",
+        runs);
+    for (int t = 0; t < NT; t++)
+        for (int p = 0; p < NP; p++) {
+            printf("| %s | %d", transports[t].name, p + 1);
+            for (int b = 0; b < NB; b++)
+                printf(" | %.0f", bench_median(npi[t][p][b], (size_t)runs));
+            printf(" |\n");
+        }
     return 0;
 }
