@@ -472,6 +472,30 @@ static double measure(const struct transport *tr, unsigned producers, unsigned b
     return (double)total / ((double)(t1 - t0) / 1e9);
 }
 
+typedef double results[NT][NP][NB][MAX_RUNS];
+
+/* One table: the medians of v (times scale), each with the median of
+ * calls (system calls per item) in brackets when calls is not NULL. */
+static void print_table(const char *title, int runs, results v, double scale, results calls)
+{
+    printf(
+        "\n%s, median of %d rounds%s\n\n"
+        "| transport | producers | burst 1 | burst 16 | burst 256 |\n|---|---:|---:|---:|---:|\n",
+        title, runs, calls ? " (in brackets: system calls per item)" : "");
+    for (int t = 0; t < NT; t++)
+        for (int p = 0; p < NP; p++) {
+            printf("| %s | %d", transports[t].name, p + 1);
+            for (int b = 0; b < NB; b++) {
+                double m = bench_median(v[t][p][b], (size_t)runs) * scale;
+                if (calls)
+                    printf(" | %.2f (%.3f)", m, bench_median(calls[t][p][b], (size_t)runs));
+                else
+                    printf(" | %.0f", m);
+            }
+            printf(" |\n");
+        }
+}
+
 int main(int argc, char **argv)
 {
     int runs = 5;
@@ -493,7 +517,7 @@ int main(int argc, char **argv)
     }
     if (runs < 1 || runs > MAX_RUNS || opt_items < 1000)
         return 2;
-    static double ips[NT][NP][NB][MAX_RUNS], spi[NT][NP][NB][MAX_RUNS], npi[NT][NP][NB][MAX_RUNS];
+    static results ips, spi, npi;
     printf("bench_loop: %" PRIu64 " items per run, %d round(s)\n", opt_items, runs);
     for (int round = 0; round < runs; round++) {
         for (int p = 0; p < NP; p++)
@@ -503,31 +527,11 @@ int main(int argc, char **argv)
                                                   &spi[t][p][b][round], &npi[t][p][b][round]);
         printf("bench_loop: round %d of %d done\n", round + 1, runs);
     }
-    printf(
-        "\nM items/s to the loop, median of %d rounds (in brackets: system calls per item)\n\n"
-        "| transport | producers | burst 1 | burst 16 | burst 256 |\n|---|---:|---:|---:|---:|\n",
-        runs);
-    for (int t = 0; t < NT; t++)
-        for (int p = 0; p < NP; p++) {
-            printf("| %s | %d", transports[t].name, p + 1);
-            for (int b = 0; b < NB; b++)
-                printf(" | %.2f (%.3f)", bench_median(ips[t][p][b], (size_t)runs) / 1e6,
-                       bench_median(spi[t][p][b], (size_t)runs));
-            printf(" |\n");
-        }
+    print_table("M items/s to the loop", runs, ips, 1e-6, spi);
     printf("\nsystem calls: read/write family (/proc/self/io) + the loop's poll/epoll_wait +\n"
            "the doorbell's membarrier calls; futex calls not counted.\n");
-    printf(
-        "\nWhat a send costs the producer: ns per item inside its bursts (the sends, and\n"
-        "whatever the sends wait for), median of %d rounds\n\n"
-        "| transport | producers | burst 1 | burst 16 | burst 256 |\n|---|---:|---:|---:|---:|\n",
-        runs);
-    for (int t = 0; t < NT; t++)
-        for (int p = 0; p < NP; p++) {
-            printf("| %s | %d", transports[t].name, p + 1);
-            for (int b = 0; b < NB; b++)
-                printf(" | %.0f", bench_median(npi[t][p][b], (size_t)runs));
-            printf(" |\n");
-        }
+    print_table("What a send costs the producer: ns per item inside its bursts (the sends,\n"
+                "and whatever the sends wait for)",
+                runs, npi, 1, NULL);
     return 0;
 }
