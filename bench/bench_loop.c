@@ -87,9 +87,12 @@ static uint64_t rw_syscalls(void)
 }
 
 /* weft's syscall(2) calls, counted: the bench is linked with
- * -Wl,--wrap=syscall (mk/bench_loop.am), so libweft's calls (linked in
- * statically) come here; libuv's and libc's own do not.  Each number is
- * forwarded with the arguments weft passes for it. */
+ * -Wl,--wrap=syscall (mk/bench_loop.am, GNU ld and lld), so libweft's
+ * calls (linked in statically) come here; libuv's and libc's own do not.
+ * Each number is forwarded with the arguments, of the types, that
+ * src/eventcount.c passes for it (membarrier: cmd, flags, cpu_id; futex:
+ * word, op, value, timeout, NULL, 0); msgq.c's gettid and tgkill are not
+ * linked into this program, so any other number is a bench bug. */
 long __real_syscall(long nr, ...);
 long __wrap_syscall(long nr, ...);
 static atomic_uint_fast64_t membarrier_calls;
@@ -97,25 +100,28 @@ static atomic_uint_fast64_t membarrier_calls;
 long __wrap_syscall(long nr, ...)
 {
     va_list ap;
-    long a[6] = { 0 };
-    int argc;
-    switch (nr) {
-    case SYS_membarrier:
+    long rc;
+    va_start(ap, nr);
+    if (nr == SYS_membarrier) {
         /* relaxed: a statistic, read after the threads are joined */
         atomic_fetch_add_explicit(&membarrier_calls, 1, memory_order_relaxed);
-        argc = 3; /* cmd, flags, cpu_id */
-        break;
-    case SYS_futex:
-        argc = 6;
-        break;
-    default:
-        abort(); /* a call weft did not make when this was written */
+        int cmd = va_arg(ap, int);
+        unsigned flags = va_arg(ap, unsigned);
+        int cpu = va_arg(ap, int);
+        rc = __real_syscall(nr, cmd, flags, cpu);
+    } else if (nr == SYS_futex) {
+        void *word = va_arg(ap, void *);
+        int op = va_arg(ap, int);
+        unsigned val = va_arg(ap, unsigned);
+        void *timeout = va_arg(ap, void *);
+        void *word2 = va_arg(ap, void *);
+        int val3 = va_arg(ap, int);
+        rc = __real_syscall(nr, word, op, val, timeout, word2, val3);
+    } else {
+        abort();
     }
-    va_start(ap, nr);
-    for (int i = 0; i < argc; i++)
-        a[i] = va_arg(ap, long);
     va_end(ap);
-    return __real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    return rc;
 }
 
 static void pause_between_bursts(void)

@@ -231,8 +231,11 @@ int main()
     run<one_ringer<false>>("doorbell (symmetric mode): one ring", full);
     run<two_ringers<true>>("doorbell (symmetric mode): attached and plain rings", bounded(3));
     run<two_rounds<true>>("doorbell (symmetric mode): two rounds", bounded(3));
+    run<other_fd_wakes>("doorbell (symmetric mode): clear after another fd's wake-up", bounded(3));
     leave_sym = true;
     run<two_rounds<true>>("doorbell (leaving symmetric mode): two rounds", bounded(3));
     run<two_ringers<false>>("doorbell (leaving symmetric mode): two rings", bounded(3));
+    run<other_fd_wakes>("doorbell (leaving symmetric mode): clear after another fd's wake-up",
+                        bounded(3));
     return exit_status();
 }

@@ -7,17 +7,23 @@
  *
  *   loop, prepare:  state |= PREPARED; heavy fence; look for work
  *   ringer:         make work visible; light fence; load state:
- *                   exactly PREPARED: CAS it to PREPARED|RUNG and write(2)
- *                   anything else: nothing
- *   loop, cancel:   state &= ~PREPARED (RUNG stays: a write may be on its way)
- *   loop, clear:    old = exchange(state, 0); if old & RUNG: read(2)
+ *                   exactly PREPARED (SYM aside): CAS it to PREPARED|RUNG
+ *                   and write(2); anything else: nothing
+ *   loop, cancel:   state &= ~PREPARED (RUNG stays: a write may be on its
+ *                   way; SYM stays)
+ *   loop, clear:    old = exchange(state, SYM or 0); if old & RUNG: read(2)
+ *
+ * (SYM, the symmetric mode, and the ringer's second load in it: "Modes"
+ * below; the argument that follows holds in each mode with that mode's
+ * fence pair.)
  *
  * No lost wake-up.  The ringer's fence and the loop's heavy fence are a
  * Dekker pair (membarrier against a compiler barrier, or two seq_cst
  * fences): either the loop's look after prepare sees the work, or the
  * ringer's load sees the prepare's PREPARED or something later in the
  * state's modification order.  Later than the prepare, before the loop's
- * next cancel or clear, the state is PREPARED or PREPARED|RUNG; RUNG means
+ * next cancel or clear, the state is PREPARED or PREPARED|RUNG (with the
+ * round's SYM, which only prepare changes); RUNG means
  * some ring of this round claimed the write (its CAS succeeded), so the fd
  * is or will be readable; PREPARED alone means this ring's CAS can claim it
  * (or fails because another did, or because the round ended, and then the
@@ -264,19 +270,24 @@ void weft_doorbell_prepare(weft_doorbell *db)
     assert(db != NULL);
     bool was_sym = db->loop_sym, sym = choose_sym(db);
     db->loop_sym = sym;
-    /* The store half of the Dekker pair: this RMW, the fence, then the
-     * loop's look for work; pairs with the ringer's fence before its load
-     * of state (weft_internal_doorbell_ring_after_fence).  relaxed: the
-     * fence orders it, as in weft_eventcount_prepare.  Only the loop writes
-     * SYM, and no ring writes state while PREPARED is clear, so the mode
-     * switches need no care beyond their own RMW. */
+    /* Leaving the symmetric mode: relaxed, as the RMW below; a ringer that
+     * reads its result (no SYM, no PREPARED) rings nothing, and its work
+     * is seen by this prepare's look, after the membarrier below.  Only
+     * the loop writes SYM, and no ring writes state while PREPARED is
+     * clear, so the switch needs no care beyond these RMWs. */
     if (was_sym && !sym)
         atomic_fetch_and_explicit(&db->state, ~DOORBELL_SYM, memory_order_relaxed);
+    /* The store half of the Dekker pair: this RMW, the fence, then the
+     * loop's look for work; pairs with the ringer's fence before its load
+     * of state (its light fence or its seq_cst fence,
+     * weft_internal_doorbell_ring_after_fence).  relaxed: the fence orders
+     * it, as in weft_eventcount_prepare. */
     atomic_fetch_or_explicit(&db->state, DOORBELL_PREPARED | (sym ? DOORBELL_SYM : 0),
                              memory_order_relaxed);
     bool shared = forked_now();
     /* pairs with the compiler barrier of this process's ringers (their
-     * weft_internal_fence_light); falls back to a seq_cst fence itself.
+     * weft_internal_fence_light), and with the seq_cst fence of those that
+     * read a stale SYM; falls back to a seq_cst fence itself.
      * Not in the symmetric mode, except in the prepare that enters it: a
      * ringer that read the state before this prepare's SYM skipped its
      * fence ("Modes" above) */
@@ -305,7 +316,8 @@ void weft_doorbell_cancel(weft_doorbell *db)
 {
     assert(db != NULL);
     /* relaxed: ending the round orders nothing (the loop found its work on
-     * its own); RUNG stays, for the clear after the write it announces */
+     * its own); RUNG stays, for the clear after the write it announces, and
+     * SYM stays, the mode of the loop's next rounds until a prepare says */
     atomic_fetch_and_explicit(&db->state, ~DOORBELL_PREPARED, memory_order_relaxed);
 }
 
@@ -313,16 +325,18 @@ void weft_doorbell_clear(weft_doorbell *db)
 {
     assert(db != NULL);
     /* relaxed: reading RUNG (set by a ring's CAS, or put back below) is all
-     * this needs; SYM stays as the loop's last prepare set it.  What the ringer that wrote the fd did before its ring is
-     * visible after clear through the eventfd itself: its write(2) and our
-     * read(2) take the same kernel lock (model-check/doorbell_model.h models
-     * them as a release bump and an acquire take) */
+     * this needs; SYM stays as the loop's last prepare set it.  What the
+     * ringer that wrote the fd did before its ring is visible after clear
+     * through the eventfd itself: its write(2) and our read(2) take the
+     * same kernel lock (model-check/doorbell_model.h models them as a
+     * release bump and an acquire take) */
     unsigned old =
         atomic_exchange_explicit(&db->state, db->loop_sym ? DOORBELL_SYM : 0, memory_order_relaxed);
     if ((old & DOORBELL_RUNG) && !fd_read(db))
         /* the claimed write(2) has not landed: keep it claimed, so that no
          * ring writes a second time and the next clear reads it.  relaxed:
-         * only this thread's next exchange reads the bit back */
+         * a ring that reads RUNG does nothing, and this thread's next
+         * exchange reads it back in the state's modification order */
         atomic_fetch_or_explicit(&db->state, DOORBELL_RUNG, memory_order_relaxed);
 }
 

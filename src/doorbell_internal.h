@@ -18,19 +18,16 @@
 /* state bits */
 #define DOORBELL_PREPARED 1u /* the loop is between prepare and cancel/clear */
 #define DOORBELL_RUNG 2u     /* a ring claimed the write(2) of this round */
-#define DOORBELL_SYM \
-    4u /* symmetric mode: rings fence, prepare does not
-                              * issue membarrier (doorbell.c, "Modes") */
+/* symmetric mode: rings fence, prepare does not issue membarrier
+ * (doorbell.c, "Modes"); written by the loop only */
+#define DOORBELL_SYM 4u
 
 struct weft_doorbell {
     /* Written by the loop (prepare, cancel, clear) and by the one ring per
-     * round that claims the write; read by every ring.  Alone on its line
-     * pair: when the loop is busy nobody writes it. */
+     * round that claims the write; read by every ring.  On its own line
+     * pair with the loop's bookkeeping below: when the loop is busy nobody
+     * writes it, and when it prepares it writes this line anyway. */
     alignas(LINE_PAIR_BYTES) atomic_uint state;
-    /* Read-only after create. */
-    alignas(LINE_PAIR_BYTES) int fd;
-    bool asym;        /* prepare issues membarrier: rings may use a light fence */
-    size_t map_bytes; /* the MAP_SHARED mapping the doorbell lives in */
     /* The loop's own: membarrier failed in one of its prepares (from then
      * on it fences, as the rings do once membarrier_works reads 0). */
     bool loop_fenced;
@@ -38,6 +35,10 @@ struct weft_doorbell {
      * mirrors it), and when that prepare ran (now_ns; 0: never). */
     bool loop_sym;
     uint64_t last_prepare_ns;
+    /* Read-only after create: what every ring reads. */
+    alignas(LINE_PAIR_BYTES) int fd;
+    bool asym;        /* prepare issues membarrier: rings may use a light fence */
+    size_t map_bytes; /* the MAP_SHARED mapping the doorbell lives in */
 };
 
 #ifdef WEFT_MODEL
@@ -61,12 +62,14 @@ void weft_internal_doorbell_ring_slow(weft_doorbell *db, unsigned seen);
 static inline void weft_internal_doorbell_ring_after_fence(weft_doorbell *db, bool fenced)
 {
     /* relaxed: ordered after the publication of the work by the caller's
-     * fence (pairs with the heavy fence in weft_doorbell_prepare), or, for
-     * the SYM bit, read only to choose the fence below */
+     * fence (pairs with the heavy fence in weft_doorbell_prepare: the
+     * membarrier of an asymmetric prepare, and of the prepare that enters
+     * the symmetric mode when this load reads no SYM; doorbell.c, "Modes") */
     unsigned s = atomic_load_explicit(&db->state, memory_order_relaxed);
     if (UNLIKELY(s & DOORBELL_SYM) && !fenced) {
-        /* pairs with the seq_cst fence of a prepare in symmetric mode: the
-         * Dekker pair of that mode (doorbell.c, "Modes") */
+        /* pairs with the seq_cst fence of a prepare in the symmetric mode,
+         * or with the membarrier of the prepare that left it (this SYM may
+         * be stale): the Dekker pair of that mode (doorbell.c, "Modes") */
         atomic_thread_fence(memory_order_seq_cst);
         /* relaxed: ordered by the fence above */
         s = atomic_load_explicit(&db->state, memory_order_relaxed);

@@ -471,10 +471,11 @@ static void the_loop_switches_fence_modes_and_misses_nothing(void)
     pthread_join(t, NULL);
     CHECK_EQ(sum, (uint64_t)MODE_ITEMS * (MODE_ITEMS + 1) / 2);
     if (db->asym && !db->loop_fenced) {
-        /* one entry per phase of quick prepares, one exit per long gap:
-         * at least two of each over six phases, however the VM schedules */
-        CHECK_GE(entered, 2);
-        CHECK_GE(left, 2);
+        /* one entry per phase of quick prepares, one exit per long gap
+         * (six of each when every phase has its quick prepares); at least
+         * one of each unless the VM stalls the loop through every phase */
+        CHECK_GE(entered, 1);
+        CHECK_GE(left, 1);
     } else {
         CHECK_EQ(entered, 0);
     }

@@ -7,7 +7,8 @@
  * rings once more, and then either waits on the fd with its own wait
  * (epoll_wait, poll, uv_run, asyncio's add_reader) or cancels.  Any thread
  * that makes work visible rings the bell; a ring that finds the loop busy
- * costs one load: no system call, no write to a shared line.  A burst of
+ * costs one load (and a fence while the loop sleeps often, see Progress):
+ * no system call, no write to a shared line.  A burst of
  * rings while the loop is prepared costs one write(2), and clear costs one
  * read(2) only when the fd was written.  It is the eventcount's protocol
  * (weft/eventcount.h) with the loop's own wait in place of the futex.
@@ -174,7 +175,8 @@ WEFT_API void weft_doorbell_cancel(weft_doorbell *db);
 WEFT_API void weft_doorbell_clear(weft_doorbell *db);
 
 /* Wake the loop if it is prepared: call after making work visible.  One
- * load when the loop is busy; one write(2) per prepare otherwise. */
+ * load when the loop is busy (two loads and a seq_cst fence in the
+ * symmetric mode, see Progress); one write(2) per prepare otherwise. */
 WEFT_API void weft_doorbell_ring(weft_doorbell *db);
 
 #ifdef __cplusplus
